@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT
+"""Little-endian fields in byte strings, with reads that never run past the end.
+
+Every read checks the remaining length first and raises ``CorruptError``
+naming the field, so damaged payloads fail cleanly instead of indexing out of
+bounds or allocating what a corrupt length field asks for.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import CorruptError
+
+__all__ = ["ByteWriter", "ByteReader"]
+
+
+class ByteWriter:
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def u8(self, v: int) -> ByteWriter:
+        self._parts.append(struct.pack("<B", v))
+        return self
+
+    def u16(self, v: int) -> ByteWriter:
+        self._parts.append(struct.pack("<H", v))
+        return self
+
+    def u32(self, v: int) -> ByteWriter:
+        self._parts.append(struct.pack("<I", v))
+        return self
+
+    def i32(self, v: int) -> ByteWriter:
+        self._parts.append(struct.pack("<i", v))
+        return self
+
+    def u64(self, v: int) -> ByteWriter:
+        self._parts.append(struct.pack("<Q", v))
+        return self
+
+    def i64(self, v: int) -> ByteWriter:
+        self._parts.append(struct.pack("<q", v))
+        return self
+
+    def raw(self, data: bytes) -> ByteWriter:
+        self._parts.append(bytes(data))
+        return self
+
+    def blob(self, data: bytes) -> ByteWriter:
+        """u32 length, then the bytes."""
+        return self.u32(len(data)).raw(data)
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._parts)
+
+
+class ByteReader:
+    def __init__(self, data: bytes, what: str = "record", **where) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+        self._what = what
+        self._where = where
+
+    @property
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
+
+    def _take(self, n: int, field: str) -> memoryview:
+        if n < 0 or n > self.remaining:
+            raise CorruptError(f"{self._what} truncated in {field}", **self._where)
+        out = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return out
+
+    def _unpack(self, fmt: str, field: str) -> int:
+        return struct.unpack(fmt, self._take(struct.calcsize(fmt), field))[0]
+
+    def u8(self, field: str = "u8") -> int:
+        return self._unpack("<B", field)
+
+    def u16(self, field: str = "u16") -> int:
+        return self._unpack("<H", field)
+
+    def u32(self, field: str = "u32") -> int:
+        return self._unpack("<I", field)
+
+    def i32(self, field: str = "i32") -> int:
+        return self._unpack("<i", field)
+
+    def u64(self, field: str = "u64") -> int:
+        return self._unpack("<Q", field)
+
+    def i64(self, field: str = "i64") -> int:
+        return self._unpack("<q", field)
+
+    def raw(self, n: int, field: str = "bytes") -> bytes:
+        return bytes(self._take(n, field))
+
+    def blob(self, field: str = "blob") -> bytes:
+        return self.raw(self.u32(field + " length"), field)
+
+    def expect_end(self) -> None:
+        if self.remaining:
+            raise CorruptError(f"{self._what} has {self.remaining} unexpected trailing bytes",
+                               **self._where)

@@ -1,0 +1,330 @@
+# SPDX-License-Identifier: MIT
+"""Coding one group of frames: its header and its frames' payloads.
+
+A group is coded on its own (random access): its first frame is intra, the
+others are predicted from the previous reconstructed frame of the group
+through a per-block motion field. Context models restart at every group and
+carry over from frame to frame within each slice.
+
+``GroupDecoder`` imports no torch; ``GroupEncoder`` trains through
+train.py, then codes with the integer network *after* a bytes round trip of
+the model, so it uses exactly what the decoder will read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bitstream import ByteReader, ByteWriter
+from .dictionary import ColorDictionary
+from .errors import CorruptError
+from .frames import Frame, VideoInfo
+from .kernels import framecoder as fc
+from .kernels import motion as mo
+from .kernels import rangecoder as rc
+from .model import MAX_BUCKETS, GroupModel
+
+__all__ = ["CodingParams", "Layout", "GroupHeader", "GroupDecoder", "encode_group"]
+
+INTRA, INTER = 0, 1
+MAX_SLICES = 64
+
+
+@dataclass(frozen=True)
+class CodingParams:
+    """The choices an encoder makes for a group; the first three are in its header."""
+
+    max_error: int = 0
+    log2_block: int = 4
+    slices: int = 0  # 0: chosen from the frame size
+    search_range: int = 16
+    subpel: bool = True
+    hidden: tuple[int, int] = (32, 16)
+    train_steps: int = 300
+    train_samples: int = 60000
+    motion_lambda: int = 4
+
+
+class Layout:
+    """Where each plane of a frame lives in one flat buffer, and how a frame is sliced."""
+
+    def __init__(self, info: VideoInfo, log2_block: int, slices: int):
+        fmt = info.format
+        self.info = info
+        self.bit_depth = fmt.bit_depth
+        self.n_planes = fmt.planes
+        shapes = fmt.plane_shapes(info.width, info.height)
+        self.shapes = shapes
+        sx = [fmt.log2_chroma_w if fmt.family == "yuv" and p in (1, 2) else 0
+              for p in range(fmt.planes)]
+        sy = [fmt.log2_chroma_h if fmt.family == "yuv" and p in (1, 2) else 0
+              for p in range(fmt.planes)]
+        offsets = np.cumsum([0] + [h * w for h, w in shapes])
+        self.size = int(offsets[-1])
+        self.geom = np.array([[offsets[p], shapes[p][1], shapes[p][0], sx[p], sy[p], 0]
+                              for p in range(fmt.planes)], np.int64)
+        self.log2_block = log2_block
+        block = 1 << log2_block
+        self.nbx = -(-info.width // block)
+        self.nby = -(-info.height // block)
+        n = max(1, min(slices, self.nby, MAX_SLICES))
+        rows = [(s * self.nby // n) * block for s in range(n)] + [info.height]
+        self.slice_y = np.array(rows, np.int64)
+        self.n_slices = n
+
+    def flatten(self, frame: Frame) -> np.ndarray:
+        return np.concatenate([p.ravel() for p in frame.planes]).astype(np.uint16)
+
+    def unflatten(self, buf: np.ndarray, pts: int | None) -> Frame:
+        dtype = np.uint8 if self.bit_depth <= 8 else np.uint16
+        planes = []
+        for p, (h, w) in enumerate(self.shapes):
+            off = int(self.geom[p, 0])
+            planes.append(buf[off:off + h * w].reshape(h, w).astype(dtype))
+        return Frame(planes, pts)
+
+    def slice_samples(self, s: int) -> int:
+        total = 0
+        for p in range(self.n_planes):
+            sy = int(self.geom[p, 4])
+            ys = int(self.slice_y[s]) >> sy
+            ye = min(int(self.geom[p, 2]), -(-int(self.slice_y[s + 1]) >> sy))
+            total += (ye - ys) * int(self.geom[p, 1])
+        return total
+
+
+def default_slices(info: VideoInfo) -> int:
+    """About one slice per 64k samples of plane 0, at most 8 (FFV1 uses 4 on SD)."""
+    return max(1, min(8, (info.width * info.height) // 65536))
+
+
+@dataclass
+class GroupHeader:
+    """Per-group record: where it sits in the clip and what it needs to decode."""
+
+    first_frame: int
+    frame_count: int
+    max_error: int
+    log2_block: int
+    slices: int
+    dictionary: ColorDictionary
+    model: GroupModel
+
+    def to_bytes(self) -> bytes:
+        w = ByteWriter().u32(self.first_frame).u32(self.frame_count)
+        w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(0)  # flags (reserved)
+        w.blob(self.dictionary.to_bytes()).blob(self.model.to_bytes())
+        return w.getvalue()
+
+    @staticmethod
+    def from_bytes(data: bytes, info: VideoInfo, group: int) -> GroupHeader:
+        r = ByteReader(data, "group header", group=group)
+        first, count = r.u32("first frame"), r.u32("frame count")
+        max_error, log2_block, slices, _flags = r.u16("max error"), r.u8("block size"), \
+            r.u8("slices"), r.u8("flags")
+        if not 2 <= log2_block <= 7 or not 1 <= slices <= MAX_SLICES or count == 0:
+            raise CorruptError("group header values out of range", group=group)
+        if max_error >= (1 << info.format.bit_depth):
+            raise CorruptError("group max error exceeds the sample range", group=group)
+        n_planes = info.format.planes
+        dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), n_planes)
+        model = GroupModel.from_bytes(r.blob("model"), n_planes)
+        r.expect_end()
+        return GroupHeader(first, count, max_error, log2_block, slices, dictionary, model)
+
+
+class _Contexts:
+    """Adaptive models of a group: per slice for samples, one set for motion."""
+
+    def __init__(self, layout: Layout):
+        shape = (layout.n_slices, layout.n_planes, fc.SAMPLE_CONTEXTS, 2)
+        self.intra = np.full(shape, rc.PROB_ONE // 2, np.int32)
+        self.inter = np.full(shape, rc.PROB_ONE // 2, np.int32)
+        self.motion = rc.new_probs(fc.MOTION_CONTEXTS)
+
+
+def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list:
+    if threads <= 1 or n == 1:
+        return [fn(s) for s in range(n)]
+    with ThreadPoolExecutor(min(threads, n)) as pool:
+        return list(pool.map(fn, range(n)))
+
+
+# ------------------------------------------------------------------ decoding
+
+
+class GroupDecoder:
+    """Decodes the frames of one group, in order, from their payloads."""
+
+    def __init__(self, info: VideoInfo, header: GroupHeader, group: int, threads: int = 1):
+        self.layout = Layout(info, header.log2_block, header.slices)
+        if self.layout.n_slices != header.slices:
+            raise CorruptError("slice count does not fit the frame size", group=group)
+        self.header = header
+        self.group = group
+        self.threads = threads
+        self.ctx = _Contexts(self.layout)
+        self.nets = {kind: header.model.kernel_nets(kind == INTER) if _has(header.model, kind)
+                     else None for kind in (INTRA, INTER)}
+        self.prev: np.ndarray | None = None
+        self.mv = np.zeros((self.layout.nbx * self.layout.nby, 2), np.int64)
+
+    def decode_frame(self, payload: bytes, index: int, pts: int | None) -> Frame:
+        lay = self.layout
+        r = ByteReader(payload, "frame", group=self.group, frame=index)
+        kind = r.u8("frame kind")
+        if kind not in (INTRA, INTER) or (kind == INTER and self.prev is None):
+            raise CorruptError("bad frame kind", group=self.group, frame=index)
+        if self.nets[kind] is None:
+            raise CorruptError("frame kind without a model", group=self.group, frame=index)
+        rec = np.zeros(lay.size, np.uint16)
+        ref = np.zeros(lay.size, np.uint16)
+        skip = np.zeros(lay.nbx * lay.nby, np.uint8)
+        if kind == INTER:
+            motion = np.frombuffer(r.blob("motion"), np.uint8).copy()
+            st = rc.new_state()
+            rc._dec_init(st, motion)
+            fc._code_motion(False, self.mv, skip, lay.nbx, lay.nby, self.ctx.motion, st, motion)
+            _check_overread(st, motion, self.group, index, "motion")
+            mo._compensate(self.prev, lay.geom, lay.n_planes, self.mv, lay.log2_block, lay.nbx,
+                           ref)
+        lengths = [r.u32("slice length") for _ in range(lay.n_slices)]
+        datas = [np.frombuffer(r.raw(n, "slice"), np.uint8).copy() for n in lengths]
+        r.expect_end()
+        err = np.zeros(lay.size, np.int64)
+        nets, offsets = self.nets[kind]
+        probs = self.ctx.inter if kind == INTER else self.ctx.intra
+
+        def run(s: int) -> None:
+            st = rc.new_state()
+            rc._dec_init(st, datas[s])
+            fc._code_slice(False, rec, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
+                           lay.slice_y[s + 1], kind == INTER, skip, lay.log2_block, lay.nbx,
+                           nets, offsets, probs[s], lay.bit_depth, self.header.max_error, st,
+                           datas[s])
+            _check_overread(st, datas[s], self.group, index, f"slice {s}")
+
+        _map_slices(run, lay.n_slices, self.threads)
+        self.prev = rec
+        return lay.unflatten(rec, pts)
+
+
+def _has(model: GroupModel, kind: int) -> bool:
+    nets = model.inter if kind == INTER else model.intra
+    return bool(nets) and all(n is not None for n in nets)
+
+
+def _check_overread(st: np.ndarray, data: np.ndarray, group: int, frame: int, what: str) -> None:
+    # A valid stream ends with the coder's 5 flush bytes; reading far past the end
+    # means the payload was cut or damaged.
+    if st[rc.OVERREAD] > 4:
+        raise CorruptError(f"{what} data ends early", group=group, frame=frame)
+
+
+# ------------------------------------------------------------------ encoding
+
+
+@dataclass
+class EncodedGroup:
+    header: GroupHeader
+    header_bytes: bytes
+    frames: list[bytes]
+    reconstructed: list[Frame] | None = None
+
+
+def encode_group(info: VideoInfo, frames: list[Frame], first_frame: int, params: CodingParams,
+                 *, threads: int = 1, keep_reconstruction: bool = False,
+                 progress: Callable[[int], None] | None = None) -> EncodedGroup:
+    """Fit the group's model, then code every frame with it (closed loop)."""
+    from . import modelfit, motion  # encoder only: modelfit trains with torch
+
+    slices = params.slices or default_slices(info)
+    layout = Layout(info, params.log2_block, slices)
+    src = [layout.flatten(f) for f in frames]
+    mvs = motion.estimate(layout, src, params)
+    model = modelfit.fit_group_model(layout, src, mvs, params)
+    dictionary = ColorDictionary.identity(layout.n_planes)
+    header = GroupHeader(first_frame, len(frames), params.max_error, params.log2_block,
+                         layout.n_slices, dictionary, model)
+    header_bytes = header.to_bytes()
+    # code with exactly what the decoder will read
+    header = GroupHeader.from_bytes(header_bytes, info, 0)
+    coder = _GroupCoder(layout, header, threads)
+    payloads, recon = [], []
+    for t, frame in enumerate(frames):
+        payloads.append(coder.encode_frame(src[t], mvs[t]))
+        if keep_reconstruction:
+            recon.append(layout.unflatten(coder.prev, frame.pts))
+        if progress:
+            progress(1)
+    return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None)
+
+
+class _GroupCoder:
+    def __init__(self, layout: Layout, header: GroupHeader, threads: int):
+        self.layout = layout
+        self.header = header
+        self.threads = threads
+        self.ctx = _Contexts(layout)
+        self.prev: np.ndarray | None = None
+        self.nets = {INTRA: header.model.kernel_nets(False)}
+        if _has(header.model, INTER):
+            self.nets[INTER] = header.model.kernel_nets(True)
+
+    def encode_frame(self, src: np.ndarray, mv: np.ndarray | None) -> bytes:
+        lay = self.layout
+        kind = INTRA if self.prev is None else INTER
+        out = ByteWriter().u8(kind)
+        ref = np.zeros(lay.size, np.uint16)
+        skip = np.zeros(lay.nbx * lay.nby, np.uint8)
+        if kind == INTER:
+            mo._compensate(self.prev, lay.geom, lay.n_planes, mv, lay.log2_block, lay.nbx, ref)
+            mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_block, lay.nbx, lay.nby,
+                         self.header.max_error, skip)
+            out.blob(_encode_stream(lambda st, buf: fc._code_motion(
+                True, mv, skip, lay.nbx, lay.nby, self.ctx.motion, st, buf),
+                lay.nbx * lay.nby * 8 + 64, [self.ctx.motion]))
+        rec = np.zeros(lay.size, np.uint16)
+        err = np.zeros(lay.size, np.int64)
+        nets, offsets = self.nets[kind]
+        probs = self.ctx.inter if kind == INTER else self.ctx.intra
+
+        def run(s: int) -> bytes:
+            return _encode_stream(lambda st, buf: fc._code_slice(
+                True, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
+                lay.slice_y[s + 1], kind == INTER, skip, lay.log2_block, lay.nbx, nets, offsets,
+                probs[s], lay.bit_depth, self.header.max_error, st, buf),
+                lay.slice_samples(s) * 2 + 1024, [probs[s]])
+
+        slices = _map_slices(run, lay.n_slices, self.threads)
+        for data in slices:
+            out.u32(len(data))
+        for data in slices:
+            out.raw(data)
+        self.prev = rec
+        return out.getvalue()
+
+
+def _encode_stream(code: Callable, capacity: int, states: list[np.ndarray]) -> bytes:
+    """Run a coding kernel into a buffer, growing it (and replaying) if it overflows."""
+    saved = [s.copy() for s in states]
+    while True:
+        st = rc.new_state()
+        buf = np.zeros(capacity, np.uint8)
+        rc._enc_init(st)
+        code(st, buf)
+        n = rc._enc_flush(st, buf)
+        if not st[rc.OVERFLOW]:
+            return buf[:n].tobytes()
+        for s, keep in zip(states, saved):
+            s[...] = keep
+        capacity *= 4
+
+
+def iter_decode(decoder: GroupDecoder, payloads: Iterator[tuple[int, bytes, int | None]]):
+    for index, payload, pts in payloads:
+        yield decoder.decode_frame(payload, index, pts)

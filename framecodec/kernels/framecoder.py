@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: MIT
+"""The sequential coding loops: one function for both directions.
+
+``encode`` selects the direction; everything else (contexts, prediction,
+coding contexts, reconstruction) is the same code, so the encoder cannot
+drift from the decoder. Per sample, in raster order within a slice:
+
+    row features (context.py) -> integer MLP on the row (mlp.py) -> per sample:
+    mu = mu0 + coefficients . sequential features; pred = clamp(base + round(mu))
+    coding context q = bucket(log-scale); sign context = fractional part of mu
+    residual v: lossless  v = (x - pred) wrapped to [-2**(bd-1), 2**(bd-1))
+                near N    v = JPEG-LS quantised (x - pred) with step 2N+1
+    rec = pred + v (mod 2**bd) or clamp(pred + v * (2N+1))
+
+Samples of blocks flagged *skip* are copied from the reference, uncoded.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+from .context import MAX_ROW_FEATURES, N_INTER_ROW, N_INTRA_ROW, _cross_row_features, \
+    _inter_row_features, _intra_base, _intra_row_features
+from .mlp import COEF_FRAC, MAX_HIDDEN, MAX_OUT, _bucket, _mlp_rows
+from .motion import MV_MAX, _predict_mv
+from .rangecoder import _dec_bit, _enc_bit
+from .symbols import SET_SIZE, _dec_signed, _enc_signed
+
+N_BUCKETS_MAX = 16
+SAMPLE_CONTEXTS = N_BUCKETS_MAX * SET_SIZE
+MOTION_CONTEXTS = 2 * SET_SIZE + 3
+MV_MAX_EXP = 14
+
+
+@kernel
+def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2b, nbx,
+                     net, probs, bd, near, st, buf, feats, h1, h2, outs, acc, cols):
+    off = geom[p, 0]
+    w = geom[p, 1]
+    h = geom[p, 2]
+    lbx = log2b - geom[p, 3]
+    lby = log2b - geom[p, 4]
+    maxval = (np.int64(1) << bd) - 1
+    half = np.int64(1) << (bd - 1)
+    qstep = 2 * near + 1
+    max_exp = bd - 1
+    n_row = N_INTER_ROW if inter else N_INTRA_ROW
+    for y in range(ys, ye):
+        brow = (y >> lby) * nbx
+        row = off + y * w
+        n = 0
+        for x in range(w):
+            if not (inter and skip[brow + (x >> lbx)]):
+                cols[n] = x
+                n += 1
+        for k in range(n):
+            x = cols[k]
+            if inter:
+                _inter_row_features(rec, ref, row + x, x, y, w, h, ys, feats, k)
+            else:
+                _intra_row_features(rec, row + x, x, y, w, ys, feats, k)
+            _cross_row_features(err, geom, p, y, x, feats, n_row, k)
+        _mlp_rows(net, feats, n, h1, h2, outs, acc)
+        k = 0
+        for x in range(w):
+            i = row + x
+            if inter:
+                if skip[brow + (x >> lbx)]:
+                    rec[i] = ref[i]
+                    err[i] = 0
+                    continue
+                base = np.int64(ref[i])
+                s0 = np.int64(rec[i - 1]) - ref[i - 1] if x > 0 else 0
+                s1 = np.int64(rec[i - 2]) - ref[i - 2] if x > 1 else 0
+            else:
+                base = _intra_base(rec, i, x, y, w, ys, half)
+                s0 = np.int64(rec[i - 1]) - base if x > 0 else 0
+                s1 = np.int64(rec[i - 2]) - base if x > 1 else 0
+            mu = outs[0, k] + ((outs[2, k] * s0 + outs[3, k] * s1) >> COEF_FRAC)
+            ls = outs[1, k] + ((outs[4, k] * abs(s0) + outs[5, k] * abs(s1)) >> COEF_FRAC)
+            k += 1
+            pred = base + ((mu + 8) >> 4)
+            pred = 0 if pred < 0 else (maxval if pred > maxval else pred)
+            sign_ctx = ((mu + 8) & 15) >> 2
+            cbase = _bucket(net, ls) * SET_SIZE
+            if encode:
+                e = np.int64(src[i]) - pred
+                if near == 0:
+                    v = ((e + half) & maxval) - half
+                else:
+                    v = (e + near) // qstep if e >= 0 else -((near - e) // qstep)
+                _enc_signed(st, buf, probs, cbase, v, sign_ctx, max_exp)
+            else:
+                v = _dec_signed(st, buf, probs, cbase, sign_ctx, max_exp)
+            if near == 0:
+                r = (pred + v) & maxval
+            else:
+                r = pred + v * qstep
+                r = 0 if r < 0 else (maxval if r > maxval else r)
+            rec[i] = r
+            err[i] = r - base
+
+
+@kernel
+def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2b, nbx,
+                nets, net_off, probs, bd, near, st, buf):
+    """Code plane-0 rows [y0, y1) and the matching rows of every other plane."""
+    width = 1
+    for p in range(n_planes):
+        width = max(width, geom[p, 1])
+    feats = np.zeros((MAX_ROW_FEATURES, width), np.int32)
+    h1 = np.zeros((MAX_HIDDEN, width), np.int32)
+    h2 = np.zeros((MAX_HIDDEN, width), np.int32)
+    outs = np.zeros((MAX_OUT, width), np.int32)
+    cols = np.zeros(width, np.int64)
+    acc = np.zeros(width, np.int64)
+    for p in range(n_planes):
+        sy = geom[p, 4]
+        ys = y0 >> sy
+        ye = min(geom[p, 2], (y1 + (1 << sy) - 1) >> sy)
+        net = nets[net_off[p]:net_off[p + 1]]
+        _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2b, nbx,
+                         net, probs[p], bd, near, st, buf, feats, h1, h2, outs, acc, cols)
+
+
+@kernel
+def _code_motion(encode, mv, skip, nbx, nby, probs, st, buf):
+    """Vectors (median-predicted) and skip flags of every block, in raster order."""
+    for by in range(nby):
+        for bx in range(nbx):
+            k = by * nbx + bx
+            for c in range(2):
+                pred = _predict_mv(mv, nbx, bx, by, c)
+                if encode:
+                    _enc_signed(st, buf, probs, c * SET_SIZE, mv[k, c] - pred, 0, MV_MAX_EXP)
+                else:
+                    v = pred + _dec_signed(st, buf, probs, c * SET_SIZE, 0, MV_MAX_EXP)
+                    mv[k, c] = min(max(v, -MV_MAX), MV_MAX)
+            ctx = 2 * SET_SIZE
+            if bx > 0:
+                ctx += skip[k - 1]
+            if by > 0:
+                ctx += skip[k - nbx]
+            if encode:
+                _enc_bit(st, buf, probs, ctx, skip[k])
+            else:
+                skip[k] = _dec_bit(st, buf, probs, ctx)

@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT
+"""Integer inference of a group's network, one row of samples at a time.
+
+The network is a flat int32 array ``net`` (one kernel argument):
+
+    [0] n_in  [1] n_h1  [2] n_h2 (0: one hidden layer)  [3] n_seq
+    [4] s1    [5] s2    [6] n_thr  [7] 0
+    [8 .. 8 + n_out) output shifts, n_out = 2 + 2 * n_seq   (up to word 15)
+    W1[n_in][n_h1] B1[n_h1]  (W2[n_h1][n_h2] B2[n_h2])  W3[n_last][n_out] B3[n_out]
+    thresholds[n_thr]
+
+Hidden units are ``clamp((x @ W + B) >> s, 0, HIDDEN_MAX)`` (``>>`` is an
+arithmetic shift, i.e. floor); output k is ``(h @ W3 + B3)[k] >> shift_k``:
+the centre mu0 and log-scale ls0 in 1/16 units, then per sequential feature a
+centre coefficient and a scale coefficient in units of 2**-(4 + COEF_FRAC).
+Hidden-layer weights are 8-bit (|w| <= 127), hidden units 15-bit and features
+at most 2**18 in magnitude, so their sums fit int32 and the row loops
+vectorise in int32 lanes. Output weights are 16-bit (|w| <= 32767), summed in
+int64: the coefficients multiply raw samples, so they need the precision.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+HEADER = 16
+HIDDEN_MAX = (1 << 15) - 1
+WEIGHT_MAX = 127
+OUT_WEIGHT_MAX = 32767
+BIAS_MAX = (1 << 30) - 1
+MAX_HIDDEN = 64
+MAX_OUT = 6
+COEF_FRAC = 8
+
+
+@kernel
+def _hidden_rows(net, pos, n_in, n_out, x, y, n, shift):
+    """y[:, :n] = clamp((W^T x[:, :n] + B) >> shift, 0, HIDDEN_MAX); returns the next offset.
+
+    8-bit weights: every partial sum fits int32, so the row loop vectorises.
+    """
+    b = pos + n_in * n_out
+    for j in range(n_out):
+        bias = net[b + j]
+        yj = y[j]
+        for c in range(n):
+            yj[c] = bias
+        for i in range(n_in):
+            wij = net[pos + i * n_out + j]
+            if wij != 0:
+                xi = x[i]
+                for c in range(n):
+                    yj[c] += wij * xi[c]
+        for c in range(n):
+            v = yj[c] >> shift
+            yj[c] = 0 if v < 0 else (HIDDEN_MAX if v > HIDDEN_MAX else v)
+    return b + n_out
+
+
+@kernel
+def _output_rows(net, pos, n_in, n_out, x, y, n, acc):
+    """y[k, :n] = (W^T x[:, :n] + B)[k] >> shift_k with 16-bit weights, summed in int64."""
+    b = pos + n_in * n_out
+    for j in range(n_out):
+        bias = np.int64(net[b + j])
+        for c in range(n):
+            acc[c] = bias
+        for i in range(n_in):
+            wij = np.int64(net[pos + i * n_out + j])
+            if wij != 0:
+                xi = x[i]
+                for c in range(n):
+                    acc[c] += wij * xi[c]
+        s = net[8 + j]
+        yj = y[j]
+        for c in range(n):
+            yj[c] = acc[c] >> s
+
+
+@kernel
+def _mlp_rows(net, feats, n, h1, h2, out, acc):
+    """Network outputs for the first n columns of ``feats`` into ``out[:n_out, :n]``.
+
+    ``acc`` is int64 scratch of at least n entries.
+    """
+    n_in = net[0]
+    n_h1 = net[1]
+    n_h2 = net[2]
+    n_out = 2 + 2 * net[3]
+    pos = _hidden_rows(net, HEADER, n_in, n_h1, feats, h1, n, net[4])
+    if n_h2 > 0:
+        pos = _hidden_rows(net, pos, n_h1, n_h2, h1, h2, n, net[5])
+        _output_rows(net, pos, n_h2, n_out, h2, out, n, acc)
+    else:
+        _output_rows(net, pos, n_h1, n_out, h1, out, n, acc)
+
+
+@kernel
+def _bucket(net, ls):
+    """Coding context of a log-scale: how many thresholds it reaches."""
+    n_thr = net[6]
+    t = net.shape[0] - n_thr
+    q = 0
+    while q < n_thr and ls >= net[t + q]:
+        q += 1
+    return q

@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: MIT
+"""Binary adaptive range coder: the only place bits are written or read.
+
+A queue (first in, first out) coder of LZMA's design: 32-bit ``range``, a
+33-bit ``low`` whose carry is propagated through a cached byte, byte-wise
+renormalisation. Each binary decision is coded with an adaptive probability
+kept as two 16-bit estimates that adapt at different speeds (shift 4 and 7);
+their mean is the probability that the bit is 1. The mean stays within
+[71, 65465] / 65536, so no decision ever costs more than about 10 bits and the
+coder can never be driven into a zero-width interval.
+
+Invariants (docs/FORMAT.md, "Range coder"): ``2**24 <= range < 2**32`` after
+every renormalisation; ``low < 2**33``. The decoder reads bytes past the end
+of its buffer as zeros and counts them, so a truncated stream decodes to
+garbage that the caller detects (``overread``), never to an out-of-bounds read.
+
+Encoder state ``st`` (int64[8]): low, range, cache, cache_size, pos, overflow.
+Decoder state ``st`` (int64[8]): code, range, pos, overread.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+PROB_BITS = 16
+PROB_ONE = 1 << PROB_BITS
+FAST_SHIFT = 4
+SLOW_SHIFT = 7
+TOP = 1 << 24
+
+# encoder state slots
+LOW, RANGE, CACHE, CACHE_SIZE, POS, OVERFLOW = 0, 1, 2, 3, 4, 5
+# decoder state slots
+CODE, DRANGE, DPOS, OVERREAD = 0, 1, 2, 3
+
+
+def new_state() -> np.ndarray:
+    return np.zeros(8, dtype=np.int64)
+
+
+def new_probs(n_contexts: int) -> np.ndarray:
+    """Adaptive models for ``n_contexts`` binary decisions, all at p = 1/2."""
+    return np.full((n_contexts, 2), PROB_ONE // 2, dtype=np.int32)
+
+
+@kernel
+def _enc_init(st):
+    st[LOW] = 0
+    st[RANGE] = 0xFFFFFFFF
+    st[CACHE] = 0
+    st[CACHE_SIZE] = 1
+    st[POS] = 0
+    st[OVERFLOW] = 0
+
+
+@kernel
+def _shift_low(st, buf):
+    low = st[LOW]
+    if low < 0xFF000000 or low > 0xFFFFFFFF:
+        carry = low >> 32
+        temp = st[CACHE]
+        pos = st[POS]
+        cap = buf.shape[0]
+        while True:
+            if pos < cap:
+                buf[pos] = (temp + carry) & 0xFF
+                pos += 1
+            else:
+                st[OVERFLOW] = 1
+            temp = 0xFF
+            st[CACHE_SIZE] -= 1
+            if st[CACHE_SIZE] == 0:
+                break
+        st[POS] = pos
+        st[CACHE] = (low >> 24) & 0xFF
+    st[CACHE_SIZE] += 1
+    st[LOW] = (low & 0x00FFFFFF) << 8
+
+
+@kernel
+def _prob(probs, ctx):
+    return (probs[ctx, 0] + probs[ctx, 1]) >> 1
+
+
+@kernel
+def _adapt(probs, ctx, bit):
+    if bit:
+        probs[ctx, 0] += (PROB_ONE - probs[ctx, 0]) >> FAST_SHIFT
+        probs[ctx, 1] += (PROB_ONE - probs[ctx, 1]) >> SLOW_SHIFT
+    else:
+        probs[ctx, 0] -= probs[ctx, 0] >> FAST_SHIFT
+        probs[ctx, 1] -= probs[ctx, 1] >> SLOW_SHIFT
+
+
+@kernel
+def _enc_bit(st, buf, probs, ctx, bit):
+    """Code ``bit`` (0/1) with the adaptive model ``probs[ctx]``, then adapt it."""
+    rng = st[RANGE]
+    bound = (rng >> PROB_BITS) * ((probs[ctx, 0] + probs[ctx, 1]) >> 1)
+    if bit:
+        st[RANGE] = bound
+    else:
+        st[LOW] += bound
+        st[RANGE] = rng - bound
+    _adapt(probs, ctx, bit)
+    while st[RANGE] < TOP:
+        st[RANGE] = st[RANGE] << 8
+        _shift_low(st, buf)
+
+
+@kernel
+def _enc_bypass(st, buf, bit):
+    """Code an equiprobable bit (no model)."""
+    rng = st[RANGE]
+    half = rng >> 1
+    if bit:
+        st[RANGE] = half
+    else:
+        st[LOW] += half
+        st[RANGE] = rng - half
+    while st[RANGE] < TOP:
+        st[RANGE] = st[RANGE] << 8
+        _shift_low(st, buf)
+
+
+@kernel
+def _enc_flush(st, buf):
+    """Finish the stream; returns the number of bytes written."""
+    for _ in range(5):
+        _shift_low(st, buf)
+    return st[POS]
+
+
+@kernel
+def _next_byte(st, buf):
+    pos = st[DPOS]
+    st[DPOS] = pos + 1
+    if pos < buf.shape[0]:
+        return np.int64(buf[pos])
+    st[OVERREAD] += 1
+    return np.int64(0)
+
+
+@kernel
+def _dec_init(st, buf):
+    st[CODE] = 0
+    st[DRANGE] = 0xFFFFFFFF
+    st[DPOS] = 0
+    st[OVERREAD] = 0
+    for _ in range(5):
+        st[CODE] = ((st[CODE] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+
+
+@kernel
+def _dec_bit(st, buf, probs, ctx):
+    rng = st[DRANGE]
+    bound = (rng >> PROB_BITS) * ((probs[ctx, 0] + probs[ctx, 1]) >> 1)
+    if st[CODE] < bound:
+        st[DRANGE] = bound
+        bit = 1
+    else:
+        st[CODE] -= bound
+        st[DRANGE] = rng - bound
+        bit = 0
+    _adapt(probs, ctx, bit)
+    while st[DRANGE] < TOP:
+        st[DRANGE] = st[DRANGE] << 8
+        st[CODE] = ((st[CODE] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+    return bit
+
+
+@kernel
+def _dec_bypass(st, buf):
+    rng = st[DRANGE]
+    half = rng >> 1
+    if st[CODE] < half:
+        st[DRANGE] = half
+        bit = 1
+    else:
+        st[CODE] -= half
+        st[DRANGE] = rng - half
+        bit = 0
+    while st[DRANGE] < TOP:
+        st[DRANGE] = st[DRANGE] << 8
+        st[CODE] = ((st[CODE] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+    return bit

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: MIT
+"""Signed integers as adaptive binary decisions (FFV1-style binarisation).
+
+A value v is coded as: a zero flag; if not zero, a sign and the magnitude
+a = |v| >= 1 as an Exp-Golomb code whose every bit has its own adaptive
+context: e = floor(log2 a) in truncated unary (at most ``max_exp`` ones), then
+the e bits of a below its leading one, most significant first. One
+*context set* holds ``SET_SIZE`` models:
+
+    +0       zero flag
+    +1..+4   sign, one model per ``sign_ctx`` (0..3)
+    +5..+20  exponent unary bits, by bit index (last one shared)
+    +21..+36 mantissa bits, by bit position (last one shared)
+"""
+
+import numpy as np
+
+from ._jit import kernel
+from .rangecoder import _dec_bit, _enc_bit
+
+SET_SIZE = 37
+_SIGN, _EXP, _MANT = 1, 5, 21
+
+
+@kernel
+def _enc_signed(st, buf, probs, base, v, sign_ctx, max_exp):
+    if v == 0:
+        _enc_bit(st, buf, probs, base, 1)
+        return
+    _enc_bit(st, buf, probs, base, 0)
+    _enc_bit(st, buf, probs, base + _SIGN + sign_ctx, 1 if v < 0 else 0)
+    a = -v if v < 0 else v
+    e = 0
+    while (a >> (e + 1)) != 0:
+        e += 1
+    for i in range(e):
+        _enc_bit(st, buf, probs, base + _EXP + min(i, 15), 1)
+    if e < max_exp:
+        _enc_bit(st, buf, probs, base + _EXP + min(e, 15), 0)
+    for j in range(e - 1, -1, -1):
+        _enc_bit(st, buf, probs, base + _MANT + min(j, 15), (a >> j) & 1)
+
+
+@kernel
+def _dec_signed(st, buf, probs, base, sign_ctx, max_exp):
+    if _dec_bit(st, buf, probs, base):
+        return np.int64(0)
+    negative = _dec_bit(st, buf, probs, base + _SIGN + sign_ctx)
+    e = 0
+    while e < max_exp and _dec_bit(st, buf, probs, base + _EXP + min(e, 15)):
+        e += 1
+    a = np.int64(1)
+    for j in range(e - 1, -1, -1):
+        a = (a << 1) | _dec_bit(st, buf, probs, base + _MANT + min(j, 15))
+    return -a if negative else a

@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: MIT
+"""A group's network as the decoder sees it: integers only (no torch).
+
+``IntNet`` is one predictor (one plane, one frame kind) in the flat int32 form
+the kernels read (kernels/mlp.py documents the layout). ``GroupModel`` holds
+the intra and inter predictors of every plane and serialises them for the
+group header. ``outputs``/``predict`` are vectorised numpy twins of the
+kernels, used by the encoder to place context thresholds and by tests as
+oracles.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .bitstream import ByteReader, ByteWriter
+from .errors import CorruptError
+from .kernels.context import MAX_ROW_FEATURES, N_SEQ
+from .kernels.mlp import BIAS_MAX, COEF_FRAC, HEADER, HIDDEN_MAX, MAX_HIDDEN, OUT_WEIGHT_MAX, \
+    WEIGHT_MAX
+
+__all__ = ["IntNet", "GroupModel", "MAX_BUCKETS"]
+
+MAX_BUCKETS = 16
+
+
+@dataclass
+class IntNet:
+    """Integer weights of one predictor; ``flat`` is what kernels consume."""
+
+    flat: np.ndarray  # int32
+
+    @property
+    def n_in(self) -> int:
+        return int(self.flat[0])
+
+    @property
+    def hidden(self) -> tuple[int, int]:
+        return int(self.flat[1]), int(self.flat[2])
+
+    @property
+    def n_buckets(self) -> int:
+        return int(self.flat[6]) + 1
+
+    @staticmethod
+    def build(w1, b1, s1, w2, b2, s2, w3, b3, out_shifts, thresholds) -> IntNet:
+        """Assemble from integer arrays; ``w*`` are [n_in][n_out] (input-major)."""
+        n_in, n_h1 = w1.shape
+        n_h2 = 0 if w2 is None else w2.shape[1]
+        n_out = w3.shape[1]
+        header = np.zeros(HEADER, np.int64)
+        header[:7] = [n_in, n_h1, n_h2, (n_out - 2) // 2, s1, s2, len(thresholds)]
+        header[8:8 + n_out] = out_shifts
+        parts = [header, w1.ravel(), b1]
+        if n_h2:
+            parts += [w2.ravel(), b2]
+        parts += [w3.ravel(), b3, np.asarray(thresholds, np.int64)]
+        flat = np.concatenate([np.asarray(p, np.int64) for p in parts])
+        return IntNet(flat.astype(np.int32))
+
+    def layers(self):
+        """Split ``flat`` into (W1, B1, W2|None, B2|None, W3, B3, thresholds)."""
+        f = self.flat.astype(np.int64)
+        n_in, n_h1, n_h2, n_seq = (int(v) for v in f[:4])
+        n_out = 2 + 2 * n_seq
+        pos = HEADER
+
+        def take(n):
+            nonlocal pos
+            out = f[pos:pos + n]
+            pos += n
+            return out
+
+        w1 = take(n_in * n_h1).reshape(n_in, n_h1)
+        b1 = take(n_h1)
+        w2 = b2 = None
+        if n_h2:
+            w2 = take(n_h1 * n_h2).reshape(n_h1, n_h2)
+            b2 = take(n_h2)
+        n_last = n_h2 or n_h1
+        w3 = take(n_last * n_out).reshape(n_last, n_out)
+        b3 = take(n_out)
+        thr = take(int(f[6]))
+        return w1, b1, w2, b2, w3, b3, thr
+
+    def outputs(self, feats: np.ndarray) -> np.ndarray:
+        """Network outputs (n, n_out) for int features (n, n_in); the kernel's twin."""
+        w1, b1, w2, b2, w3, b3, _ = self.layers()
+        f = self.flat
+        h = np.clip((feats.astype(np.int64) @ w1 + b1) >> int(f[4]), 0, HIDDEN_MAX)
+        if w2 is not None:
+            h = np.clip((h @ w2 + b2) >> int(f[5]), 0, HIDDEN_MAX)
+        shifts = f[8:8 + w3.shape[1]].astype(np.int64)
+        return (h @ w3 + b3) >> shifts
+
+    def predict(self, feats: np.ndarray, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, ls) in 1/16 units for row features (n, n_in) and sequential ones (n, 2)."""
+        o = self.outputs(feats)
+        s = seqs.astype(np.int64)
+        mu = o[:, 0] + ((o[:, 2] * s[:, 0] + o[:, 3] * s[:, 1]) >> COEF_FRAC)
+        ls = o[:, 1] + ((o[:, 4] * np.abs(s[:, 0]) + o[:, 5] * np.abs(s[:, 1])) >> COEF_FRAC)
+        return mu, ls
+
+    def buckets(self, ls: np.ndarray) -> np.ndarray:
+        thr = self.layers()[-1]
+        return np.searchsorted(thr, ls, side="right")
+
+    def with_thresholds(self, thresholds) -> IntNet:
+        w1, b1, w2, b2, w3, b3, _ = self.layers()
+        f = self.flat
+        return IntNet.build(w1, b1, f[4], w2, b2, f[5], w3, b3, f[8:8 + w3.shape[1]], thresholds)
+
+    def to_bytes(self) -> bytes:
+        """16 header bytes (u8), then per layer its weights (int8 for hidden layers,
+        int16 for the output layer) and its biases (int32), then the thresholds
+        (int32), all little-endian."""
+        f = self.flat
+        if f[:HEADER].min() < 0 or f[:HEADER].max() > 255:
+            raise ValueError("network header field out of range")
+        w1, b1, w2, b2, w3, b3, thr = self.layers()
+        parts = [f[:HEADER].astype(np.uint8).tobytes()]
+        for w, b, dtype in ((w1, b1, np.int8), (w2, b2, np.int8), (w3, b3, "<i2")):
+            if w is not None:
+                parts += [w.astype(dtype).tobytes(), b.astype("<i4").tobytes()]
+        parts.append(thr.astype("<i4").tobytes())
+        return b"".join(parts)
+
+    @staticmethod
+    def from_bytes(reader) -> IntNet:
+        """Read one network from a ``ByteReader``; validates before returning."""
+        header = np.frombuffer(reader.raw(HEADER, "network header"), np.uint8).astype(np.int64)
+        n_in, n_h1, n_h2, n_seq = (int(v) for v in header[:4])
+        if not (1 <= n_in <= MAX_ROW_FEATURES and 1 <= n_h1 <= MAX_HIDDEN
+                and 0 <= n_h2 <= MAX_HIDDEN and n_seq == N_SEQ):
+            raise CorruptError("network shape out of range")
+        n_out = 2 + 2 * n_seq
+        dims = [(n_in, n_h1, 1)] + ([(n_h1, n_h2, 1)] if n_h2 else []) \
+            + [(n_h2 or n_h1, n_out, 2)]
+        parts = [header]
+        for n_a, n_b, size in dims:
+            dtype = np.int8 if size == 1 else "<i2"
+            parts.append(np.frombuffer(reader.raw(n_a * n_b * size, "weights"), dtype))
+            parts.append(np.frombuffer(reader.raw(4 * n_b, "biases"), "<i4"))
+        parts.append(np.frombuffer(reader.raw(4 * int(header[6]), "thresholds"), "<i4"))
+        net = IntNet(np.concatenate([p.astype(np.int64) for p in parts]).astype(np.int32))
+        net.validate()
+        return net
+
+    def validate(self) -> None:
+        """Refuse shapes, shifts and magnitudes the kernels were not written for."""
+        f = self.flat.astype(np.int64)
+        if f.shape[0] < HEADER:
+            raise CorruptError("network record too short")
+        n_in, n_h1, n_h2, n_seq, s1, s2, n_thr = (int(v) for v in f[:7])
+        if not (1 <= n_in <= MAX_ROW_FEATURES and 1 <= n_h1 <= MAX_HIDDEN
+                and 0 <= n_h2 <= MAX_HIDDEN and n_seq == N_SEQ):
+            raise CorruptError("network shape out of range")
+        n_out = 2 + 2 * n_seq
+        if not all(0 <= s <= 31 for s in [s1, s2, *f[8:8 + n_out]]):
+            raise CorruptError("network shift out of range")
+        if not 0 <= n_thr < MAX_BUCKETS:
+            raise CorruptError("too many coding contexts")
+        n_last = n_h2 or n_h1
+        expect = HEADER + n_in * n_h1 + n_h1 + (n_h1 * n_h2 + n_h2 if n_h2 else 0) \
+            + n_last * n_out + n_out + n_thr
+        if f.shape[0] != expect:
+            raise CorruptError("network record size does not match its shape")
+        w1, b1, w2, b2, w3, b3, _ = self.layers()
+        hidden = [w1] + ([w2] if w2 is not None else [])
+        if any(np.abs(w).max(initial=0) > WEIGHT_MAX for w in hidden) \
+                or np.abs(w3).max(initial=0) > OUT_WEIGHT_MAX or any(
+                np.abs(b).max(initial=0) > BIAS_MAX for b in (b1, b3, b2) if b is not None):
+            raise CorruptError("network weight out of range")
+
+
+@dataclass
+class GroupModel:
+    """Predictors of a group: ``intra[p]`` and ``inter[p]`` per plane (None if unused)."""
+
+    intra: list[IntNet | None] = field(default_factory=list)
+    inter: list[IntNet | None] = field(default_factory=list)
+
+    def kernel_nets(self, inter: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Concatenated flat nets and their offsets, the kernels' arguments."""
+        nets = self.inter if inter else self.intra
+        if any(n is None for n in nets):
+            raise CorruptError(f"group has no {'inter' if inter else 'intra'} model")
+        offsets = np.cumsum([0] + [n.flat.shape[0] for n in nets]).astype(np.int64)
+        return np.concatenate([n.flat for n in nets]), offsets
+
+    def to_bytes(self) -> bytes:
+        """u8 plane count; per kind (intra, inter) and plane a u8 presence flag and
+        the network; the whole deflated (zlib)."""
+        w = ByteWriter().u8(len(self.intra))
+        for nets in (self.intra, self.inter):
+            for net in nets:
+                w.u8(net is not None)
+                if net is not None:
+                    w.raw(net.to_bytes())
+        return zlib.compress(w.getvalue(), 9)
+
+    @staticmethod
+    def from_bytes(data: bytes, n_planes: int) -> GroupModel:
+        try:
+            raw = zlib.decompressobj().decompress(data, 1 << 22)
+        except zlib.error as exc:
+            raise CorruptError(f"model record does not inflate: {exc}") from None
+        r = ByteReader(raw, "model record")
+        if r.u8("plane count") != n_planes:
+            raise CorruptError("model record plane count does not match the stream")
+        model = GroupModel()
+        for nets in (model.intra, model.inter):
+            for _ in range(n_planes):
+                nets.append(IntNet.from_bytes(r) if r.u8("presence") else None)
+        r.expect_end()
+        return model

@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: MIT
+"""Fitting a group's model: gather contexts from its frames, train, freeze.
+
+Encoder only. For every plane, one intra predictor (trained on the group's
+first frame) and one inter predictor (trained on the others, skipped blocks
+left out, as the coder leaves them out). Contexts come from the same kernels
+the coder uses, on source samples, so training sees what coding will see.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import train
+from .kernels import motion as mo
+from .kernels.context import N_SEQ, n_row_features
+from .kernels.gather import _gather_plane
+from .model import GroupModel
+
+if TYPE_CHECKING:
+    from .codec import CodingParams, Layout
+
+__all__ = ["fit_group_model", "gather"]
+
+
+def _keep_fraction(total: int, wanted: int) -> int:
+    """The gather kernel keeps a sample when a 32-bit hash falls below this."""
+    return int(min(1.0, wanted / max(total, 1)) * (1 << 32))
+
+
+def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]],
+           inter: bool, wanted: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(row features (n, k), sequential features (n, 2), targets (n,)) per plane,
+    from (source, reference, skip) triples."""
+    out = []
+    per_frame = [layout.shapes[p][0] * layout.shapes[p][1] for p in range(layout.n_planes)]
+    for p in range(layout.n_planes):
+        cap = int(wanted * 1.25) + 1024
+        out.append([np.zeros((n_row_features(inter, p), cap), np.int32),
+                    np.zeros((N_SEQ, cap), np.int64), np.zeros(cap, np.int64), 0,
+                    _keep_fraction(per_frame[p] * len(frames), wanted)])
+    for t, (src, ref, skip) in enumerate(frames):
+        err = np.zeros(layout.size, np.int64)
+        ref = src if ref is None else ref
+        skip = np.zeros(1, np.uint8) if skip is None else skip
+        for p in range(layout.n_planes):
+            feats, seqs, targets, count, keep = out[p]
+            out[p][3] = _gather_plane(src, ref, err, layout.geom, p, layout.slice_y, inter, skip,
+                                      layout.log2_block, layout.nbx, layout.bit_depth, keep,
+                                      t * 7919 + p * 104729, feats, seqs, targets, count)
+    return [(feats[:, :n].T.copy(), seqs[:, :n].T.copy(), targets[:n])
+            for feats, seqs, targets, n, _ in out]
+
+
+def fit_group_model(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
+                    params: CodingParams) -> GroupModel:
+    settings = train.TrainSettings(hidden=params.hidden, steps=params.train_steps)
+    intra_sets = gather(layout, [(src[0], None, None)], False, params.train_samples)
+    inter_frames = []
+    for t in range(1, len(src)):
+        ref = np.zeros(layout.size, np.uint16)
+        mo._compensate(src[t - 1], layout.geom, layout.n_planes, mvs[t], layout.log2_block,
+                       layout.nbx, ref)
+        skip = np.zeros(layout.nbx * layout.nby, np.uint8)
+        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_block, layout.nbx,
+                     layout.nby, params.max_error, skip)
+        inter_frames.append((src[t], ref, skip))
+    inter_sets = gather(layout, inter_frames, True, params.train_samples) if inter_frames else []
+    model = GroupModel()
+    model.intra = [_fit_one(*data, layout.bit_depth, params.max_error, settings)
+                   for data in intra_sets]
+    model.inter = [_fit_one(*data, layout.bit_depth, params.max_error, settings)
+                   for data in inter_sets] or [None] * layout.n_planes
+    return model
+
+
+def _fit_one(feats, seqs, targets, bit_depth, near, settings):
+    if feats.shape[0] == 0:  # everything skipped: any valid net will do
+        feats = np.zeros((1, feats.shape[1]), np.int64)
+        seqs = np.zeros((1, N_SEQ), np.int64)
+        targets = np.zeros(1, np.int64)
+    net = train.fit(feats, seqs, targets, bit_depth=bit_depth, near=near, settings=settings)
+    return train.quantize(net, bit_depth=bit_depth, feats=feats, seqs=seqs,
+                          buckets=settings.buckets)

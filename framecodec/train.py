@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: MIT
+"""Fitting a group's predictors with torch, and freezing them to integers.
+
+The only module that imports torch (encoder side). A predictor is a small
+MLP from the integer contexts of kernels/context.py to the centre and
+log-scale of a discretised logistic over the residual; it is trained to
+minimise the code length of the group's samples (not their squared error),
+then quantised to the integer network of kernels/mlp.py. The encoder then
+codes with the *integer* network, exactly as the decoder will.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+try:
+    import torch
+    from torch import nn
+except ImportError:  # pragma: no cover - reported by require_torch()
+    torch = None
+
+from .errors import UsageError
+from .kernels.context import N_SEQ
+from .kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, OUT_WEIGHT_MAX, WEIGHT_MAX
+from .model import MAX_BUCKETS, IntNet
+
+__all__ = ["TrainSettings", "FloatNet", "fit", "quantize", "mean_bits", "require_torch"]
+
+HIDDEN_FRAC = 8  # preferred fractional bits of hidden activations
+OUT_FRAC = 4  # fractional bits of the centre and log-scale outputs (1/16 sample)
+
+
+def require_torch() -> None:
+    if torch is None:
+        raise UsageError("encoding trains a network with torch, which is not installed: "
+                         "pip install 'framecodec[train]' (CPU build: pip install torch==2.13.0)")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    hidden: tuple[int, int] = (16, 16)
+    steps: int = 300
+    batch: int = 4096
+    lr: float = 0.03
+    buckets: int = MAX_BUCKETS
+    seed: int = 0
+
+
+def feature_scale(bit_depth: int) -> float:
+    """Inputs are divided by this in float training so learning rates fit every depth."""
+    return 8.0 * 2.0 ** max(bit_depth - 8, 0)
+
+
+class FloatNet(nn.Module if torch is not None else object):
+    """The float twin of an integer predictor.
+
+    An MLP maps the row features to a centre mu0, a log-scale ls0 and, per
+    sequential feature s_k, coefficients a_k and b_k:
+    mu = mu0 + sum a_k s_k,  log-scale = ls0 + sum b_k |s_k|.
+    """
+
+    def __init__(self, n_in: int, hidden: tuple[int, int]):
+        super().__init__()
+        h1, h2 = hidden
+        layers = [nn.Linear(n_in, h1), nn.ReLU()]
+        if h2:
+            layers += [nn.Linear(h1, h2), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(h2 or h1, 2 + 2 * N_SEQ)
+        with torch.no_grad():
+            self.head.weight.mul_(0.1)
+            self.head.bias.zero_()
+            self.head.bias[1] = 1.0
+
+    def forward(self, x, s):
+        o = self.head(self.body(x))
+        mu = o[:, 0] + (o[:, 2:2 + N_SEQ] * s).sum(1)
+        ls = o[:, 1] + (o[:, 2 + N_SEQ:] * s.abs()).sum(1)
+        return mu, ls.clamp(-4.0, 10.0)
+
+
+def code_length_bits(mu, log_scale, target, half_width: float):
+    """Bits of ``target`` under a logistic(mu, exp(log_scale)) discretised to bins."""
+    inv = torch.exp(-log_scale)
+    upper = torch.sigmoid((target + half_width - mu) * inv)
+    lower = torch.sigmoid((target - half_width - mu) * inv)
+    return -torch.log2((upper - lower).clamp_min(1e-9))
+
+
+def _tensors(feats, seqs, bit_depth):
+    scale = feature_scale(bit_depth)
+    return (torch.from_numpy(feats.astype(np.float32) / scale),
+            torch.from_numpy(seqs.astype(np.float32) / scale))
+
+
+def fit(feats: np.ndarray, seqs: np.ndarray, targets: np.ndarray, *, bit_depth: int, near: int,
+        settings: TrainSettings, init: FloatNet | None = None) -> FloatNet:
+    """Train on rows of (row features, sequential features, residual target)."""
+    require_torch()
+    gen = torch.Generator().manual_seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    x, s = _tensors(feats, seqs, bit_depth)
+    t = torch.from_numpy(targets.astype(np.float32))
+    net = init if init is not None else FloatNet(feats.shape[1], settings.hidden)
+    opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr,
+                                                total_steps=max(settings.steps, 1),
+                                                pct_start=0.15)
+    half_width = near + 0.5
+    n = x.shape[0]
+    for _ in range(settings.steps):
+        idx = torch.randint(0, n, (min(settings.batch, n),), generator=gen)
+        mu, ls = net(x[idx], s[idx])
+        loss = code_length_bits(mu, ls, t[idx], half_width).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return net
+
+
+def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int, near: int) -> float:
+    """Ideal code length per sample of the float net (for reports and tests)."""
+    x, s = _tensors(feats, seqs, bit_depth)
+    with torch.no_grad():
+        mu, ls = net(x, s)
+        t = torch.from_numpy(targets.astype(np.float32))
+        return float(code_length_bits(mu, ls, t, near + 0.5).mean())
+
+
+def _shift_for(weights: np.ndarray, limit: int = WEIGHT_MAX) -> int:
+    """Largest q with max|w| * 2**q <= limit (capped to keep shifts small)."""
+    peak = float(np.abs(weights).max(initial=0.0))
+    if peak == 0.0:
+        return 16
+    return max(0, min(24, int(math.floor(math.log2(limit / peak)))))
+
+
+def _round(values: np.ndarray) -> np.ndarray:
+    return np.round(values).astype(np.int64)
+
+
+def _round_weights(values: np.ndarray, limit: int = WEIGHT_MAX) -> np.ndarray:
+    return np.clip(_round(values), -limit, limit)
+
+
+def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarray,
+             buckets: int = MAX_BUCKETS) -> IntNet:
+    """Freeze a float net to integers (8-bit hidden, 16-bit output weights);
+    coding-context thresholds from the data."""
+    linears = [m for m in net.body if isinstance(m, nn.Linear)] + [net.head]
+    ws = [m.weight.detach().double().numpy().T.copy() for m in linears]  # [in][out]
+    bs = [m.bias.detach().double().numpy().copy() for m in linears]
+    scale = feature_scale(bit_depth)
+    ws[0] /= scale
+    # integer meaning of each output: 1/16 units for mu0 and ls0; the coefficients
+    # act on raw sequential features, in units of 2**-(OUT_FRAC + COEF_FRAC)
+    factors = np.array([16.0, 16.0] + [16.0 * 2 ** COEF_FRAC / scale] * (2 * N_SEQ))
+    ws[-1] = ws[-1] * factors
+    bs[-1] = bs[-1] * factors
+
+    acts = feats.astype(np.float64)
+    frac_in = 0  # features are integers
+    layers = []
+    for w, b in zip(ws[:-1], bs[:-1]):
+        acts = np.maximum(acts @ w + b, 0.0)
+        peak = float(np.quantile(acts, 0.9999)) if acts.size else 1.0
+        headroom = int(math.floor(math.log2(HIDDEN_MAX / max(peak, 1e-6))))
+        q = _shift_for(w)
+        frac_out = max(0, min(HIDDEN_FRAC, headroom, q + frac_in))
+        s = q + frac_in - frac_out
+        bias = _round(b * 2.0 ** (q + frac_in)) + ((1 << (s - 1)) if s > 0 else 0)
+        layers.append((_round_weights(w * 2.0 ** q), np.clip(bias, -BIAS_MAX, BIAS_MAX), s))
+        frac_in = frac_out
+    w_out, b_out, shifts = [], [], []
+    for k in range(ws[-1].shape[1]):
+        q = max(_shift_for(ws[-1][:, k], OUT_WEIGHT_MAX), 1 - frac_in)  # shift >= 1
+        s = q + frac_in
+        w_out.append(_round_weights(ws[-1][:, k] * 2.0 ** q, OUT_WEIGHT_MAX))
+        b_out.append(int(np.clip(_round(bs[-1][k] * 2.0 ** s) + (1 << (s - 1)),
+                                 -BIAS_MAX, BIAS_MAX)))
+        shifts.append(s)
+    w3 = np.stack(w_out, axis=1)
+    (w1, b1, s1) = layers[0]
+    w2, b2, s2 = layers[1] if len(layers) > 1 else (None, None, 0)
+    draft = IntNet.build(w1, b1, s1, w2, b2, s2, w3, np.array(b_out), shifts, [])
+    _, ls = draft.predict(feats, seqs)
+    return draft.with_thresholds(context_thresholds(ls, buckets))
+
+
+def context_thresholds(log_scales: np.ndarray, buckets: int) -> list[int]:
+    """Equal-population split of the log-scales into at most ``buckets`` contexts."""
+    if log_scales.size == 0 or buckets <= 1:
+        return []
+    qs = np.quantile(log_scales, np.arange(1, buckets) / buckets, method="higher")
+    thr = sorted(set(int(v) for v in qs))
+    lo = int(log_scales.min())
+    return [v for v in thr if v > lo][: buckets - 1]
