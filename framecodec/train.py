@@ -27,7 +27,8 @@ from .kernels.context import N_SEQ
 from .kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, OUT_WEIGHT_MAX, WEIGHT_MAX
 from .model import MAX_BUCKETS, IntNet
 
-__all__ = ["TrainSettings", "FloatNet", "fit", "quantize", "mean_bits", "require_torch"]
+__all__ = ["TrainSettings", "FloatNet", "fit", "quantize", "mean_bits", "require_torch",
+           "set_threads"]
 
 HIDDEN_FRAC = 8  # preferred fractional bits of hidden activations
 OUT_FRAC = 4  # fractional bits of the centre and log-scale outputs (1/16 sample)
@@ -37,6 +38,12 @@ def require_torch() -> None:
     if torch is None:
         raise UsageError("encoding trains a network with torch, which is not installed: "
                          "pip install 'framecodec[train]' (CPU build: pip install torch==2.13.0)")
+
+
+def set_threads(threads: int) -> None:
+    """Training uses this many threads (the user's --threads), never all cores silently."""
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)

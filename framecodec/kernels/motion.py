@@ -238,7 +238,22 @@ def _estimate(cur, prev, w, h, log2b, nbx, nby, search, lam, subpel, prev_mv, mv
                     best = cost
                     bmx = cx
                     bmy = cy
-            # integer diamond refinement, then half and quarter sample steps
+            # a full integer search close to the best candidate...
+            cx0 = bmx
+            cy0 = bmy
+            for dy in range(-8, 9, 4):
+                for dx in range(-8, 9, 4):
+                    cx = cx0 + dx
+                    cy = cy0 + dy
+                    if (dx == 0 and dy == 0) or cx < -lim or cx > lim or cy < -lim or cy > lim:
+                        continue
+                    cost = lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
+                    cost += _block_sad(cur, prev, w, h, x0, y0, bs, cx, cy, best - cost)
+                    if cost < best:
+                        best = cost
+                        bmx = cx
+                        bmy = cy
+            # ...then diamond steps: whole samples, then halves and quarters
             for step in (4, 2, 1):
                 if step < 4 and subpel == 0:
                     break

@@ -1,0 +1,308 @@
+# SPDX-License-Identifier: MIT
+"""The Python API: what the CLI calls and what users script.
+
+    import framecodec
+    result = framecodec.encode("clip.mp4", "clip.fcv", max_error=0)
+    framecodec.decode("clip.fcv", "clip.mkv")
+    for frame in framecodec.decode_frames("clip.fcv", frames=(10, 20)):
+        y = frame.planes[0]
+
+Encoding streams the source group by group, so memory depends on the group
+size, not the clip length. Decoding reads only the groups that hold the
+requested frames (random access through the file's index).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .codec import CodingParams, GroupDecoder, GroupHeader, encode_group
+from .container import FcvReader, FcvWriter
+from .errors import CorruptError, UsageError
+from .frames import Frame, VideoInfo
+from .outputs import atomic_output
+
+__all__ = ["encode", "decode", "decode_frames", "EncodeResult", "DecodeResult", "FrameRange",
+           "DEFAULT_GROUP_SIZE"]
+
+DEFAULT_GROUP_SIZE = 30
+FrameRange = tuple[int, int | None] | None
+
+
+@dataclass
+class PlaneStats:
+    """Error of the reconstruction against the source, accumulated per plane."""
+
+    max_error: list[int] = field(default_factory=list)
+    squared: list[float] = field(default_factory=list)
+    count: list[int] = field(default_factory=list)
+
+    def add(self, source: Frame, decoded: Frame) -> None:
+        if not self.max_error:
+            n = len(source.planes)
+            self.max_error, self.squared, self.count = [0] * n, [0.0] * n, [0] * n
+        for p, (a, b) in enumerate(zip(source.planes, decoded.planes)):
+            d = a.astype(np.int64) - b.astype(np.int64)
+            self.max_error[p] = max(self.max_error[p], int(np.abs(d).max(initial=0)))
+            self.squared[p] += float((d * d).sum())
+            self.count[p] += d.size
+
+    def merge(self, other: PlaneStats) -> None:
+        if not self.max_error:
+            self.max_error, self.squared, self.count = (list(other.max_error),
+                                                        list(other.squared), list(other.count))
+            return
+        for p in range(len(self.max_error)):
+            self.max_error[p] = max(self.max_error[p], other.max_error[p])
+            self.squared[p] += other.squared[p]
+            self.count[p] += other.count[p]
+
+    def psnr(self, peak: int) -> float:
+        """PSNR over all samples of all planes (inf when exact)."""
+        total, n = sum(self.squared), sum(self.count)
+        if total == 0 or n == 0:
+            return math.inf
+        return 10 * math.log10(peak * peak * n / total)
+
+
+@dataclass
+class EncodeResult:
+    """What ``encode`` did: sizes, fidelity and speed."""
+
+    path: Path
+    bytes: int
+    frames: int
+    groups: int
+    samples: int
+    raw_bytes: int
+    seconds: float
+    max_error: int
+    psnr: float
+    stats: PlaneStats
+
+    @property
+    def bits_per_sample(self) -> float:
+        return 8 * self.bytes / max(self.samples, 1)
+
+    @property
+    def ratio(self) -> float:
+        """Raw size over coded size."""
+        return self.raw_bytes / max(self.bytes, 1)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else math.inf
+
+    def summary(self) -> str:
+        psnr = "inf" if math.isinf(self.psnr) else f"{self.psnr:.2f}"
+        return (f"{self.path}: {self.bytes:,} bytes, {self.bits_per_sample:.3f} bits/sample, "
+                f"1:{self.ratio:.2f} of raw, max error {self.max_error}, PSNR {psnr} dB, "
+                f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)")
+
+
+@dataclass
+class DecodeResult:
+    path: Path
+    frames: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else math.inf
+
+    def summary(self) -> str:
+        return f"{self.path}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)"
+
+
+def _check_range(frames: FrameRange) -> tuple[int, int | None]:
+    if frames is None:
+        return 0, None
+    start, stop = frames
+    if start < 0 or (stop is not None and stop <= start):
+        raise UsageError(f"frame range {start}:{'' if stop is None else stop} is empty "
+                         "or negative")
+    return start, stop
+
+
+def _groups(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    group: list[Frame] = []
+    for frame in frames:
+        group.append(frame)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _encode_one(info: VideoInfo, frames: list[Frame], first: int, params: CodingParams,
+                threads: int):
+    """Worker body: code a group and measure its reconstruction against the source."""
+    from . import train
+
+    train.set_threads(threads)
+    coded = encode_group(info, frames, first, params, threads=threads, keep_reconstruction=True)
+    stats = PlaneStats()
+    for src, rec in zip(frames, coded.reconstructed):
+        stats.add(src, rec)
+    return coded.header_bytes, coded.frames, stats
+
+
+def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
+           max_error: int = 0, frames: FrameRange = None, group_size: int | None = None,
+           jobs: int = 1, threads: int = 1, overwrite: bool = False, progress: bool = False,
+           params: CodingParams | None = None,
+           on_group: Callable[[int, int], None] | None = None) -> EncodeResult:
+    """Encode a video or frame sequence into a .fcv file.
+
+    ``max_error`` bounds |decoded - source| for every sample (0: lossless);
+    ``frames`` is a [start, stop) range of source frames; ``jobs`` groups are
+    coded in parallel processes, each with ``threads`` threads.
+    """
+    from . import media, train
+
+    train.require_torch()
+    src = Path(src)
+    dst = Path(dst) if dst is not None else src.with_suffix(".fcv")
+    start, stop = _check_range(frames)
+    size = group_size or DEFAULT_GROUP_SIZE
+    if size < 1:
+        raise UsageError("group size must be at least 1")
+    if jobs < 1 or threads < 1:
+        raise UsageError("--jobs and --threads must be at least 1")
+    params = replace(params or CodingParams(), max_error=max_error)
+    t0 = time.perf_counter()
+    with media.open_source(src) as source:
+        info = source.info
+        if max_error < 0 or max_error >= (1 << info.format.bit_depth) - 1:
+            raise UsageError(f"--max-error must be between 0 and "
+                             f"{(1 << info.format.bit_depth) - 2}")
+        total = None
+        if info.frame_count:
+            total = max(0, min(info.frame_count, stop or info.frame_count) - start)
+        bar = _progress(progress, total, "encode")
+        stats = PlaneStats()
+        with atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp, open(tmp, "wb") as f:
+            writer = FcvWriter(f, info, max_error)
+            groups = _groups(source.frames(start, stop), size)
+            for header, payloads, pts, group_stats in _run_groups(
+                    info, groups, params, jobs, threads):
+                writer.write_group(header, list(zip(pts, payloads)))
+                stats.merge(group_stats)
+                bar.update(len(payloads))
+                if on_group:
+                    on_group(len(payloads), writer.frames_written)
+            if writer.frames_written == 0:
+                raise UsageError(f"{src}: no frames in the requested range")
+            writer.close()
+        bar.close()
+    n = writer.frames_written
+    samples = n * info.samples_per_frame
+    bytes_per_sample = 1 if info.format.bit_depth <= 8 else 2
+    return EncodeResult(dst, dst.stat().st_size, n, len(writer._groups), samples,
+                        samples * bytes_per_sample, time.perf_counter() - t0,
+                        max(stats.max_error), stats.psnr(info.format.max_value), stats)
+
+
+def _run_groups(info, groups: Iterator[list[Frame]], params, jobs: int, threads: int):
+    """Yield (header, payloads, pts, stats) per group, in order; ``jobs`` at a time."""
+    first = 0
+    if jobs == 1:
+        for frames in groups:
+            header, payloads, stats = _encode_one(info, frames, first, params, threads)
+            yield header, payloads, [f.pts for f in frames], stats
+            first += len(frames)
+        return
+    pending: deque[tuple[Future, list[int]]] = deque()
+    with ProcessPoolExecutor(jobs) as pool:
+        for frames in groups:
+            pending.append((pool.submit(_encode_one, info, frames, first, params, threads),
+                            [f.pts for f in frames]))
+            first += len(frames)
+            if len(pending) > jobs:  # bounded: at most jobs + 1 groups in memory
+                future, pts = pending.popleft()
+                yield *future.result()[:2], pts, future.result()[2]
+        while pending:
+            future, pts = pending.popleft()
+            yield *future.result()[:2], pts, future.result()[2]
+
+
+def _progress(enabled: bool, total: int | None, what: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=what, disable=not enabled, leave=False,
+                dynamic_ncols=True)
+
+
+def decode_frames(src: str | os.PathLike, *, frames: FrameRange = None,
+                  threads: int = 1) -> Iterator[Frame]:
+    """Decoded frames of a .fcv file in [start, stop), reading only the groups needed."""
+    start, stop = _check_range(frames)
+    with FcvReader(src) as reader:
+        info = reader.info
+        for g, entry in enumerate(reader.groups):
+            end = entry.first_frame + entry.frame_count
+            if end <= start:
+                continue
+            if stop is not None and entry.first_frame >= stop:
+                break
+            header_bytes, payloads = reader.read_group(g)
+            header = GroupHeader.from_bytes(header_bytes, info, g)
+            decoder = GroupDecoder(info, header, g, threads)
+            for index, pts, payload in payloads:
+                if stop is not None and index >= stop:
+                    break
+                frame = decoder.decode_frame(payload, index, pts)
+                if index >= start:
+                    yield frame
+        _check_complete(reader, stop)
+
+
+def _check_complete(reader: FcvReader, stop: int | None) -> None:
+    """A file whose index had to be rebuilt is cut short: say where it ends."""
+    expected = reader.info.frame_count or 0
+    present = reader.frame_count
+    if reader.damaged_index and present < expected and (stop is None or stop > present):
+        raise CorruptError(f"file is truncated or damaged after {present} of {expected} "
+                           "frames", group=len(reader.groups), frame=present)
+
+
+def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange = None,
+           threads: int = 1, overwrite: bool = False, lossless: bool = False,
+           crf: int | None = None, progress: bool = False) -> DecodeResult:
+    """Decode a .fcv file to a media file chosen by extension (.y4m, .mkv, .mp4)."""
+    from . import media
+
+    t0 = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    with FcvReader(src) as reader:
+        info = reader.info
+        start, stop = _check_range(frames)
+        total = max(0, min(reader.frame_count, stop or reader.frame_count) - start)
+    count = 0
+    bar = _progress(progress, total, "decode")
+    with atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp:
+        with media.open_writer(tmp, info, kind=_kind_of(dst), lossless=lossless, crf=crf,
+                               threads=threads) as writer:
+            for frame in decode_frames(src, frames=frames, threads=threads):
+                writer.write(frame)
+                count += 1
+                bar.update(1)
+    bar.close()
+    return DecodeResult(dst, count, time.perf_counter() - t0)
+
+
+def _kind_of(path: Path) -> str:
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in ("y4m", "mkv", "mp4"):
+        raise UsageError(f"cannot write {path.name}: choose a .y4m, .mkv or .mp4 output")
+    return kind

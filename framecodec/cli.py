@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: MIT
+"""Command line: ``framecodec encode | decode | info | verify``.
+
+A ``FramecodecError`` (bad input, bad option, damaged file) prints one line
+on stderr and exits with status 2; ``--debug`` shows the traceback instead.
+Imports are made inside each command so ``framecodec info`` starts fast and
+decoding never loads torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import FramecodecError
+
+EXIT_USAGE = 2
+
+
+def _frame_range(text: str) -> tuple[int, int | None]:
+    """'A:B' -> (A, B); 'A:' -> (A, None); ':B' -> (0, B)."""
+    try:
+        a, _, b = text.partition(":")
+        if not _:
+            raise ValueError
+        return int(a or 0), (int(b) if b else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"frame range {text!r} is not START:STOP") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="framecodec", description=(
+        "Learned predictive video coding: lossless, or every sample within --max-error."))
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    e = sub.add_parser("encode", help="encode a video or image sequence into a .fcv file")
+    e.add_argument("input", type=Path)
+    e.add_argument("-o", "--output", type=Path, help="output .fcv (default: INPUT.fcv)")
+    e.add_argument("--max-error", type=int, default=0, metavar="N",
+                   help="bound on |decoded - source| for every sample (default 0: lossless)")
+    e.add_argument("--group-size", type=int, default=None, metavar="FRAMES",
+                   help="frames per group (default 30); each group decodes on its own")
+    e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
+                   help="encode only source frames [START, STOP)")
+    e.add_argument("--jobs", type=int, default=1, help="groups encoded in parallel processes")
+    e.add_argument("--threads", type=int, default=1, help="threads per group (slices, training)")
+    e.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+    d = sub.add_parser("decode", help="decode a .fcv file to .y4m, .mkv (FFV1) or .mp4 (H.264)")
+    d.add_argument("input", type=Path)
+    d.add_argument("-o", "--output", type=Path, required=True)
+    d.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
+                   help="decode only frames [START, STOP) (reads only their groups)")
+    d.add_argument("--lossless", action="store_true", help="mp4: H.264 at qp 0 (exact frames)")
+    d.add_argument("--crf", type=int, default=None, help="mp4: x264 quality (default 18)")
+    d.add_argument("--threads", type=int, default=1, help="threads (slices of each frame)")
+    d.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+    i = sub.add_parser("info", help="describe a .fcv file: stream and groups")
+    i.add_argument("input", type=Path)
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+
+    v = sub.add_parser("verify", help="check every CRC, decode everything, compare to a source")
+    v.add_argument("input", type=Path)
+    v.add_argument("source", type=Path, nargs="?", help="the original, to measure the error")
+    v.add_argument("--threads", type=int, default=1)
+    return p
+
+
+def _encode(args) -> int:
+    from . import api
+
+    result = api.encode(args.input, args.output, max_error=args.max_error, frames=args.frames,
+                        group_size=args.group_size, jobs=args.jobs, threads=args.threads,
+                        overwrite=args.overwrite, progress=not args.quiet)
+    if not args.quiet:
+        print(result.summary())
+    return 0
+
+
+def _decode(args) -> int:
+    from . import api
+
+    result = api.decode(args.input, args.output, frames=args.frames, threads=args.threads,
+                        overwrite=args.overwrite, lossless=args.lossless, crf=args.crf,
+                        progress=not args.quiet)
+    if not args.quiet:
+        print(result.summary())
+    return 0
+
+
+def _info(args) -> int:
+    from .report import describe
+
+    report = describe(args.input)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    s = report["stream"]
+    print(f"{args.input}: {s['width']}x{s['height']} {s['pix_fmt']}, {s['frames']} frames, "
+          f"{s['frame_rate']} fps, time base {s['time_base']}, max error {s['max_error']}, "
+          f"format {s['version']}, {report['bytes']:,} bytes "
+          f"({report['bits_per_sample']:.3f} bits/sample)")
+    print(f"{'group':>5} {'frames':>13} {'bytes':>11} {'model':>7} {'dictionary':>10} "
+          f"{'max err':>7}")
+    for g in report["groups"]:
+        dictionary = "identity" if g["dictionary_entries"] == 0 \
+            else f"{g['dictionary_entries']} colours"
+        print(f"{g['index']:>5} {g['first_frame']:>6}-{g['first_frame'] + g['frames'] - 1:<6} "
+              f"{g['bytes']:>11,} {g['model_bytes']:>7,} {dictionary:>10} {g['max_error']:>7}")
+    return 0
+
+
+def _verify(args) -> int:
+    from .report import verify
+
+    report = verify(args.input, args.source, threads=args.threads)
+    for line in report.lines():
+        print(line)
+    return 0 if report.sound else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    commands = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify}
+    try:
+        return commands[args.command](args)
+    except FramecodecError as exc:
+        if args.debug:
+            raise
+        print(f"framecodec {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"framecodec {args.command}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"framecodec {args.command}: error: {exc.strerror or exc}: "
+              f"{exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,351 @@
+# SPDX-License-Identifier: MIT
+"""The .fcv container: signature, CRC-checked chunks, an index for random access.
+
+    file   = SIGNATURE, HEAD, { GRUP, FRAM* | ancillary chunk }, INDX, TAIL
+    chunk  = tag (4 ASCII bytes) | u32 length | payload | u32 CRC-32(tag + payload)
+
+A tag whose first letter is upper case is *critical*: a reader that does not
+know it must stop. Lower case marks an *ancillary* chunk that may be skipped.
+docs/FORMAT.md is the normative description; this module is one reading of it.
+
+Reads never trust a length field: a chunk longer than what is left of the
+file, or than the limit for its kind, is reported as damage before anything
+is allocated.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import BinaryIO
+
+from .bitstream import ByteReader, ByteWriter
+from .errors import CorruptError, FormatError
+from .frames import ColorInfo, VideoInfo
+from .pixfmt import by_code, by_name
+
+__all__ = ["SIGNATURE", "FORMAT_VERSION", "FcvWriter", "FcvReader", "GroupEntry", "LIMITS"]
+
+SIGNATURE = b"\x8bFCV\r\n\x1a\n"
+FORMAT_VERSION = (1, 0)
+_TAIL_SIZE = 4 + 4 + 8 + 4
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a reader accepts before allocating anything (docs/FORMAT.md, "Limits")."""
+
+    max_dimension: int = 16384
+    max_samples_per_frame: int = 1 << 28
+    max_frames: int = (1 << 31) - 1
+    max_group_frames: int = 65535
+    max_groups: int = 1 << 20
+    max_header_chunk: int = 1 << 16
+    max_group_chunk: int = 1 << 24
+
+
+LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    """One index entry: where a group's GRUP chunk starts and which frames it holds."""
+
+    offset: int
+    first_frame: int
+    frame_count: int
+
+
+def _crc(tag: bytes, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(tag)) & 0xFFFFFFFF
+
+
+def _chunk(tag: bytes, payload: bytes) -> bytes:
+    return tag + struct.pack("<I", len(payload)) + payload + struct.pack("<I", _crc(tag, payload))
+
+
+def encode_stream_header(info: VideoInfo, frame_count: int, group_count: int,
+                         max_error: int) -> bytes:
+    fmt = info.format
+    w = ByteWriter().u16(FORMAT_VERSION[0]).u16(FORMAT_VERSION[1])
+    w.u32(info.width).u32(info.height).u8(fmt.code).u8(fmt.bit_depth)
+    w.u32(info.frame_rate.numerator).u32(info.frame_rate.denominator)
+    w.u32(info.time_base.numerator).u32(info.time_base.denominator)
+    w.u32(frame_count).u32(group_count).u16(max_error)
+    c = info.color
+    w.u8(c.color_range).u8(c.matrix).u8(c.primaries).u8(c.transfer)
+    w.u32(info.sample_aspect.numerator).u32(info.sample_aspect.denominator)
+    w.u16(info.rotation % 360)
+    return w.getvalue()
+
+
+@dataclass(frozen=True)
+class StreamHeader:
+    info: VideoInfo
+    group_count: int
+    max_error: int
+    version: tuple[int, int]
+
+
+def decode_stream_header(payload: bytes) -> StreamHeader:
+    r = ByteReader(payload, "stream header")
+    major, minor = r.u16("version"), r.u16("version")
+    if major > FORMAT_VERSION[0]:
+        raise FormatError(f"file format version {major}.{minor} is newer than this framecodec "
+                          f"reads ({FORMAT_VERSION[0]}.x); upgrade framecodec")
+    width, height = r.u32("width"), r.u32("height")
+    code, depth = r.u8("pixel format"), r.u8("bit depth")
+    fmt = by_code(code)
+    if fmt is None or fmt.bit_depth != depth:
+        raise FormatError(f"unknown pixel format code {code} (bit depth {depth})")
+    if not (1 <= width <= LIMITS.max_dimension and 1 <= height <= LIMITS.max_dimension) \
+            or fmt.samples_per_frame(width, height) > LIMITS.max_samples_per_frame:
+        raise FormatError(f"frame size {width}x{height} is beyond this reader's limits")
+    rate = _fraction(r.u32("frame rate"), r.u32("frame rate"), "frame rate")
+    time_base = _fraction(r.u32("time base"), r.u32("time base"), "time base")
+    frame_count, group_count, max_error = r.u32("frame count"), r.u32("group count"), \
+        r.u16("max error")
+    color = ColorInfo(r.u8("colour"), r.u8("colour"), r.u8("colour"), r.u8("colour"))
+    sar_num, sar_den = r.u32("aspect"), r.u32("aspect")
+    rotation = r.u16("rotation")
+    # later minor versions may append fields: ignore what follows
+    info = VideoInfo(width, height, fmt.name, rate, time_base, frame_count, color,
+                     Fraction(sar_num, sar_den) if sar_den else Fraction(0), rotation)
+    return StreamHeader(info, group_count, max_error, (major, minor))
+
+
+def _fraction(num: int, den: int, what: str) -> Fraction:
+    if num == 0 or den == 0:
+        raise FormatError(f"stream header has a zero {what}")
+    return Fraction(num, den)
+
+
+# ------------------------------------------------------------------ writing
+
+
+class FcvWriter:
+    """Writes a .fcv file group by group; ``close`` adds the index and final counts."""
+
+    def __init__(self, fileobj: BinaryIO, info: VideoInfo, max_error: int):
+        self._f = fileobj
+        self._info = info
+        self._max_error = max_error
+        self._groups: list[GroupEntry] = []
+        self._frames = 0
+        self._f.write(SIGNATURE)
+        self._head_at = self._f.tell()
+        self._f.write(_chunk(b"HEAD", encode_stream_header(info, 0, 0, max_error)))
+
+    @property
+    def frames_written(self) -> int:
+        return self._frames
+
+    def write_group(self, header: bytes, frames: list[tuple[int, bytes]]) -> None:
+        """``frames`` is a list of (pts, payload) in order."""
+        index = len(self._groups)
+        self._groups.append(GroupEntry(self._f.tell(), self._frames, len(frames)))
+        self._f.write(_chunk(b"GRUP", struct.pack("<I", index) + header))
+        for pts, payload in frames:
+            meta = struct.pack("<IIq", index, self._frames, pts)
+            self._f.write(_chunk(b"FRAM", meta + payload))
+            self._frames += 1
+
+    def write_ancillary(self, tag: bytes, payload: bytes) -> None:
+        if len(tag) != 4 or not tag[:1].islower():
+            raise ValueError("ancillary tags are 4 bytes starting with a lower-case letter")
+        self._f.write(_chunk(tag, payload))
+
+    def close(self) -> None:
+        index = ByteWriter().u32(len(self._groups))
+        for g in self._groups:
+            index.u64(g.offset).u32(g.first_frame).u32(g.frame_count)
+        at = self._f.tell()
+        self._f.write(_chunk(b"INDX", index.getvalue()))
+        self._f.write(_chunk(b"TAIL", struct.pack("<Q", at)))
+        end = self._f.tell()
+        self._f.seek(self._head_at)
+        self._f.write(_chunk(b"HEAD", encode_stream_header(
+            self._info, self._frames, len(self._groups), self._max_error)))
+        self._f.seek(end)
+        self._f.flush()
+
+
+# ------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True)
+class Chunk:
+    tag: bytes
+    offset: int
+    payload: bytes
+
+
+class FcvReader:
+    """Random access to a .fcv file: stream header, group index, groups' chunks."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        try:
+            self._f = open(self.path, "rb")
+        except IsADirectoryError:
+            raise FormatError(f"{self.path} is a directory, not a .fcv file") from None
+        except OSError as exc:
+            raise FormatError(f"cannot open {self.path}: {exc.strerror}") from None
+        try:
+            self.size = os.fstat(self._f.fileno()).st_size
+            if self._f.read(len(SIGNATURE)) != SIGNATURE:
+                raise FormatError(f"{self.path} is not a .fcv file (bad signature)")
+            head = self._read_chunk(len(SIGNATURE), LIMITS.max_header_chunk)
+            if head.tag != b"HEAD":
+                raise CorruptError("first chunk is not the stream header", offset=head.offset)
+            self.header = decode_stream_header(head.payload)
+            self._first_group_at = head.offset + 12 + len(head.payload)
+            self.groups = self._read_index()
+        except BaseException:
+            self._f.close()
+            raise
+
+    @property
+    def info(self) -> VideoInfo:
+        return self.header.info
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> FcvReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _read_chunk(self, offset: int, limit: int) -> Chunk:
+        if offset + 12 > self.size:
+            raise CorruptError("file ends inside a chunk header (truncated)", offset=offset)
+        self._f.seek(offset)
+        head = self._f.read(8)
+        tag, length = head[:4], struct.unpack("<I", head[4:])[0]
+        if not all(65 <= b <= 90 or 97 <= b <= 122 for b in tag):
+            raise CorruptError("damaged chunk tag", offset=offset)
+        if length > limit or offset + 12 + length > self.size:
+            raise CorruptError(f"chunk {tag.decode('ascii')} length {length} runs past "
+                               f"the end of the file or the format's limits", offset=offset)
+        payload = self._f.read(length)
+        (crc,) = struct.unpack("<I", self._f.read(4))
+        if crc != _crc(tag, payload):
+            raise CorruptError(f"chunk {tag.decode('ascii')} fails its CRC check", offset=offset)
+        return Chunk(tag, offset, payload)
+
+    def _chunk_limit(self) -> int:
+        return LIMITS.max_group_chunk + 4 * self.info.samples_per_frame + 65536
+
+    def _read_index(self) -> list[GroupEntry]:
+        """Groups from the INDX chunk the TAIL points to, or by scanning if they are damaged."""
+        try:
+            tail = self._read_chunk(self.size - _TAIL_SIZE, 8)
+            if tail.tag != b"TAIL":
+                raise CorruptError("no TAIL chunk at the end")
+            (at,) = struct.unpack("<Q", tail.payload)
+            index = self._read_chunk(at, 4 + 16 * LIMITS.max_groups)
+            if index.tag != b"INDX":
+                raise CorruptError("TAIL does not point at the index")
+            return self._parse_index(index.payload)
+        except CorruptError:
+            return self._scan_groups()
+
+    def _parse_index(self, payload: bytes) -> list[GroupEntry]:
+        r = ByteReader(payload, "index")
+        count = r.u32("group count")
+        if count * 16 != r.remaining:
+            raise CorruptError("index size does not match its group count")
+        groups, expect = [], 0
+        for _ in range(count):
+            g = GroupEntry(r.u64("offset"), r.u32("first frame"), r.u32("frame count"))
+            if g.first_frame != expect or not 0 < g.frame_count <= LIMITS.max_group_frames \
+                    or g.offset >= self.size:
+                raise CorruptError("index entries are inconsistent")
+            expect += g.frame_count
+            groups.append(g)
+        return groups
+
+    def _scan_groups(self) -> list[GroupEntry]:
+        """Rebuild the index by walking the chunks (damaged or truncated files)."""
+        groups: list[GroupEntry] = []
+        offset, frames = self._first_group_at, 0
+        while offset + 12 <= self.size:
+            try:
+                chunk = self._read_chunk(offset, self._chunk_limit())
+            except CorruptError:
+                break
+            if chunk.tag == b"GRUP":
+                groups.append(GroupEntry(offset, frames, 0))
+            elif chunk.tag == b"FRAM" and groups:
+                last = groups[-1]
+                groups[-1] = GroupEntry(last.offset, last.first_frame, last.frame_count + 1)
+                frames += 1
+            elif chunk.tag in (b"INDX", b"TAIL"):
+                break
+            offset = chunk.offset + 12 + len(chunk.payload)
+        self.damaged_index = True
+        return [g for g in groups if g.frame_count > 0]
+
+    damaged_index = False
+
+    @property
+    def frame_count(self) -> int:
+        return sum(g.frame_count for g in self.groups)
+
+    def group_of_frame(self, frame: int) -> int:
+        for i, g in enumerate(self.groups):
+            if g.first_frame <= frame < g.first_frame + g.frame_count:
+                return i
+        raise IndexError(frame)
+
+    def read_group(self, index: int) -> tuple[bytes, Iterator[tuple[int, int, bytes]]]:
+        """The group's header bytes and an iterator of (frame index, pts, payload).
+
+        Chunks are read lazily, so a damaged frame is reported when reached.
+        """
+        entry = self.groups[index]
+        chunk = self._read_chunk_in_group(entry.offset, index, None)
+        if chunk.tag != b"GRUP" or len(chunk.payload) < 4 \
+                or struct.unpack_from("<I", chunk.payload)[0] != index:
+            raise CorruptError("index does not point at this group's header", group=index)
+        return chunk.payload[4:], self._iter_frames(index, entry, chunk)
+
+    def _read_chunk_in_group(self, offset: int, group: int, frame: int | None) -> Chunk:
+        try:
+            return self._read_chunk(offset, self._chunk_limit())
+        except CorruptError as exc:
+            raise CorruptError(str(exc).split(" (")[0], group=group, frame=frame,
+                               offset=offset) from None
+
+    def _iter_frames(self, index: int, entry: GroupEntry, head: Chunk):
+        offset = head.offset + 12 + len(head.payload)
+        n = 0
+        while n < entry.frame_count:
+            frame = entry.first_frame + n
+            chunk = self._read_chunk_in_group(offset, index, frame)
+            offset = chunk.offset + 12 + len(chunk.payload)
+            if chunk.tag[:1].islower():
+                continue  # ancillary: not ours to read here
+            if chunk.tag != b"FRAM" or len(chunk.payload) < 16:
+                raise CorruptError("expected a frame chunk", group=index, frame=frame,
+                                   offset=chunk.offset)
+            g, f, pts = struct.unpack_from("<IIq", chunk.payload)
+            if g != index or f != frame:
+                raise CorruptError("frame chunk out of place", group=index, frame=frame,
+                                   offset=chunk.offset)
+            yield frame, pts, chunk.payload[16:]
+            n += 1
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """Every chunk after the stream header, in file order (for verify/info)."""
+        offset = self._first_group_at
+        while offset < self.size:
+            chunk = self._read_chunk(offset, self._chunk_limit())
+            yield chunk
+            offset = chunk.offset + 12 + len(chunk.payload)

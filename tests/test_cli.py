@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: MIT
+"""The command line: outputs, summaries, and one clear line for each bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import framecodec
+from framecodec import cli
+from helpers import FAST, SAMPLE, assert_frames_equal, read_frames
+
+
+@pytest.fixture(scope="module")
+def coded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "s.fcv"
+    framecodec.encode(SAMPLE, path, params=FAST, frames=(0, 4), group_size=2)
+    return path
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_encode_prints_summary(tmp_path, capsys):
+    out = tmp_path / "c.fcv"
+    code, stdout, _ = run(capsys, "encode", SAMPLE, "-o", out, "--frames", "0:2", "-q")
+    assert code == 0 and out.exists() and stdout == ""
+    code, stdout, _ = run(capsys, "encode", SAMPLE, "-o", out, "--frames", "0:2", "-y")
+    assert code == 0
+    assert "bits/sample" in stdout and "max error 0" in stdout and "fps" in stdout
+
+
+def test_no_overwrite_without_y(tmp_path, capsys, coded):
+    target = tmp_path / "exists.fcv"
+    target.write_bytes(b"keep me")
+    code, _, err = run(capsys, "encode", SAMPLE, "-o", target)
+    assert code == 2 and "exists" in err and "-y" in err
+    assert target.read_bytes() == b"keep me"
+    code, _, err = run(capsys, "decode", coded, "-o", target)
+    assert code == 2 and target.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("ext", ["y4m", "mkv"])
+def test_decode_exact_outputs(tmp_path, capsys, coded, ext):
+    out = tmp_path / f"out.{ext}"
+    code, stdout, _ = run(capsys, "decode", coded, "-o", out)
+    assert code == 0 and "4 frames" in stdout
+    _, got = read_frames(out)
+    _, want = read_frames(SAMPLE, 0, 4)
+    assert_frames_equal(got, want)
+
+
+def test_decode_mp4(tmp_path, capsys, coded):
+    out = tmp_path / "out.mp4"
+    assert run(capsys, "decode", coded, "-o", out)[0] == 0
+    info, frames = read_frames(out)
+    assert len(frames) == 4 and info.pix_fmt == "yuv420p"
+    lossless = tmp_path / "lossless.mp4"
+    assert run(capsys, "decode", coded, "-o", lossless, "--lossless")[0] == 0
+    assert_frames_equal(read_frames(lossless)[1], read_frames(SAMPLE, 0, 4)[1])
+
+
+def test_decode_frame_range(tmp_path, capsys, coded):
+    out = tmp_path / "part.y4m"
+    assert run(capsys, "decode", coded, "-o", out, "--frames", "1:3")[0] == 0
+    assert_frames_equal(read_frames(out)[1], read_frames(SAMPLE, 1, 3)[1])
+
+
+def test_info(capsys, coded):
+    code, stdout, _ = run(capsys, "info", coded)
+    assert code == 0 and "176x144 yuv420p" in stdout and "identity" in stdout
+    code, stdout, _ = run(capsys, "info", coded, "--json")
+    report = json.loads(stdout)
+    assert report["stream"]["frames"] == 4 and len(report["groups"]) == 2
+    assert all(g["model_bytes"] > 0 for g in report["groups"])
+
+
+def test_verify(tmp_path, capsys, coded):
+    code, stdout, _ = run(capsys, "verify", coded, SAMPLE)
+    assert code == 0 and "sound" in stdout and "[0, 0, 0]" in stdout
+    damaged = tmp_path / "d.fcv"
+    data = bytearray(coded.read_bytes())
+    data[len(data) // 2] ^= 1
+    damaged.write_bytes(bytes(data))
+    code, stdout, _ = run(capsys, "verify", damaged)
+    assert code == 1 and "NOT sound" in stdout
+
+
+def test_bad_inputs(tmp_path, capsys):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    cut = tmp_path / "cut.fcv"
+    cut.write_bytes(b"\x8bFCV\r\n\x1a\n" + b"\x00" * 10)
+    cases = [
+        (["encode", tmp_path / "missing.mp4"], "missing.mp4"),
+        (["encode", tmp_path], str(tmp_path.name)),
+        (["encode", text], "notes.mp4"),
+        (["decode", tmp_path / "missing.fcv", "-o", tmp_path / "o.mkv"], "missing.fcv"),
+        (["decode", text, "-o", tmp_path / "o.mkv"], "not a .fcv file"),
+        (["decode", cut, "-o", tmp_path / "o.mkv"], "truncated"),
+        (["encode", SAMPLE, "-o", tmp_path / "x.fcv", "--max-error", "-1"], "max-error"),
+        (["encode", SAMPLE, "-o", tmp_path / "x.fcv", "--frames", "5:2"], "frame range"),
+        (["info", text], "not a .fcv file"),
+    ]
+    for argv, needle in cases:
+        code, _, err = run(capsys, *argv)
+        assert code == 2, argv
+        assert needle in err, (argv, err)
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "o.mkv").exists() and not (tmp_path / "x.fcv").exists()
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_output_is_not_the_input(tmp_path, capsys):
+    src = tmp_path / "a.mkv"
+    shutil.copy(SAMPLE, src)
+    code, _, err = run(capsys, "encode", src, "-o", src, "-y")
+    assert code == 2 and "input" in err

@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: MIT
+"""The decoder path never imports torch: decoding works where torch cannot load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import framecodec
+from helpers import FAST, SAMPLE
+
+
+def test_decode_without_torch(tmp_path):
+    coded = tmp_path / "s.fcv"
+    framecodec.encode(SAMPLE, coded, params=FAST, frames=(0, 3))
+    script = textwrap.dedent(f"""
+        import sys
+        class NoTorch:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch."):
+                    raise ImportError("torch is blocked in this test")
+        sys.meta_path.insert(0, NoTorch())
+        import framecodec
+        from framecodec import report
+        frames = list(framecodec.decode_frames({str(coded)!r}))
+        framecodec.decode({str(coded)!r}, {str(tmp_path / 'out.mkv')!r})
+        assert report.verify({str(coded)!r}).sound
+        assert "torch" not in sys.modules
+        print(len(frames))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"

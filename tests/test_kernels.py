@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: MIT
+"""Kernels against their slow oracles (tests/naive.py): bit-exact, not approximately."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numba import njit
+
+from framecodec.kernels import _jit, motion, rangecoder as rc
+from framecodec.kernels.mlp import COEF_FRAC, HEADER, MAX_HIDDEN, _mlp_rows
+from framecodec.kernels.symbols import SET_SIZE, _dec_signed, _enc_signed
+from framecodec.model import IntNet
+from framecodec.errors import CorruptError
+from framecodec.bitstream import ByteReader
+import naive
+
+
+def test_jit_options_are_safe():
+    assert _jit.JIT_OPTIONS["cache"] is True
+    assert _jit.JIT_OPTIONS["fastmath"] is False
+    assert "parallel" not in _jit.JIT_OPTIONS
+
+
+@njit
+def _encode_values(values, sign_ctx, max_exp, probs, st, buf):
+    rc._enc_init(st)
+    for i in range(values.shape[0]):
+        _enc_signed(st, buf, probs, (i % 3) * SET_SIZE, values[i], sign_ctx[i], max_exp)
+    return rc._enc_flush(st, buf)
+
+
+@njit
+def _decode_values(n, sign_ctx, max_exp, probs, st, buf, out):
+    rc._dec_init(st, buf)
+    for i in range(n):
+        out[i] = _dec_signed(st, buf, probs, (i % 3) * SET_SIZE, sign_ctx[i], max_exp)
+
+
+@pytest.mark.parametrize("scale", [0.3, 4.0, 60.0])
+def test_range_coder_matches_oracle_and_round_trips(scale):
+    rng = np.random.default_rng(int(scale * 10))
+    values = np.clip(np.round(rng.laplace(0, scale, 3000)), -255, 255).astype(np.int64)
+    values[::97] = 255  # the largest magnitude: full exponent, truncated unary
+    sign_ctx = rng.integers(0, 4, values.size)
+    probs = rc.new_probs(3 * SET_SIZE)
+    st, buf = rc.new_state(), np.zeros(values.size * 4 + 64, np.uint8)
+    n = _encode_values(values, sign_ctx, 8, probs, st, buf)
+    oracle = naive.NaiveRangeEncoder()
+    oracle_probs = rc.new_probs(3 * SET_SIZE).astype(np.int64)
+    for i, v in enumerate(values):
+        oracle.signed(oracle_probs, (i % 3) * SET_SIZE, int(v), int(sign_ctx[i]), 8)
+    assert bytes(buf[:n]) == oracle.finish()
+    assert np.array_equal(probs, oracle_probs)
+    out = np.zeros_like(values)
+    _decode_values(values.size, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), rc.new_state(),
+                   buf[:n].copy(), out)
+    assert np.array_equal(out, values)
+
+
+def test_encoder_reports_overflow_instead_of_writing_past_its_buffer():
+    values = np.full(500, 200, np.int64)
+    st, buf = rc.new_state(), np.zeros(16, np.uint8)
+    n = _encode_values(values, np.zeros(500, np.int64), 8, rc.new_probs(3 * SET_SIZE), st, buf)
+    assert st[rc.OVERFLOW] == 1 and n == 16
+
+
+def test_truncated_stream_reads_zeros_and_counts_them():
+    rng = np.random.default_rng(1)
+    values = rng.integers(-50, 50, 400)
+    sign_ctx = np.zeros(400, np.int64)
+    st, buf = rc.new_state(), np.zeros(4096, np.uint8)
+    n = _encode_values(values, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), st, buf)
+    out = np.zeros_like(values)
+    st = rc.new_state()
+    _decode_values(400, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), st, buf[: n // 2].copy(), out)
+    assert st[rc.OVERREAD] > 4
+
+
+def random_net(rng, n_in=8, h1=12, h2=6):
+    w1 = rng.integers(-127, 128, (n_in, h1))
+    w2 = rng.integers(-127, 128, (h1, h2)) if h2 else None
+    w3 = rng.integers(-32767, 32768, (h2 or h1, 6))
+    return IntNet.build(w1, rng.integers(-9999, 9999, h1), 5,
+                        w2, rng.integers(-9999, 9999, h2) if h2 else None, 6,
+                        w3, rng.integers(-9999, 9999, 6), rng.integers(1, 20, 6), [-20, 3, 40])
+
+
+@pytest.mark.parametrize("h2", [0, 6])
+def test_mlp_kernel_matches_oracles(h2):
+    rng = np.random.default_rng(h2)
+    net = random_net(rng, h2=h2)
+    feats = rng.integers(-1 << 17, 1 << 17, (net.n_in, 57)).astype(np.int32)
+    feats[:, :5] = rng.integers(-300, 300, (net.n_in, 5))
+    h1 = np.zeros((MAX_HIDDEN, 57), np.int32)
+    h2a = np.zeros((MAX_HIDDEN, 57), np.int32)
+    out = np.zeros((6, 57), np.int32)
+    _mlp_rows(net.flat, feats, 57, h1, h2a, out, np.zeros(57, np.int64))
+    want = naive.mlp_outputs(net.flat, feats.T)
+    assert np.array_equal(out.T, want)
+    assert np.array_equal(net.outputs(feats.T), want)
+
+
+def test_network_bytes_round_trip_and_validation():
+    rng = np.random.default_rng(3)
+    net = random_net(rng)
+    again = IntNet.from_bytes(ByteReader(net.to_bytes()))
+    assert np.array_equal(again.flat, net.flat)
+    mu, ls = net.predict(rng.integers(-50, 50, (10, 8)), rng.integers(-50, 50, (10, 2)))
+    o = net.outputs(rng.integers(-50, 50, (10, 8)))
+    assert mu.shape == ls.shape == (10,) and o.shape == (10, 6)
+    bad = bytearray(net.to_bytes())
+    bad[0] = 40  # more inputs than the kernels accept
+    with pytest.raises(CorruptError):
+        IntNet.from_bytes(ByteReader(bytes(bad)))
+    assert COEF_FRAC == 8 and HEADER == 16
+
+
+@pytest.mark.parametrize("sub", [(0, 0), (1, 1), (1, 0)])
+def test_motion_compensation_matches_oracle(sub):
+    rng = np.random.default_rng(5)
+    sx, sy = sub
+    h0, w0 = 24, 40
+    shapes = [(h0, w0), (-(-h0 >> sy), -(-w0 >> sx))]
+    sizes = [h * w for h, w in shapes]
+    geom = np.array([[0, w0, h0, 0, 0, 0], [sizes[0], shapes[1][1], shapes[1][0], sx, sy, 0]],
+                    np.int64)
+    prev = rng.integers(0, 1024, sum(sizes)).astype(np.uint16)
+    nbx, nby = -(-w0 // 8), -(-h0 // 8)
+    mv = rng.integers(-40, 40, (nbx * nby, 2)).astype(np.int64)
+    out = np.zeros_like(prev)
+    motion._compensate(prev, geom, 2, mv, 3, nbx, out)
+    for p, (h, w) in enumerate(shapes):
+        plane = prev[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
+        got = out[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
+        lbx, lby = 3 - geom[p, 3], 3 - geom[p, 4]
+        for y in range(h):
+            for x in range(w):
+                k = (y >> lby) * nbx + (x >> lbx)
+                want = naive.bilinear(plane, x, y, int(mv[k, 0]), int(mv[k, 1]),
+                                      2 + int(geom[p, 3]), 2 + int(geom[p, 4]))
+                assert got[y, x] == want, (p, y, x)
+
+
+def test_motion_estimation_finds_a_pan():
+    rng = np.random.default_rng(7)
+    big = rng.integers(0, 256, (80, 100)).astype(np.float64)
+    for _ in range(3):  # a smooth texture, as pictures are
+        big = (big + np.roll(big, 1, 0) + np.roll(big, 1, 1)) / 3
+    big = big.astype(np.uint16)
+    prev = big[10:74, 10:90].copy()
+    cur = big[13:77, 8:88].copy()  # content moved up 3 and right 2: cur(y,x) = prev(y+3, x-2)
+    h, w = cur.shape
+    nbx, nby = w // 16, h // 16
+    mv = np.zeros((nbx * nby, 2), np.int64)
+    motion._estimate(cur.ravel(), prev.ravel(), w, h, 4, nbx, nby, 8, 4, 1, mv.copy(), mv)
+    inner = mv.reshape(nby, nbx, 2)[1:-1, 1:-1]
+    assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()

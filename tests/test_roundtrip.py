@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: MIT
+"""encode -> decode: bit-exact at --max-error 0, within the bound otherwise."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import framecodec
+from helpers import (FAST, SAMPLE, assert_frames_equal, corpus_clip, max_abs_error,
+                     moving_pattern, read_frames, write_clip)
+
+CLIPS = [
+    "camera_carphone_176x144.mkv",
+    "camera_bikes_640x272.mp4",
+    "animation_wannaworktogether_480x352.mp4",
+    "screen_gnome-message-board_274x268.mkv",
+    "synthetic_lebiniou-wave_320x180.mkv",
+    "static_vtest-surveillance_768x576.mkv",
+]
+
+
+def round_trip(src, tmp_path, *, frames=None, max_error=0, params=FAST, **kw):
+    out = tmp_path / "clip.fcv"
+    result = framecodec.encode(src, out, max_error=max_error, frames=frames, params=params,
+                               overwrite=True, **kw)
+    decoded = list(framecodec.decode_frames(out))
+    return result, decoded
+
+
+def test_sample_lossless_bit_exact(tmp_path):
+    result, decoded = round_trip(SAMPLE, tmp_path, group_size=8)
+    _, source = read_frames(SAMPLE)
+    assert_frames_equal(decoded, source)
+    assert result.frames == 30 and result.groups == 4 and result.max_error == 0
+    assert [f.pts for f in decoded] == [f.pts for f in source]
+    assert result.bytes < 0.6 * 30 * 176 * 144 * 1.5  # it compresses
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_corpus_lossless_bit_exact(tmp_path, name):
+    src = corpus_clip(name)
+    _, source = read_frames(src, 0, 3)
+    result, decoded = round_trip(src, tmp_path, frames=(0, 3))
+    assert_frames_equal(decoded, source)
+    assert result.psnr == float("inf")
+
+
+@pytest.mark.parametrize("max_error", [1, 2, 4])
+@pytest.mark.parametrize("name", ["camera_carphone_176x144.mkv",
+                                  "screen_gnome-message-board_274x268.mkv",
+                                  "camera_bikes_640x272.mp4"])
+def test_corpus_error_bound(tmp_path, name, max_error):
+    src = corpus_clip(name)
+    _, source = read_frames(src, 0, 3)
+    result, decoded = round_trip(src, tmp_path, frames=(0, 3), max_error=max_error)
+    err = max_abs_error(decoded, source)
+    assert err <= max_error
+    assert result.max_error == err
+    assert err > 0  # the bound is used, not wasted
+
+
+@pytest.mark.parametrize("pix_fmt, width, height", [
+    ("gray", 40, 24), ("yuv422p", 48, 32), ("yuv444p", 37, 21), ("gbrp", 32, 32),
+    ("yuv420p", 33, 17), ("yuv420p10le", 40, 24), ("gray16le", 24, 16),
+    ("yuv420p", 1, 1), ("yuv420p", 2, 2), ("yuv444p", 3, 1),
+])
+@pytest.mark.parametrize("max_error", [0, 3])
+def test_synthetic_formats(tmp_path, pix_fmt, width, height, max_error):
+    info, frames = moving_pattern(pix_fmt, width, height, count=4)
+    src = write_clip(tmp_path / "src.mkv", info, frames)
+    result, decoded = round_trip(src, tmp_path, max_error=max_error, group_size=3)
+    if max_error == 0:
+        assert_frames_equal(decoded, frames)
+    else:
+        assert max_abs_error(decoded, frames) <= max_error
+    assert [f.planes[0].dtype for f in decoded] == [f.planes[0].dtype for f in frames]
+
+
+def test_random_access_matches_full_decode(tmp_path):
+    out = tmp_path / "s.fcv"
+    framecodec.encode(SAMPLE, out, params=FAST, group_size=7, frames=(0, 20))
+    full = list(framecodec.decode_frames(out))
+    part = list(framecodec.decode_frames(out, frames=(9, 16)))
+    assert_frames_equal(part, full[9:16])
+    assert_frames_equal(list(framecodec.decode_frames(out, frames=(19, None))), full[19:])
+
+
+def test_threads_and_cache_do_not_change_frames(tmp_path):
+    params = dataclasses.replace(FAST, slices=4)
+    out = tmp_path / "s.fcv"
+    framecodec.encode(SAMPLE, out, params=params, frames=(0, 6), group_size=6)
+    one = list(framecodec.decode_frames(out, threads=1))
+    two = list(framecodec.decode_frames(out, threads=2))
+    again = list(framecodec.decode_frames(out, threads=2))
+    assert_frames_equal(two, one)
+    assert_frames_equal(again, one)
+
+
+def test_encoder_is_deterministic_and_thread_independent(tmp_path):
+    params = dataclasses.replace(FAST, slices=3)
+    a, b = tmp_path / "a.fcv", tmp_path / "b.fcv"
+    framecodec.encode(SAMPLE, a, params=params, frames=(0, 4), threads=1)
+    framecodec.encode(SAMPLE, b, params=params, frames=(0, 4), threads=2)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_parallel_jobs_give_the_same_file(tmp_path):
+    a, b = tmp_path / "a.fcv", tmp_path / "b.fcv"
+    framecodec.encode(SAMPLE, a, params=FAST, frames=(0, 9), group_size=3, jobs=1)
+    framecodec.encode(SAMPLE, b, params=FAST, frames=(0, 9), group_size=3, jobs=2)
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_static_blocks_cost_about_a_bit(tmp_path):
+    """A frame equal to its reference codes as skip flags: tiny frame chunks."""
+    info, frames = moving_pattern("yuv420p", 64, 64, count=1)
+    still = [dataclasses.replace(frames[0], pts=t) for t in range(5)]
+    src = write_clip(tmp_path / "still.mkv", info, still)
+    out = tmp_path / "still.fcv"
+    framecodec.encode(src, out, params=FAST)
+    with framecodec.open(out) as reader:
+        _, payloads = reader.read_group(0)
+        sizes = [len(p) for _, _, p in payloads]
+    assert all(size < 40 for size in sizes[1:]), sizes  # 16 blocks: a few bytes each frame
+    assert_frames_equal(list(framecodec.decode_frames(out)), still)
