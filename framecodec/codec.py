@@ -2,8 +2,8 @@
 """Coding one group of frames: its header and its frames' payloads.
 
 A group is coded on its own (random access): its first frame is intra, the
-others are predicted from the previous reconstructed frame of the group
-through a per-block motion field. Context models restart at every group and
+others are predicted from the group's previous reconstructed frames through
+a per-block motion field (a vector and a reference frame per block). Context models restart at every group and
 carry over from frame to frame within each slice.
 
 ``GroupDecoder`` imports no torch; ``GroupEncoder`` trains through
@@ -36,12 +36,13 @@ MAX_SLICES = 64
 
 @dataclass(frozen=True)
 class CodingParams:
-    """The choices an encoder makes for a group; the first three are in its header."""
+    """The choices an encoder makes for a group; the first four are in its header."""
 
     max_error: int = 0
     log2_block: int = 4
     slices: int = 0  # 0: chosen from the frame size
-    search_range: int = 16
+    refs: int = 3  # reference frames a block may choose from
+    search_range: int = 48
     subpel: bool = True
     hidden: tuple[int, int] = (32, 16)
     train_steps: int = 300
@@ -56,6 +57,7 @@ class Layout:
         fmt = info.format
         self.info = info
         self.bit_depth = fmt.bit_depth
+        self.max_value = fmt.max_value
         self.n_planes = fmt.planes
         shapes = fmt.plane_shapes(info.width, info.height)
         self.shapes = shapes
@@ -111,12 +113,13 @@ class GroupHeader:
     max_error: int
     log2_block: int
     slices: int
+    refs: int
     dictionary: ColorDictionary
     model: GroupModel
 
     def to_bytes(self) -> bytes:
         w = ByteWriter().u32(self.first_frame).u32(self.frame_count)
-        w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(0)  # flags (reserved)
+        w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(self.refs)
         w.blob(self.dictionary.to_bytes()).blob(self.model.to_bytes())
         return w.getvalue()
 
@@ -124,9 +127,10 @@ class GroupHeader:
     def from_bytes(data: bytes, info: VideoInfo, group: int) -> GroupHeader:
         r = ByteReader(data, "group header", group=group)
         first, count = r.u32("first frame"), r.u32("frame count")
-        max_error, log2_block, slices, _flags = r.u16("max error"), r.u8("block size"), \
-            r.u8("slices"), r.u8("flags")
-        if not 2 <= log2_block <= 7 or not 1 <= slices <= MAX_SLICES or count == 0:
+        max_error, log2_block, slices, refs = r.u16("max error"), r.u8("block size"), \
+            r.u8("slices"), r.u8("references")
+        if not 2 <= log2_block <= 7 or not 1 <= slices <= MAX_SLICES or count == 0 \
+                or not 1 <= refs <= mo.MAX_REFS:
             raise CorruptError("group header values out of range", group=group)
         if max_error >= (1 << info.format.bit_depth):
             raise CorruptError("group max error exceeds the sample range", group=group)
@@ -134,7 +138,7 @@ class GroupHeader:
         dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), n_planes)
         model = GroupModel.from_bytes(r.blob("model"), n_planes)
         r.expect_end()
-        return GroupHeader(first, count, max_error, log2_block, slices, dictionary, model)
+        return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model)
 
 
 class _Contexts:
@@ -145,6 +149,23 @@ class _Contexts:
         self.intra = np.full(shape, rc.PROB_ONE // 2, np.int32)
         self.inter = np.full(shape, rc.PROB_ONE // 2, np.int32)
         self.motion = rc.new_probs(fc.MOTION_CONTEXTS)
+
+
+class _References:
+    """The group's most recent reconstructed frames, newest first."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.frames: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def push(self, frame: np.ndarray) -> None:
+        self.frames = [frame] + self.frames[: self.limit - 1]
+
+    def stack(self) -> np.ndarray:
+        return np.stack(self.frames)
 
 
 def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list:
@@ -170,14 +191,14 @@ class GroupDecoder:
         self.ctx = _Contexts(self.layout)
         self.nets = {kind: header.model.kernel_nets(kind == INTER) if _has(header.model, kind)
                      else None for kind in (INTRA, INTER)}
-        self.prev: np.ndarray | None = None
-        self.mv = np.zeros((self.layout.nbx * self.layout.nby, 2), np.int64)
+        self.refs = _References(header.refs)
+        self.mv = np.zeros((self.layout.nbx * self.layout.nby, 3), np.int64)
 
     def decode_frame(self, payload: bytes, index: int, pts: int | None) -> Frame:
         lay = self.layout
         r = ByteReader(payload, "frame", group=self.group, frame=index)
         kind = r.u8("frame kind")
-        if kind not in (INTRA, INTER) or (kind == INTER and self.prev is None):
+        if kind not in (INTRA, INTER) or (kind == INTER and not self.refs):
             raise CorruptError("bad frame kind", group=self.group, frame=index)
         if self.nets[kind] is None:
             raise CorruptError("frame kind without a model", group=self.group, frame=index)
@@ -188,10 +209,11 @@ class GroupDecoder:
             motion = np.frombuffer(r.blob("motion"), np.uint8).copy()
             st = rc.new_state()
             rc._dec_init(st, motion)
-            fc._code_motion(False, self.mv, skip, lay.nbx, lay.nby, self.ctx.motion, st, motion)
+            fc._code_motion(False, self.mv, skip, lay.nbx, lay.nby, len(self.refs),
+                            self.ctx.motion, st, motion)
             _check_overread(st, motion, self.group, index, "motion")
-            mo._compensate(self.prev, lay.geom, lay.n_planes, self.mv, lay.log2_block, lay.nbx,
-                           ref)
+            mo._compensate(self.refs.stack(), lay.geom, lay.n_planes, self.mv, lay.log2_block,
+                           lay.nbx, lay.max_value, ref)
         lengths = [r.u32("slice length") for _ in range(lay.n_slices)]
         datas = [np.frombuffer(r.raw(n, "slice"), np.uint8).copy() for n in lengths]
         r.expect_end()
@@ -209,7 +231,7 @@ class GroupDecoder:
             _check_overread(st, datas[s], self.group, index, f"slice {s}")
 
         _map_slices(run, lay.n_slices, self.threads)
-        self.prev = rec
+        self.refs.push(rec)
         return lay.unflatten(rec, pts)
 
 
@@ -245,20 +267,20 @@ def encode_group(info: VideoInfo, frames: list[Frame], first_frame: int, params:
     slices = params.slices or default_slices(info)
     layout = Layout(info, params.log2_block, slices)
     src = [layout.flatten(f) for f in frames]
-    mvs = motion.estimate(layout, src, params)
-    model = modelfit.fit_group_model(layout, src, mvs, params)
+    mvs, intra = motion.estimate(layout, src, params)
+    model = modelfit.fit_group_model(layout, src, mvs, intra, params)
     dictionary = ColorDictionary.identity(layout.n_planes)
     header = GroupHeader(first_frame, len(frames), params.max_error, params.log2_block,
-                         layout.n_slices, dictionary, model)
+                         layout.n_slices, params.refs, dictionary, model)
     header_bytes = header.to_bytes()
     # code with exactly what the decoder will read
     header = GroupHeader.from_bytes(header_bytes, info, 0)
     coder = _GroupCoder(layout, header, threads)
     payloads, recon = [], []
     for t, frame in enumerate(frames):
-        payloads.append(coder.encode_frame(src[t], mvs[t]))
+        payloads.append(coder.encode_frame(src[t], mvs[t], INTRA if intra[t] else INTER))
         if keep_reconstruction:
-            recon.append(layout.unflatten(coder.prev, frame.pts))
+            recon.append(layout.unflatten(coder.refs.frames[0], frame.pts))
         if progress:
             progress(1)
     return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None)
@@ -270,23 +292,23 @@ class _GroupCoder:
         self.header = header
         self.threads = threads
         self.ctx = _Contexts(layout)
-        self.prev: np.ndarray | None = None
+        self.refs = _References(header.refs)
         self.nets = {INTRA: header.model.kernel_nets(False)}
         if _has(header.model, INTER):
             self.nets[INTER] = header.model.kernel_nets(True)
 
-    def encode_frame(self, src: np.ndarray, mv: np.ndarray | None) -> bytes:
+    def encode_frame(self, src: np.ndarray, mv: np.ndarray, kind: int) -> bytes:
         lay = self.layout
-        kind = INTRA if self.prev is None else INTER
         out = ByteWriter().u8(kind)
         ref = np.zeros(lay.size, np.uint16)
         skip = np.zeros(lay.nbx * lay.nby, np.uint8)
         if kind == INTER:
-            mo._compensate(self.prev, lay.geom, lay.n_planes, mv, lay.log2_block, lay.nbx, ref)
+            mo._compensate(self.refs.stack(), lay.geom, lay.n_planes, mv, lay.log2_block,
+                           lay.nbx, lay.max_value, ref)
             mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_block, lay.nbx, lay.nby,
                          self.header.max_error, skip)
             out.blob(_encode_stream(lambda st, buf: fc._code_motion(
-                True, mv, skip, lay.nbx, lay.nby, self.ctx.motion, st, buf),
+                True, mv, skip, lay.nbx, lay.nby, len(self.refs), self.ctx.motion, st, buf),
                 lay.nbx * lay.nby * 8 + 64, [self.ctx.motion]))
         rec = np.zeros(lay.size, np.uint16)
         err = np.zeros(lay.size, np.int64)
@@ -305,7 +327,7 @@ class _GroupCoder:
             out.u32(len(data))
         for data in slices:
             out.raw(data)
-        self.prev = rec
+        self.refs.push(rec)
         return out.getvalue()
 
 

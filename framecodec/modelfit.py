@@ -55,14 +55,19 @@ def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.
 
 
 def fit_group_model(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
-                    params: CodingParams) -> GroupModel:
+                    intra: list[bool], params: CodingParams) -> GroupModel:
+    """Train the intra predictors on the intra frames, the inter ones on the others."""
     settings = train.TrainSettings(hidden=params.hidden, steps=params.train_steps)
-    intra_sets = gather(layout, [(src[0], None, None)], False, params.train_samples)
+    intra_sets = gather(layout, [(src[t], None, None) for t in range(len(src)) if intra[t]],
+                        False, params.train_samples)
     inter_frames = []
     for t in range(1, len(src)):
+        if intra[t]:
+            continue
         ref = np.zeros(layout.size, np.uint16)
-        mo._compensate(src[t - 1], layout.geom, layout.n_planes, mvs[t], layout.log2_block,
-                       layout.nbx, ref)
+        prevs = np.stack([src[t - 1 - r] for r in range(min(params.refs, t))])
+        mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
+                       layout.nbx, layout.max_value, ref)
         skip = np.zeros(layout.nbx * layout.nby, np.uint8)
         mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_block, layout.nbx,
                      layout.nby, params.max_error, skip)

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 """Motion estimation for a group (encoder only): one vector field per frame.
 
-Vectors are estimated on plane 0 of the *source* frames, each against the
-previous source frame; the coder then compensates from the reconstructed
-frame, which equals the source when lossless.
+Vectors and reference indices are estimated on plane 0 of the *source*
+frames, against the group's previous source frames; the coder then
+compensates from the reconstructed frames, which equal the sources when
+lossless.
 """
 
 from __future__ import annotations
@@ -17,18 +18,29 @@ from .kernels import motion as mo
 if TYPE_CHECKING:
     from .codec import CodingParams, Layout
 
-__all__ = ["estimate"]
+__all__ = ["estimate", "INTER_SHARE"]
+
+# A frame is coded intra when motion compensation leaves more than this share
+# of what spatial prediction leaves (a scene cut, a flash, an inverted frame):
+# the network predicts inter frames far better than SADs suggest, hence > 1.
+INTER_SHARE = 4.0
 
 
-def estimate(layout: Layout, src: list[np.ndarray], params: CodingParams) -> list[np.ndarray]:
-    """Vector fields (n_blocks, 2) int64 in quarter samples; frame 0 gets zeros."""
+def estimate(layout: Layout, src: list[np.ndarray],
+             params: CodingParams) -> tuple[list[np.ndarray], list[bool]]:
+    """Per frame: a field (n_blocks, 3) int64 (vector in quarter samples, reference
+    index; zeros for intra frames) and whether the frame is better coded intra."""
     n_blocks = layout.nbx * layout.nby
     h, w = layout.shapes[0]
-    fields = [np.zeros((n_blocks, 2), np.int64)]
+    fields = [np.zeros((n_blocks, 3), np.int64)]
+    intra = [True]
     for t in range(1, len(src)):
-        mv = np.zeros((n_blocks, 2), np.int64)
-        mo._estimate(src[t][: h * w], src[t - 1][: h * w], w, h, layout.log2_block, layout.nbx,
-                     layout.nby, params.search_range, params.motion_lambda,
-                     1 if params.subpel else 0, fields[-1], mv)
+        mv = np.zeros((n_blocks, 3), np.int64)
+        prevs = np.stack([src[t - 1 - r][: h * w] for r in range(min(params.refs, t))])
+        cost = mo._estimate(src[t][: h * w], prevs, len(prevs), w, h, layout.log2_block,
+                            layout.nbx, layout.nby, params.search_range, params.motion_lambda,
+                            1 if params.subpel else 0, layout.max_value, fields[-1], mv)
+        spatial = mo._intra_cost(src[t][: h * w], w, h)
+        intra.append(cost > INTER_SHARE * spatial)
         fields.append(mv)
-    return fields
+    return fields, intra

@@ -112,3 +112,39 @@ def bilinear(prev: np.ndarray, x: int, y: int, mvx: int, mvy: int, fbx: int, fby
              + (sx - fx) * fy * at(yi + 1, xi) + fx * fy * at(yi + 1, xi + 1))
     shift = fbx + fby
     return (total + (1 << (shift - 1))) >> shift
+
+
+def h264_qpel(prev: np.ndarray, x: int, y: int, mvx: int, mvy: int, maxval: int) -> int:
+    """H.264 luma sample interpolation (ITU-T H.264, 8.4.2.2.1), spelled out with its
+    letters: G is the integer sample, b/h/m/s half samples, j the centre."""
+    hgt, wid = prev.shape
+
+    def px(yy, xx):
+        return int(prev[min(max(yy, 0), hgt - 1), min(max(xx, 0), wid - 1)])
+
+    def clip(v):
+        return min(max(v, 0), maxval)
+
+    def tap(v):
+        return v[0] - 5 * v[1] + 20 * v[2] + 20 * v[3] - 5 * v[4] + v[5]
+
+    xi, yi, fx, fy = (4 * x + mvx) >> 2, (4 * y + mvy) >> 2, (4 * x + mvx) & 3, (4 * y + mvy) & 3
+    G, H, M, N = px(yi, xi), px(yi, xi + 1), px(yi + 1, xi), px(yi + 1, xi + 1)
+    b1 = tap([px(yi, xi + k) for k in range(-2, 4)])
+    h1 = tap([px(yi + k, xi) for k in range(-2, 4)])
+    m1 = tap([px(yi + k, xi + 1) for k in range(-2, 4)])
+    s1 = tap([px(yi + 1, xi + k) for k in range(-2, 4)])
+    j1 = tap([tap([px(yi + r, xi + k) for r in range(-2, 4)]) for k in range(-2, 4)])
+    b, h, m, s = (clip((v + 16) >> 5) for v in (b1, h1, m1, s1))
+    j = clip((j1 + 512) >> 10)
+
+    def avg(a, c):
+        return (a + c + 1) >> 1
+
+    table = {
+        (0, 0): G, (1, 0): avg(G, b), (2, 0): b, (3, 0): avg(H, b),
+        (0, 1): avg(G, h), (1, 1): avg(b, h), (2, 1): avg(b, j), (3, 1): avg(b, m),
+        (0, 2): h, (1, 2): avg(h, j), (2, 2): j, (3, 2): avg(j, m),
+        (0, 3): avg(M, h), (1, 3): avg(h, s), (2, 3): avg(j, s), (3, 3): avg(m, s),
+    }
+    return table[(fx, fy)]

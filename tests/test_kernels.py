@@ -129,7 +129,8 @@ def test_motion_compensation_matches_oracle(sub):
     nbx, nby = -(-w0 // 8), -(-h0 // 8)
     mv = rng.integers(-40, 40, (nbx * nby, 2)).astype(np.int64)
     out = np.zeros_like(prev)
-    motion._compensate(prev, geom, 2, mv, 3, nbx, out)
+    mv = np.concatenate([mv, np.zeros((len(mv), 1), np.int64)], axis=1)
+    motion._compensate(prev[None], geom, 2, mv, 3, nbx, 1023, out)
     for p, (h, w) in enumerate(shapes):
         plane = prev[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
         got = out[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
@@ -137,8 +138,11 @@ def test_motion_compensation_matches_oracle(sub):
         for y in range(h):
             for x in range(w):
                 k = (y >> lby) * nbx + (x >> lbx)
-                want = naive.bilinear(plane, x, y, int(mv[k, 0]), int(mv[k, 1]),
-                                      2 + int(geom[p, 3]), 2 + int(geom[p, 4]))
+                if p == 0 or sub == (0, 0):
+                    want = naive.h264_qpel(plane, x, y, int(mv[k, 0]), int(mv[k, 1]), 1023)
+                else:
+                    want = naive.bilinear(plane, x, y, int(mv[k, 0]), int(mv[k, 1]),
+                                          2 + int(geom[p, 3]), 2 + int(geom[p, 4]))
                 assert got[y, x] == want, (p, y, x)
 
 
@@ -152,7 +156,8 @@ def test_motion_estimation_finds_a_pan():
     cur = big[13:77, 8:88].copy()  # content moved up 3 and right 2: cur(y,x) = prev(y+3, x-2)
     h, w = cur.shape
     nbx, nby = w // 16, h // 16
-    mv = np.zeros((nbx * nby, 2), np.int64)
-    motion._estimate(cur.ravel(), prev.ravel(), w, h, 4, nbx, nby, 8, 4, 1, mv.copy(), mv)
-    inner = mv.reshape(nby, nbx, 2)[1:-1, 1:-1]
+    mv = np.zeros((nbx * nby, 3), np.int64)
+    motion._estimate(cur.ravel(), prev.ravel()[None], 1, w, h, 4, nbx, nby, 8, 4, 1, 255,
+                     mv.copy(), mv)
+    inner = mv.reshape(nby, nbx, 3)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()

@@ -21,13 +21,15 @@ from ._jit import kernel
 from .context import MAX_ROW_FEATURES, N_INTER_ROW, N_INTRA_ROW, _cross_row_features, \
     _inter_row_features, _intra_base, _intra_row_features
 from .mlp import COEF_FRAC, MAX_HIDDEN, MAX_OUT, _bucket, _mlp_rows
-from .motion import MV_MAX, _predict_mv
+from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .rangecoder import _dec_bit, _enc_bit
 from .symbols import SET_SIZE, _dec_signed, _enc_signed
 
 N_BUCKETS_MAX = 16
 SAMPLE_CONTEXTS = N_BUCKETS_MAX * SET_SIZE
-MOTION_CONTEXTS = 2 * SET_SIZE + 3
+SKIP_CONTEXTS = 2 * SET_SIZE
+REF_CONTEXTS = SKIP_CONTEXTS + 3
+MOTION_CONTEXTS = REF_CONTEXTS + 3 * (MAX_REFS - 1)
 MV_MAX_EXP = 14
 
 
@@ -123,11 +125,27 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
 
 
 @kernel
-def _code_motion(encode, mv, skip, nbx, nby, probs, st, buf):
-    """Vectors (median-predicted) and skip flags of every block, in raster order."""
+def _code_motion(encode, mv, skip, nbx, nby, n_refs, probs, st, buf):
+    """Per block in raster order: reference index, vector (median-predicted), skip flag."""
     for by in range(nby):
         for bx in range(nbx):
             k = by * nbx + bx
+            ref = mv[k, 2] if encode else 0
+            for level in range(n_refs - 1):  # truncated unary, contexts from neighbours
+                ctx = REF_CONTEXTS + 3 * level
+                if bx > 0 and mv[k - 1, 2] > level:
+                    ctx += 1
+                if by > 0 and mv[k - nbx, 2] > level:
+                    ctx += 1
+                if encode:
+                    _enc_bit(st, buf, probs, ctx, 1 if ref > level else 0)
+                    if ref <= level:
+                        break
+                else:
+                    if not _dec_bit(st, buf, probs, ctx):
+                        break
+                    ref = level + 1
+            mv[k, 2] = ref
             for c in range(2):
                 pred = _predict_mv(mv, nbx, bx, by, c)
                 if encode:
@@ -135,7 +153,7 @@ def _code_motion(encode, mv, skip, nbx, nby, probs, st, buf):
                 else:
                     v = pred + _dec_signed(st, buf, probs, c * SET_SIZE, 0, MV_MAX_EXP)
                     mv[k, c] = min(max(v, -MV_MAX), MV_MAX)
-            ctx = 2 * SET_SIZE
+            ctx = SKIP_CONTEXTS
             if bx > 0:
                 ctx += skip[k - 1]
             if by > 0:

@@ -2,11 +2,18 @@
 """Block motion: compensation (both sides) and estimation (encoder only).
 
 Motion vectors are per block of ``2**log2b`` plane-0 samples, in quarter
-samples of plane 0. A subsampled plane uses the same vector at its own finer
-fractional precision (1/8 sample for 4:2:0 chroma). A motion-compensated
-sample is the bilinear interpolation of the previous reconstructed plane at
-the displaced position, coordinates clamped to the plane (docs/FORMAT.md,
-"Motion compensation"); integer vectors copy samples exactly.
+samples of plane 0, each with the index of the reference frame it points into
+(0: the previous frame, 1: the one before, ...). Coordinates are clamped to
+the plane (edge samples repeat). Interpolation is H.264's, so that content
+decoded from H.264 can be predicted exactly where its own encoder predicted:
+
+* full-resolution planes: quarter-sample luma interpolation (six-tap
+  1, -5, 20, 20, -5, 1 half samples, quarter samples averaging the two
+  nearest, clipped to the sample range);
+* subsampled planes: the same vector at their finer precision (1/8 sample for
+  4:2:0 chroma), bilinear as H.264 chroma.
+
+Integer vectors copy samples exactly (docs/FORMAT.md, "Motion compensation").
 """
 
 import numpy as np
@@ -14,6 +21,7 @@ import numpy as np
 from ._jit import kernel
 
 MV_MAX = 4 * 1024  # |component| in quarter samples, enforced by the decoder
+MAX_REFS = 4
 
 
 @kernel
@@ -41,8 +49,83 @@ def _sample_at(src, off, w, h, xq, yq, bx, by):
 
 
 @kernel
-def _compensate(prev, geom, n_planes, mv, log2b, nbx, out):
-    """out = motion-compensated prediction of every plane from ``prev``."""
+def _px(src, off, w, h, x, y):
+    return np.int64(src[off + min(max(y, 0), h - 1) * w + min(max(x, 0), w - 1)])
+
+
+@kernel
+def _half_h1(src, off, w, h, x, y):
+    """Unscaled horizontal six-tap sum between (x, y) and (x + 1, y)."""
+    return (_px(src, off, w, h, x - 2, y) - 5 * _px(src, off, w, h, x - 1, y)
+            + 20 * _px(src, off, w, h, x, y) + 20 * _px(src, off, w, h, x + 1, y)
+            - 5 * _px(src, off, w, h, x + 2, y) + _px(src, off, w, h, x + 3, y))
+
+
+@kernel
+def _half_v1(src, off, w, h, x, y):
+    """Unscaled vertical six-tap sum between (x, y) and (x, y + 1)."""
+    return (_px(src, off, w, h, x, y - 2) - 5 * _px(src, off, w, h, x, y - 1)
+            + 20 * _px(src, off, w, h, x, y) + 20 * _px(src, off, w, h, x, y + 1)
+            - 5 * _px(src, off, w, h, x, y + 2) + _px(src, off, w, h, x, y + 3))
+
+
+@kernel
+def _clip(v, maxval):
+    return 0 if v < 0 else (maxval if v > maxval else v)
+
+
+@kernel
+def _half_centre(src, off, w, h, x, y, maxval):
+    """j: the six-tap of vertical sums, between the four samples at (x..x+1, y..y+1)."""
+    j1 = (_half_v1(src, off, w, h, x - 2, y) - 5 * _half_v1(src, off, w, h, x - 1, y)
+          + 20 * _half_v1(src, off, w, h, x, y) + 20 * _half_v1(src, off, w, h, x + 1, y)
+          - 5 * _half_v1(src, off, w, h, x + 2, y) + _half_v1(src, off, w, h, x + 3, y))
+    return _clip((j1 + 512) >> 10, maxval)
+
+
+@kernel
+def _qpel(src, off, w, h, xq, yq, maxval):
+    """H.264 quarter-sample luma interpolation at (xq / 4, yq / 4)."""
+    x = xq >> 2
+    y = yq >> 2
+    fx = xq & 3
+    fy = yq & 3
+    if fx == 0 and fy == 0:
+        return _px(src, off, w, h, x, y)
+    if fy == 0:
+        b = _clip((_half_h1(src, off, w, h, x, y) + 16) >> 5, maxval)
+        if fx == 2:
+            return b
+        g = _px(src, off, w, h, x + (fx >> 1), y)
+        return (g + b + 1) >> 1
+    if fx == 0:
+        hh = _clip((_half_v1(src, off, w, h, x, y) + 16) >> 5, maxval)
+        if fy == 2:
+            return hh
+        g = _px(src, off, w, h, x, y + (fy >> 1))
+        return (g + hh + 1) >> 1
+    if fx == 2 or fy == 2:
+        j = _half_centre(src, off, w, h, x, y, maxval)
+        if fx == 2 and fy == 2:
+            return j
+        if fx == 2:  # f (fy 1) or q (fy 3): j with the horizontal half sample above/below
+            other = _clip((_half_h1(src, off, w, h, x, y + (fy >> 1)) + 16) >> 5, maxval)
+        else:  # i (fx 1) or k (fx 3): j with the vertical half sample left/right
+            other = _clip((_half_v1(src, off, w, h, x + (fx >> 1), y) + 16) >> 5, maxval)
+        return (j + other + 1) >> 1
+    # e, g, p, r: the horizontal and vertical half samples nearest the position
+    hb = _clip((_half_h1(src, off, w, h, x, y + (fy >> 1)) + 16) >> 5, maxval)
+    vb = _clip((_half_v1(src, off, w, h, x + (fx >> 1), y) + 16) >> 5, maxval)
+    return (hb + vb + 1) >> 1
+
+
+@kernel
+def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out):
+    """out = motion-compensated prediction of every plane.
+
+    ``prevs[r]`` is the reconstructed frame r + 1 frames back; block k reads
+    ``prevs[mv[k, 2]]`` displaced by ``mv[k, 0:2]``.
+    """
     for p in range(n_planes):
         off = geom[p, 0]
         w = geom[p, 1]
@@ -53,12 +136,18 @@ def _compensate(prev, geom, n_planes, mv, log2b, nbx, out):
         by = 2 + sy
         lbx = log2b - sx
         lby = log2b - sy
+        full = sx == 0 and sy == 0
         for y in range(h):
             brow = (y >> lby) * nbx
             for x in range(w):
                 k = brow + (x >> lbx)
-                out[off + y * w + x] = _sample_at(prev, off, w, h, (x << bx) + mv[k, 0],
-                                                  (y << by) + mv[k, 1], bx, by)
+                prev = prevs[mv[k, 2]]
+                if full:
+                    v = _qpel(prev, off, w, h, (x << 2) + mv[k, 0], (y << 2) + mv[k, 1], maxval)
+                else:
+                    v = _sample_at(prev, off, w, h, (x << bx) + mv[k, 0], (y << by) + mv[k, 1],
+                                   bx, by)
+                out[off + y * w + x] = v
 
 
 @kernel
@@ -115,7 +204,7 @@ def _predict_mv(mv, nbx, bx, by, comp):
 
 
 @kernel
-def _block_sad(cur, prev, w, h, x0, y0, bs, mvx, mvy, limit):
+def _block_sad(cur, prev, w, h, x0, y0, bs, mvx, mvy, limit, maxval):
     """SAD of a plane-0 block against prev displaced by (mvx, mvy) quarter samples."""
     total = np.int64(0)
     x1 = min(x0 + bs, w)
@@ -141,8 +230,8 @@ def _block_sad(cur, prev, w, h, x0, y0, bs, mvx, mvy, limit):
         return total
     for y in range(y0, y1):
         for x in range(x0, x1):
-            d = np.int64(cur[y * w + x]) - _sample_at(prev, 0, w, h, (x << 2) + mvx,
-                                                      (y << 2) + mvy, 2, 2)
+            d = np.int64(cur[y * w + x]) - _qpel(prev, 0, w, h, (x << 2) + mvx, (y << 2) + mvy,
+                                                 maxval)
             total += d if d >= 0 else -d
         if total > limit:
             return total
@@ -197,29 +286,88 @@ def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
 
 
 @kernel
-def _estimate(cur, prev, w, h, log2b, nbx, nby, search, lam, subpel, prev_mv, mv):
-    """Choose a vector per block: predictors, coarse search, diamond and sub-sample refinement.
+def _search_block(cur, prev, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam, subpel, extra,
+                  maxval):
+    """Best (cost, mvx, mvy) for one block against one reference.
 
-    ``cur``/``prev`` are plane 0 only; cost = SAD + lam * estimated vector bits.
+    Candidates first, then a coarse grid of whole-sample steps around the
+    best, then diamond steps of whole, half and quarter samples.
+    """
+    best = np.int64(1) << 62
+    bmx = 0
+    bmy = 0
+    for c in range(n_cand):
+        cx = min(max(cand[c, 0], -lim), lim)
+        cy = min(max(cand[c, 1], -lim), lim)
+        cost = extra + lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
+        cost += _block_sad(cur, prev, w, h, x0, y0, bs, cx, cy, best - cost, maxval)
+        if cost < best:
+            best = cost
+            bmx = cx
+            bmy = cy
+    cx0 = bmx
+    cy0 = bmy
+    for dy in range(-8, 9, 4):
+        for dx in range(-8, 9, 4):
+            cx = cx0 + dx
+            cy = cy0 + dy
+            if (dx == 0 and dy == 0) or cx < -lim or cx > lim or cy < -lim or cy > lim:
+                continue
+            cost = extra + lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
+            cost += _block_sad(cur, prev, w, h, x0, y0, bs, cx, cy, best - cost, maxval)
+            if cost < best:
+                best = cost
+                bmx = cx
+                bmy = cy
+    for step in (4, 2, 1):
+        if step < 4 and subpel == 0:
+            break
+        for _ in range(64):
+            moved = False
+            cx0 = bmx
+            cy0 = bmy
+            for d in range(4):
+                cx = cx0 + (step if d == 0 else (-step if d == 1 else 0))
+                cy = cy0 + (step if d == 2 else (-step if d == 3 else 0))
+                if cx < -lim or cx > lim or cy < -lim or cy > lim:
+                    continue
+                cost = extra + lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
+                cost += _block_sad(cur, prev, w, h, x0, y0, bs, cx, cy, best - cost, maxval)
+                if cost < best:
+                    best = cost
+                    bmx = cx
+                    bmy = cy
+                    moved = True
+            if not moved or step < 4:
+                break
+    return best, bmx, bmy
+
+
+@kernel
+def _estimate(cur, prevs, n_prev, w, h, log2b, nbx, nby, search, lam, subpel, maxval, prev_mv,
+              mv):
+    """Choose a reference and a vector per block (plane 0 only); return the total cost.
+
+    ``prevs[r]`` is plane 0 of the frame r + 1 back; cost = SAD + lam * estimated
+    bits of the vector and reference index.
     """
     bs = 1 << log2b
-    coarse = np.zeros((nbx * nby, 2), np.int64)
-    _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse)
+    n_blocks = nbx * nby
+    coarse = np.zeros((n_prev, n_blocks, 2), np.int64)
+    for r in range(n_prev):
+        _coarse_search(cur, prevs[r], w, h, log2b, nbx, nby, search, coarse[r])
     lim = 4 * search
     cand = np.zeros((6, 2), np.int64)
+    total = np.int64(0)
     for by in range(nby):
         for bx in range(nbx):
             k = by * nbx + bx
-            x0 = bx * bs
-            y0 = by * bs
             px = _predict_mv(mv, nbx, bx, by, 0)
             py = _predict_mv(mv, nbx, bx, by, 1)
             cand[0, 0] = 0
             cand[0, 1] = 0
             cand[1, 0] = px & ~3
             cand[1, 1] = py & ~3
-            cand[2, 0] = coarse[k, 0]
-            cand[2, 1] = coarse[k, 1]
             cand[3, 0] = prev_mv[k, 0] & ~3
             cand[3, 1] = prev_mv[k, 1] & ~3
             cand[4, 0] = mv[k - 1, 0] & ~3 if bx > 0 else 0
@@ -227,53 +375,32 @@ def _estimate(cur, prev, w, h, log2b, nbx, nby, search, lam, subpel, prev_mv, mv
             cand[5, 0] = mv[k - nbx, 0] & ~3 if by > 0 else 0
             cand[5, 1] = mv[k - nbx, 1] & ~3 if by > 0 else 0
             best = np.int64(1) << 62
-            bmx = 0
-            bmy = 0
-            for c in range(6):
-                cx = min(max(cand[c, 0], -lim), lim)
-                cy = min(max(cand[c, 1], -lim), lim)
-                cost = lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
-                cost += _block_sad(cur, prev, w, h, x0, y0, bs, cx, cy, best - cost)
+            for r in range(n_prev):
+                cand[2, 0] = coarse[r, k, 0]
+                cand[2, 1] = coarse[r, k, 1]
+                cost, mx, my = _search_block(cur, prevs[r], w, h, bx * bs, by * bs, bs, px, py,
+                                             cand, 6, lim, lam, subpel, lam * 2 * r, maxval)
                 if cost < best:
                     best = cost
-                    bmx = cx
-                    bmy = cy
-            # a full integer search close to the best candidate...
-            cx0 = bmx
-            cy0 = bmy
-            for dy in range(-8, 9, 4):
-                for dx in range(-8, 9, 4):
-                    cx = cx0 + dx
-                    cy = cy0 + dy
-                    if (dx == 0 and dy == 0) or cx < -lim or cx > lim or cy < -lim or cy > lim:
-                        continue
-                    cost = lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
-                    cost += _block_sad(cur, prev, w, h, x0, y0, bs, cx, cy, best - cost)
-                    if cost < best:
-                        best = cost
-                        bmx = cx
-                        bmy = cy
-            # ...then diamond steps: whole samples, then halves and quarters
-            for step in (4, 2, 1):
-                if step < 4 and subpel == 0:
-                    break
-                for _ in range(64):
-                    moved = False
-                    cx0 = bmx
-                    cy0 = bmy
-                    for d in range(4):
-                        cx = cx0 + (step if d == 0 else (-step if d == 1 else 0))
-                        cy = cy0 + (step if d == 2 else (-step if d == 3 else 0))
-                        if cx < -lim or cx > lim or cy < -lim or cy > lim:
-                            continue
-                        cost = lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
-                        cost += _block_sad(cur, prev, w, h, x0, y0, bs, cx, cy, best - cost)
-                        if cost < best:
-                            best = cost
-                            bmx = cx
-                            bmy = cy
-                            moved = True
-                    if not moved or step < 4:
-                        break
-            mv[k, 0] = bmx
-            mv[k, 1] = bmy
+                    mv[k, 0] = mx
+                    mv[k, 1] = my
+                    mv[k, 2] = r
+            total += best
+    return total
+
+
+@kernel
+def _intra_cost(cur, w, h):
+    """Sum of |x - MED(W, N, NW)| over plane 0: what spatial prediction leaves."""
+    total = np.int64(0)
+    for y in range(1, h):
+        for x in range(1, w):
+            a = np.int64(cur[y * w + x - 1])
+            b = np.int64(cur[(y - 1) * w + x])
+            c = np.int64(cur[(y - 1) * w + x - 1])
+            mx = max(a, b)
+            mn = min(a, b)
+            pred = mn if c >= mx else (mx if c <= mn else a + b - c)
+            d = np.int64(cur[y * w + x]) - pred
+            total += d if d >= 0 else -d
+    return total
