@@ -45,7 +45,7 @@ class CodingParams:
     search_range: int = 48
     subpel: bool = True
     hidden: tuple[int, int] = (32, 16)
-    train_steps: int = 300
+    train_steps: int = 600
     train_samples: int = 60000
     motion_lambda: int = 4
 

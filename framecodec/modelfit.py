@@ -73,19 +73,18 @@ def fit_group_model(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray]
                      layout.nby, params.max_error, skip)
         inter_frames.append((src[t], ref, skip))
     inter_sets = gather(layout, inter_frames, True, params.train_samples) if inter_frames else []
-    model = GroupModel()
-    model.intra = [_fit_one(*data, layout.bit_depth, params.max_error, settings)
-                   for data in intra_sets]
-    model.inter = [_fit_one(*data, layout.bit_depth, params.max_error, settings)
-                   for data in inter_sets] or [None] * layout.n_planes
-    return model
+    datasets = [_non_empty(*data) for data in intra_sets + inter_sets]
+    nets = train.fit_many(datasets, bit_depth=layout.bit_depth, near=params.max_error,
+                          settings=settings)
+    frozen = [train.quantize(net, bit_depth=layout.bit_depth, feats=f, seqs=s,
+                             buckets=settings.buckets) for net, (f, s, _) in zip(nets, datasets)]
+    n = len(intra_sets)
+    return GroupModel(intra=frozen[:n], inter=frozen[n:] or [None] * layout.n_planes)
 
 
-def _fit_one(feats, seqs, targets, bit_depth, near, settings):
-    if feats.shape[0] == 0:  # everything skipped: any valid net will do
-        feats = np.zeros((1, feats.shape[1]), np.int64)
-        seqs = np.zeros((1, N_SEQ), np.int64)
-        targets = np.zeros(1, np.int64)
-    net = train.fit(feats, seqs, targets, bit_depth=bit_depth, near=near, settings=settings)
-    return train.quantize(net, bit_depth=bit_depth, feats=feats, seqs=seqs,
-                          buckets=settings.buckets)
+def _non_empty(feats, seqs, targets):
+    """A set with at least one row: when every sample is skipped any valid net will do."""
+    if feats.shape[0]:
+        return feats, seqs, targets
+    return (np.zeros((1, feats.shape[1]), np.int64), np.zeros((1, N_SEQ), np.int64),
+            np.zeros(1, np.int64))

@@ -34,12 +34,15 @@ def estimate(layout: Layout, src: list[np.ndarray],
     h, w = layout.shapes[0]
     fields = [np.zeros((n_blocks, 3), np.int64)]
     intra = [True]
+    refs: list[np.ndarray] = []  # previous plane-0 pictures with their half samples
     for t in range(1, len(src)):
+        planes = np.zeros((4, h * w), np.uint16)
+        mo._half_planes(src[t - 1][: h * w], w, h, layout.max_value, planes)
+        refs = [planes] + refs[: params.refs - 1]
         mv = np.zeros((n_blocks, 3), np.int64)
-        prevs = np.stack([src[t - 1 - r][: h * w] for r in range(min(params.refs, t))])
-        cost = mo._estimate(src[t][: h * w], prevs, len(prevs), w, h, layout.log2_block,
-                            layout.nbx, layout.nby, params.search_range, params.motion_lambda,
-                            1 if params.subpel else 0, layout.max_value, fields[-1], mv)
+        cost = mo._estimate(src[t][: h * w], np.stack(refs), len(refs), w, h,
+                            layout.log2_block, layout.nbx, layout.nby, params.search_range,
+                            params.motion_lambda, 1 if params.subpel else 0, fields[-1], mv)
         spatial = mo._intra_cost(src[t][: h * w], w, h)
         intra.append(cost > INTER_SHARE * spatial)
         fields.append(mv)

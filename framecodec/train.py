@@ -27,8 +27,8 @@ from .kernels.context import N_SEQ
 from .kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, OUT_WEIGHT_MAX, WEIGHT_MAX
 from .model import MAX_BUCKETS, IntNet
 
-__all__ = ["TrainSettings", "FloatNet", "fit", "quantize", "mean_bits", "require_torch",
-           "set_threads"]
+__all__ = ["TrainSettings", "FloatNet", "fit", "fit_many", "quantize", "mean_bits",
+           "require_torch", "set_threads"]
 
 HIDDEN_FRAC = 8  # preferred fractional bits of hidden activations
 OUT_FRAC = 4  # fractional bits of the centre and log-scale outputs (1/16 sample)
@@ -49,8 +49,8 @@ def set_threads(threads: int) -> None:
 @dataclass(frozen=True)
 class TrainSettings:
     hidden: tuple[int, int] = (16, 16)
-    steps: int = 300
-    batch: int = 4096
+    steps: int = 600
+    batch: int = 1024
     lr: float = 0.03
     buckets: int = MAX_BUCKETS
     seed: int = 0
@@ -103,30 +103,90 @@ def _tensors(feats, seqs, bit_depth):
             torch.from_numpy(seqs.astype(np.float32) / scale))
 
 
-def fit(feats: np.ndarray, seqs: np.ndarray, targets: np.ndarray, *, bit_depth: int, near: int,
-        settings: TrainSettings, init: FloatNet | None = None) -> FloatNet:
-    """Train on rows of (row features, sequential features, residual target)."""
+class StackedNets(nn.Module if torch is not None else object):
+    """Several FloatNets of one shape trained together as batched matrix products.
+
+    Training the predictors of a group one by one spends most of its time in
+    per-call overhead; stacking them (inputs zero-padded to the widest) makes
+    one step train them all. Each net's gradient depends only on its own
+    data, so the result is what separate training would give.
+    """
+
+    def __init__(self, count: int, n_in: int, hidden: tuple[int, int]):
+        super().__init__()
+        sizes = [n_in, hidden[0]] + ([hidden[1]] if hidden[1] else []) + [2 + 2 * N_SEQ]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
+            self.weights.append(nn.Parameter(torch.empty(count, fan_in, fan_out)
+                                             .uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(count, 1, fan_out)
+                                            .uniform_(-bound, bound)))
+        with torch.no_grad():
+            self.weights[-1].mul_(0.1)
+            self.biases[-1].zero_()
+            self.biases[-1][:, :, 1] = 1.0
+
+    def forward(self, x, s):
+        h = x
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            h = torch.relu(torch.baddbmm(b, h, w))
+        o = torch.baddbmm(self.biases[-1], h, self.weights[-1])
+        mu = o[..., 0] + (o[..., 2:2 + N_SEQ] * s).sum(-1)
+        ls = o[..., 1] + (o[..., 2 + N_SEQ:] * s.abs()).sum(-1)
+        return mu, ls.clamp(-4.0, 10.0)
+
+    def extract(self, index: int, n_in: int, hidden: tuple[int, int]) -> FloatNet:
+        net = FloatNet(n_in, hidden)
+        linears = [m for m in net.body if isinstance(m, nn.Linear)] + [net.head]
+        with torch.no_grad():
+            for k, (lin, w, b) in enumerate(zip(linears, self.weights, self.biases)):
+                weight = w[index] if k else w[index, :n_in]
+                lin.weight.copy_(weight.T)
+                lin.bias.copy_(b[index, 0])
+        return net
+
+
+def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_depth: int,
+             near: int, settings: TrainSettings) -> list[FloatNet]:
+    """Train one predictor per (row features, sequential features, target) set, together."""
     require_torch()
     gen = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
-    x, s = _tensors(feats, seqs, bit_depth)
-    t = torch.from_numpy(targets.astype(np.float32))
-    net = init if init is not None else FloatNet(feats.shape[1], settings.hidden)
-    opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    n_in = max(f.shape[1] for f, _, _ in datasets)
+    xs, ss, ts = [], [], []
+    for feats, seqs, targets in datasets:
+        x, s = _tensors(feats, seqs, bit_depth)
+        xs.append(torch.nn.functional.pad(x, (0, n_in - x.shape[1])))
+        ss.append(s)
+        ts.append(torch.from_numpy(targets.astype(np.float32)))
+    stack = StackedNets(len(datasets), n_in, settings.hidden)
+    opt = torch.optim.Adam(stack.parameters(), lr=settings.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr,
                                                 total_steps=max(settings.steps, 1),
                                                 pct_start=0.15)
     half_width = near + 0.5
-    n = x.shape[0]
+    batch = min(settings.batch, min(t.shape[0] for t in ts))
     for _ in range(settings.steps):
-        idx = torch.randint(0, n, (min(settings.batch, n),), generator=gen)
-        mu, ls = net(x[idx], s[idx])
-        loss = code_length_bits(mu, ls, t[idx], half_width).mean()
+        picks = [torch.randint(0, t.shape[0], (batch,), generator=gen) for t in ts]
+        x = torch.stack([x[i] for x, i in zip(xs, picks)])
+        s = torch.stack([s[i] for s, i in zip(ss, picks)])
+        t = torch.stack([t[i] for t, i in zip(ts, picks)])
+        mu, ls = stack(x, s)
+        loss = code_length_bits(mu, ls, t, half_width).mean(dim=1).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-    return net
+    return [stack.extract(k, f.shape[1], settings.hidden) for k, (f, _, _) in enumerate(datasets)]
+
+
+def fit(feats: np.ndarray, seqs: np.ndarray, targets: np.ndarray, *, bit_depth: int, near: int,
+        settings: TrainSettings) -> FloatNet:
+    """Train one predictor on rows of (row features, sequential features, residual target)."""
+    return fit_many([(feats, seqs, targets)], bit_depth=bit_depth, near=near,
+                    settings=settings)[0]
 
 
 def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int, near: int) -> float:

@@ -146,6 +146,19 @@ def test_motion_compensation_matches_oracle(sub):
                 assert got[y, x] == want, (p, y, x)
 
 
+def test_half_sample_lookup_matches_interpolation_inside_the_picture():
+    rng = np.random.default_rng(11)
+    h, w = 12, 16
+    prev = rng.integers(0, 1024, h * w).astype(np.uint16)
+    planes = np.zeros((4, h * w), np.uint16)
+    motion._half_planes(prev, w, h, 1023, planes)
+    plane = prev.reshape(h, w)
+    for yq in range(0, 4 * (h - 1)):
+        for xq in range(0, 4 * (w - 1)):
+            want = naive.h264_qpel(plane, 0, 0, xq, yq, 1023)
+            assert motion._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
+
+
 def test_motion_estimation_finds_a_pan():
     rng = np.random.default_rng(7)
     big = rng.integers(0, 256, (80, 100)).astype(np.float64)
@@ -157,7 +170,8 @@ def test_motion_estimation_finds_a_pan():
     h, w = cur.shape
     nbx, nby = w // 16, h // 16
     mv = np.zeros((nbx * nby, 3), np.int64)
-    motion._estimate(cur.ravel(), prev.ravel()[None], 1, w, h, 4, nbx, nby, 8, 4, 1, 255,
-                     mv.copy(), mv)
+    planes = np.zeros((1, 4, h * w), np.uint16)
+    motion._half_planes(prev.ravel(), w, h, 255, planes[0])
+    motion._estimate(cur.ravel(), planes, 1, w, h, 4, nbx, nby, 8, 4, 1, mv.copy(), mv)
     inner = mv.reshape(nby, nbx, 3)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()
