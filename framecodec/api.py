@@ -14,8 +14,11 @@ requested frames (random access through the file's index).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -29,12 +32,13 @@ from .codec import CodingParams, GroupDecoder, GroupHeader, encode_group
 from .container import FcvReader, FcvWriter
 from .errors import CorruptError, UsageError
 from .frames import Frame, VideoInfo
-from .outputs import atomic_output
+from .outputs import atomic_output, atomic_sequence, is_sequence
 
 __all__ = ["encode", "decode", "decode_frames", "EncodeResult", "DecodeResult", "FrameRange",
            "DEFAULT_GROUP_SIZE"]
 
 DEFAULT_GROUP_SIZE = 30
+AUDIO_FROM_START = -1e12  # an audio window that starts before any packet
 FrameRange = tuple[int, int | None] | None
 
 
@@ -160,15 +164,16 @@ def _encode_one(info: VideoInfo, frames: list[Frame], first: int, params: Coding
 def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
            max_error: int = 0, frames: FrameRange = None, group_size: int | None = None,
            jobs: int = 1, threads: int = 1, overwrite: bool = False, progress: bool = False,
-           params: CodingParams | None = None,
+           params: CodingParams | None = None, audio: bool = True,
            on_group: Callable[[int, int], None] | None = None) -> EncodeResult:
     """Encode a video or frame sequence into a .fcv file.
 
     ``max_error`` bounds |decoded - source| for every sample (0: lossless);
     ``frames`` is a [start, stop) range of source frames; ``jobs`` groups are
-    coded in parallel processes, each with ``threads`` threads.
+    coded in parallel processes, each with ``threads`` threads. The first
+    audio stream is kept as its original packets unless ``audio`` is False.
     """
-    from . import media, train
+    from . import train
 
     train.require_torch()
     src = Path(src)
@@ -181,7 +186,21 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
         raise UsageError("--jobs and --threads must be at least 1")
     params = replace(params or CodingParams(), max_error=max_error)
     t0 = time.perf_counter()
-    with media.open_source(src) as source:
+    with tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
+        audio_copy = Path(scratch) / "audio.mka" if audio else None
+        result = _encode_stream(src, dst, audio_copy, start, stop, size, params, jobs, threads,
+                                overwrite, progress, on_group)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
+                   stop: int | None, size: int, params: CodingParams, jobs: int, threads: int,
+                   overwrite: bool, progress: bool, on_group) -> EncodeResult:
+    from . import media
+
+    max_error = params.max_error
+    with media.open_source(src, audio_to=audio_copy) as source:
         info = source.info
         if max_error < 0 or max_error >= (1 << info.format.bit_depth) - 1:
             raise UsageError(f"--max-error must be between 0 and "
@@ -194,22 +213,30 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
         with atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp, open(tmp, "wb") as f:
             writer = FcvWriter(f, info, max_error)
             groups = _groups(source.frames(start, stop), size)
+            span = [None, None]  # pts of the first and last coded frames
             for header, payloads, pts, group_stats in _run_groups(
                     info, groups, params, jobs, threads):
                 writer.write_group(header, list(zip(pts, payloads)))
+                span = [pts[0] if span[0] is None else span[0], pts[-1]]
                 stats.merge(group_stats)
                 bar.update(len(payloads))
                 if on_group:
                     on_group(len(payloads), writer.frames_written)
             if writer.frames_written == 0:
                 raise UsageError(f"{src}: no frames in the requested range")
+            if source.finish_audio():
+                tb = info.time_base
+                first = float(span[0] * tb) if start > 0 else AUDIO_FROM_START
+                last = float(span[1] * tb + 1 / info.frame_rate) if stop is not None \
+                    else float("inf")
+                writer.write_audio(source.audio_codec, first, last, audio_copy.read_bytes())
             writer.close()
         bar.close()
     n = writer.frames_written
     samples = n * info.samples_per_frame
     bytes_per_sample = 1 if info.format.bit_depth <= 8 else 2
     return EncodeResult(dst, dst.stat().st_size, n, len(writer._groups), samples,
-                        samples * bytes_per_sample, time.perf_counter() - t0,
+                        samples * bytes_per_sample, 0.0,
                         max(stats.max_error), stats.psnr(info.format.max_value), stats)
 
 
@@ -243,66 +270,143 @@ def _progress(enabled: bool, total: int | None, what: str):
                 dynamic_ncols=True)
 
 
-def decode_frames(src: str | os.PathLike, *, frames: FrameRange = None,
-                  threads: int = 1) -> Iterator[Frame]:
-    """Decoded frames of a .fcv file in [start, stop), reading only the groups needed."""
+def decode_frames(src: str | os.PathLike, *, frames: FrameRange = None, threads: int = 1,
+                  conceal: bool = False,
+                  on_damage: Callable[[int, str], None] | None = None) -> Iterator[Frame]:
+    """Decoded frames of a .fcv file in [start, stop), reading only the groups needed.
+
+    Damage raises ``CorruptError`` naming the group and frame. With ``conceal``,
+    a damaged frame and the rest of its group (which predict from it) repeat
+    the last good frame instead, each reported through ``on_damage(frame,
+    reason)``, and decoding goes on with the next group.
+    """
     start, stop = _check_range(frames)
     with FcvReader(src) as reader:
         info = reader.info
+        last: Frame | None = None
         for g, entry in enumerate(reader.groups):
             end = entry.first_frame + entry.frame_count
+            if stop is not None:
+                end = min(end, stop)
             if end <= start:
                 continue
-            if stop is not None and entry.first_frame >= stop:
+            if entry.first_frame >= end:
                 break
-            header_bytes, payloads = reader.read_group(g)
-            header = GroupHeader.from_bytes(header_bytes, info, g)
-            decoder = GroupDecoder(info, header, g, threads)
-            for index, pts, payload in payloads:
-                if stop is not None and index >= stop:
-                    break
-                frame = decoder.decode_frame(payload, index, pts)
-                if index >= start:
-                    yield frame
-        _check_complete(reader, stop)
+            pending = entry.first_frame  # the next frame to come out of this group
+            try:
+                header_bytes, payloads = reader.read_group(g)
+                decoder = GroupDecoder(info, GroupHeader.from_bytes(header_bytes, info, g), g,
+                                       threads)
+                for index, pts, payload in payloads:
+                    if index >= end:
+                        break
+                    frame = decoder.decode_frame(payload, index, pts)
+                    last, pending = frame, index + 1
+                    if index >= start:
+                        yield frame
+            except CorruptError as exc:
+                if not conceal:
+                    raise
+                yield from _concealed(info, last, pending, end, start, str(exc), on_damage)
+                last = last or _grey(info)
+        expected = info.frame_count or 0
+        if reader.damaged_index and reader.frame_count < expected \
+                and (stop is None or stop > reader.frame_count):
+            reason = (f"file is truncated or damaged after {reader.frame_count} of {expected} "
+                      "frames")
+            if not conceal:
+                raise CorruptError(reason, group=len(reader.groups), frame=reader.frame_count)
+            yield from _concealed(info, last, reader.frame_count,
+                                  expected if stop is None else min(stop, expected), start,
+                                  reason, on_damage)
 
 
-def _check_complete(reader: FcvReader, stop: int | None) -> None:
-    """A file whose index had to be rebuilt is cut short: say where it ends."""
-    expected = reader.info.frame_count or 0
-    present = reader.frame_count
-    if reader.damaged_index and present < expected and (stop is None or stop > present):
-        raise CorruptError(f"file is truncated or damaged after {present} of {expected} "
-                           "frames", group=len(reader.groups), frame=present)
+def _grey(info: VideoInfo) -> Frame:
+    fmt = info.format
+    return Frame([np.full(shape, (fmt.max_value + 1) // 2, fmt.dtype)
+                  for shape in info.plane_shapes()], 0)
+
+
+def _concealed(info: VideoInfo, last: Frame | None, first: int, end: int, start: int,
+               reason: str, on_damage) -> Iterator[Frame]:
+    """Frames [first, end) replaced by the last good one (grey if none yet)."""
+    base = last or _grey(info)
+    step = max(1, round(1 / (info.frame_rate * info.time_base)))
+    for k in range(first, end):
+        if on_damage:
+            on_damage(k, reason)
+        if k >= start:
+            pts = None if base.pts is None else base.pts + step * (k - first + 1)
+            yield Frame([p.copy() for p in base.planes], pts)
 
 
 def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange = None,
            threads: int = 1, overwrite: bool = False, lossless: bool = False,
-           crf: int | None = None, progress: bool = False) -> DecodeResult:
-    """Decode a .fcv file to a media file chosen by extension (.y4m, .mkv, .mp4)."""
+           crf: int | None = None, progress: bool = False, audio: bool = True,
+           conceal: bool = False,
+           on_damage: Callable[[int, str], None] | None = None) -> DecodeResult:
+    """Decode a .fcv file to a media file chosen by extension (.y4m, .mkv, .mp4).
+
+    Stored audio is muxed into .mkv and .mp4 outputs (cut to the decoded frames'
+    span) unless ``audio`` is False.
+    """
     from . import media
 
     t0 = time.perf_counter()
+    to_stdout = str(dst) == "-"
     src, dst = Path(src), Path(dst)
+    kind = "y4m" if to_stdout else _kind_of(dst)
+    start, stop = _check_range(frames)
     with FcvReader(src) as reader:
         info = reader.info
-        start, stop = _check_range(frames)
         total = max(0, min(reader.frame_count, stop or reader.frame_count) - start)
+        stored = reader.audio() if audio and kind in ("mkv", "mp4") else None
+        window = None
+        if stored is not None and total:
+            window = _audio_window(reader, stored[0], start, stop)
     count = 0
     bar = _progress(progress, total, "decode")
-    with atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp:
-        with media.open_writer(tmp, info, kind=_kind_of(dst), lossless=lossless, crf=crf,
-                               threads=threads) as writer:
-            for frame in decode_frames(src, frames=frames, threads=threads):
-                writer.write(frame)
-                count += 1
-                bar.update(1)
+    with tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
+        track = None
+        if window is not None:
+            path = Path(scratch) / "audio.mka"
+            path.write_bytes(stored[1])
+            track = media.AudioTrack(path, *window)
+        if to_stdout:
+            target = contextlib.nullcontext(sys.stdout.buffer)
+        elif is_sequence(dst):
+            target = atomic_sequence(dst, overwrite=overwrite)
+        else:
+            target = atomic_output(dst, overwrite=overwrite, inputs=(src,))
+        with target as tmp:
+            with media.open_writer(tmp, info, kind=kind, lossless=lossless, crf=crf,
+                                   threads=threads, audio=track) as writer:
+                for frame in decode_frames(src, frames=frames, threads=threads,
+                                           conceal=conceal, on_damage=on_damage):
+                    writer.write(frame)
+                    count += 1
+                    bar.update(1)
     bar.close()
     return DecodeResult(dst, count, time.perf_counter() - t0)
 
 
+def _audio_window(reader: FcvReader, audio, start: int, stop: int | None):
+    """Seconds [from, to) of audio that belong with frames [start, stop)."""
+    info = reader.info
+    first, last = audio.start, audio.end
+    if start > 0:
+        first = max(first, float(reader.frame_pts(start) * info.time_base))
+    if stop is not None and stop < reader.frame_count:
+        last = min(last, float(reader.frame_pts(stop) * info.time_base))
+    return first, last
+
+
 def _kind_of(path: Path) -> str:
     kind = path.suffix.lower().lstrip(".")
-    if kind not in ("y4m", "mkv", "mp4"):
-        raise UsageError(f"cannot write {path.name}: choose a .y4m, .mkv or .mp4 output")
+    if kind not in ("y4m", "mkv", "mp4", "png"):
+        raise UsageError(f"cannot write {path.name}: choose a .y4m, .mkv or .mp4 output, "
+                         "a %05d.png sequence, or - (y4m to stdout)")
+    if kind == "png" and not is_sequence(path):
+        raise UsageError(f"{path}: PNG output is an image sequence; name it like "
+                         "out/%05d.png")
     return kind

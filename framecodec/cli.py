@@ -47,17 +47,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="encode only source frames [START, STOP)")
     e.add_argument("--jobs", type=int, default=1, help="groups encoded in parallel processes")
     e.add_argument("--threads", type=int, default=1, help="threads per group (slices, training)")
+    e.add_argument("--no-audio", action="store_true", help="drop the source's audio")
     e.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
     d = sub.add_parser("decode", help="decode a .fcv file to .y4m, .mkv (FFV1) or .mp4 (H.264)")
     d.add_argument("input", type=Path)
-    d.add_argument("-o", "--output", type=Path, required=True)
+    d.add_argument("-o", "--output", type=Path, required=True,
+                   help="out.y4m, out.mkv, out.mp4, out/%%05d.png, or - for y4m on stdout")
     d.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="decode only frames [START, STOP) (reads only their groups)")
     d.add_argument("--lossless", action="store_true", help="mp4: H.264 at qp 0 (exact frames)")
     d.add_argument("--crf", type=int, default=None, help="mp4: x264 quality (default 18)")
     d.add_argument("--threads", type=int, default=1, help="threads (slices of each frame)")
+    d.add_argument("--no-audio", action="store_true", help="leave the stored audio out")
+    d.add_argument("--conceal", action="store_true",
+                   help="on damage, repeat the last good frame (reported) and go on")
     d.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
@@ -77,7 +82,8 @@ def _encode(args) -> int:
 
     result = api.encode(args.input, args.output, max_error=args.max_error, frames=args.frames,
                         group_size=args.group_size, jobs=args.jobs, threads=args.threads,
-                        overwrite=args.overwrite, progress=not args.quiet)
+                        overwrite=args.overwrite, progress=not args.quiet,
+                        audio=not args.no_audio)
     if not args.quiet:
         print(result.summary())
     return 0
@@ -86,12 +92,35 @@ def _encode(args) -> int:
 def _decode(args) -> int:
     from . import api
 
+    concealed: list[int] = []
+
+    def report(frame: int, reason: str) -> None:
+        concealed.append(frame)
+        print(f"framecodec decode: concealed frame {frame}: {reason}", file=sys.stderr)
+
     result = api.decode(args.input, args.output, frames=args.frames, threads=args.threads,
                         overwrite=args.overwrite, lossless=args.lossless, crf=args.crf,
-                        progress=not args.quiet)
-    if not args.quiet:
-        print(result.summary())
-    return 0
+                        progress=not args.quiet, audio=not args.no_audio,
+                        conceal=args.conceal, on_damage=report)
+    if str(args.output) != "-" and not args.quiet and media_is_view(args):
+        print("framecodec decode: note: PNG shows this YUV video converted to RGB; "
+              "use .mkv or .y4m for the exact samples", file=sys.stderr)
+    if not args.quiet:  # the summary goes to stderr when the frames go to stdout
+        out = sys.stderr if str(args.output) == "-" else sys.stdout
+        print(result.summary() + (f"; {len(concealed)} frames concealed" if concealed else ""),
+              file=out)
+    return 1 if concealed else 0
+
+
+def media_is_view(args) -> bool:
+    """Whether the output is a PNG sequence that cannot hold the samples exactly."""
+    if args.output.suffix.lower() != ".png":
+        return False
+    from . import media
+    from .container import FcvReader
+
+    with FcvReader(args.input) as reader:
+        return not media.png_is_exact(reader.info)
 
 
 def _info(args) -> int:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The .fcv container: signature, CRC-checked chunks, an index for random access.
 
-    file   = SIGNATURE, HEAD, { GRUP, FRAM* | ancillary chunk }, INDX, TAIL
+    file   = SIGNATURE, HEAD, { GRUP, FRAM* }, [ auds, audm* ], INDX, TAIL
     chunk  = tag (4 ASCII bytes) | u32 length | payload | u32 CRC-32(tag + payload)
 
 A tag whose first letter is upper case is *critical*: a reader that does not
@@ -28,7 +28,8 @@ from .errors import CorruptError, FormatError
 from .frames import ColorInfo, VideoInfo
 from .pixfmt import by_code, by_name
 
-__all__ = ["SIGNATURE", "FORMAT_VERSION", "FcvWriter", "FcvReader", "GroupEntry", "LIMITS"]
+__all__ = ["SIGNATURE", "FORMAT_VERSION", "FcvWriter", "FcvReader", "GroupEntry", "AudioInfo",
+           "LIMITS"]
 
 SIGNATURE = b"\x8bFCV\r\n\x1a\n"
 FORMAT_VERSION = (1, 0)
@@ -58,6 +59,20 @@ class GroupEntry:
     offset: int
     first_frame: int
     frame_count: int
+
+
+_AUDIO_PIECE = 1 << 22
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The source's audio, stored as a Matroska file of its original packets; only
+    packets starting in [start, end) seconds belong to the coded frames."""
+
+    codec: str
+    start: float
+    end: float
+    size: int
 
 
 def _crc(tag: bytes, payload: bytes) -> int:
@@ -154,15 +169,23 @@ class FcvWriter:
             self._f.write(_chunk(b"FRAM", meta + payload))
             self._frames += 1
 
-    def write_ancillary(self, tag: bytes, payload: bytes) -> None:
-        if len(tag) != 4 or not tag[:1].islower():
-            raise ValueError("ancillary tags are 4 bytes starting with a lower-case letter")
-        self._f.write(_chunk(tag, payload))
+    def write_audio(self, codec: str, start: float, end: float, data: bytes) -> None:
+        """The audio record: an ``auds`` chunk, then the Matroska bytes in ``audm`` pieces."""
+        self._audio_at = self._f.tell()
+        name = codec.encode("ascii", "replace")[:255]
+        head = ByteWriter().u16(1).i64(round(start * 1e6)).i64(round(end * 1e6) if end < 1e15
+                                                               else -1)
+        self._f.write(_chunk(b"auds", head.u64(len(data)).u8(len(name)).raw(name).getvalue()))
+        for at in range(0, len(data), _AUDIO_PIECE):
+            self._f.write(_chunk(b"audm", data[at:at + _AUDIO_PIECE]))
+
+    _audio_at = 0
 
     def close(self) -> None:
         index = ByteWriter().u32(len(self._groups))
         for g in self._groups:
             index.u64(g.offset).u32(g.first_frame).u32(g.frame_count)
+        index.u64(self._audio_at)
         at = self._f.tell()
         self._f.write(_chunk(b"INDX", index.getvalue()))
         self._f.write(_chunk(b"TAIL", struct.pack("<Q", at)))
@@ -259,7 +282,7 @@ class FcvReader:
     def _parse_index(self, payload: bytes) -> list[GroupEntry]:
         r = ByteReader(payload, "index")
         count = r.u32("group count")
-        if count * 16 != r.remaining:
+        if r.remaining != count * 16 + 8:
             raise CorruptError("index size does not match its group count")
         groups, expect = [], 0
         for _ in range(count):
@@ -269,7 +292,36 @@ class FcvReader:
                 raise CorruptError("index entries are inconsistent")
             expect += g.frame_count
             groups.append(g)
+        self.audio_offset = r.u64("audio offset")
+        if self.audio_offset >= self.size:
+            raise CorruptError("index points audio past the end of the file")
         return groups
+
+    audio_offset = 0
+
+    def audio(self) -> tuple[AudioInfo, bytes] | None:
+        """The stored audio, or None; damage in it raises CorruptError."""
+        if not self.audio_offset:
+            return None
+        head = self._read_chunk(self.audio_offset, 1024)
+        r = ByteReader(head.payload, "audio header")
+        if head.tag != b"auds" or r.u16("version") != 1:
+            raise CorruptError("audio record missing or of an unknown version",
+                               offset=head.offset)
+        start, end, size = r.i64("start"), r.i64("end"), r.u64("size")
+        codec = r.raw(r.u8("codec length"), "codec").decode("ascii", "replace")
+        parts, offset, got = [], head.offset + 12 + len(head.payload), 0
+        while got < size:
+            piece = self._read_chunk(offset, _AUDIO_PIECE)
+            if piece.tag != b"audm":
+                raise CorruptError("audio record ends early", offset=offset)
+            parts.append(piece.payload)
+            got += len(piece.payload)
+            offset = piece.offset + 12 + len(piece.payload)
+        if got != size:
+            raise CorruptError("audio record size does not match its pieces")
+        info = AudioInfo(codec, start / 1e6, end / 1e6 if end >= 0 else float("inf"), size)
+        return info, b"".join(parts)
 
     def _scan_groups(self) -> list[GroupEntry]:
         """Rebuild the index by walking the chunks (damaged or truncated files)."""
@@ -286,6 +338,8 @@ class FcvReader:
                 last = groups[-1]
                 groups[-1] = GroupEntry(last.offset, last.first_frame, last.frame_count + 1)
                 frames += 1
+            elif chunk.tag == b"auds":
+                self.audio_offset = offset
             elif chunk.tag in (b"INDX", b"TAIL"):
                 break
             offset = chunk.offset + 12 + len(chunk.payload)
@@ -341,6 +395,15 @@ class FcvReader:
                                    offset=chunk.offset)
             yield frame, pts, chunk.payload[16:]
             n += 1
+
+    def frame_pts(self, frame: int) -> int:
+        """The pts of one frame (reads its group's chunks up to it, decodes nothing)."""
+        g = self.group_of_frame(frame)
+        _, frames = self.read_group(g)
+        for index, pts, _ in frames:
+            if index == frame:
+                return pts
+        raise CorruptError("frame missing from its group", group=g, frame=frame)
 
     def iter_chunks(self) -> Iterator[Chunk]:
         """Every chunk after the stream header, in file order (for verify/info)."""

@@ -59,6 +59,8 @@ from .pixfmt import PIXEL_FORMATS, PixelFormat, by_name
 __all__ = [
     "Source",
     "Writer",
+    "AudioTrack",
+    "png_is_exact",
     "open_source",
     "open_writer",
     "probe",
@@ -102,7 +104,7 @@ _X264_LOSSLESS = frozenset({
     "yuvj420p", "yuvj422p", "yuvj444p",
     "yuv420p10le", "yuv422p10le", "yuv444p10le",
 })
-_KINDS = {".y4m": "y4m", ".mkv": "mkv", ".mp4": "mp4"}
+_KINDS = {".y4m": "y4m", ".mkv": "mkv", ".mp4": "mp4", ".png": "png"}
 
 
 def _route_ffmpeg_errors() -> None:
@@ -243,19 +245,30 @@ def _pack_rgb(planes: list[np.ndarray], width: int, height: int, av_format: str,
 # Reading
 
 
+def _is_sequence(path: Path) -> bool:
+    """An image sequence pattern such as frames/%05d.png (FFmpeg's image2 syntax)."""
+    return "%" in path.name
+
+
 def _open_input(path: Path) -> av.container.InputContainer:
-    if not path.exists():
+    sequence = _is_sequence(path)
+    if sequence:
+        if not path.parent.is_dir():
+            raise InputError(f"{path}: directory {path.parent} does not exist")
+    elif not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.is_dir():
+    elif path.is_dir():
         raise InputError(f"{path}: is a directory, not a video file")
     try:
-        return av.open(str(path), "r")
+        return av.open(str(path), "r", format="image2" if sequence else None)
     except av.error.EOFError:
         raise InputError(f"{path}: file ends before any video (empty or truncated)") from None
     except av.error.InvalidDataError:
         raise InputError(f"{path}: not a media file FFmpeg can read "
                          f"(unknown format, or damaged or truncated)") from None
     except av.FFmpegError as exc:
+        if sequence:
+            raise InputError(f"{path}: no image matches this sequence pattern") from None
         raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
@@ -263,23 +276,30 @@ def _open_input(path: Path) -> av.container.InputContainer:
 
 def _check_complete(path: Path, stream) -> None:
     """InputError when the demuxer's index points past the end of the file."""
+    if _is_sequence(path):
+        return
     ends = (e.pos + e.size for e in stream.index_entries if e.pos >= 0)
     if max(ends, default=0) > path.stat().st_size:
         raise InputError(f"{path}: file is truncated (its index points past the end)")
 
 
-def _decode(container, stream, path: Path) -> Iterator[av.VideoFrame]:
+def _decode(container, stream, path: Path, audio=None) -> Iterator[av.VideoFrame]:
     """Decoded frames of ``stream``; damage FFmpeg reports becomes InputError.
 
     FFmpeg's decoders conceal most damage (a bad CRC, a short file) and only
-    log it, so the error log of each demux+decode step is checked too.
+    log it, so the error log of each demux+decode step is checked too. Packets
+    of ``audio`` (an ``_AudioCapture``) are demuxed in the same pass and handed
+    to it untouched.
     """
-    packets = container.demux(stream)
+    packets = container.demux(stream, audio.stream) if audio else container.demux(stream)
     index = 0
     while True:
         with av.logging.Capture() as logs:
             try:
                 packet = next(packets, None)
+                while audio is not None and packet is not None and packet.stream is audio.stream:
+                    audio.add(packet)
+                    packet = next(packets, None)
                 frames = packet.decode() if packet is not None else []
             except av.FFmpegError as exc:
                 detail = _first_error(logs) or exc.strerror or str(exc)
@@ -323,17 +343,49 @@ def _make_info(stream, first: av.VideoFrame, pix_fmt: str) -> VideoInfo:
     )
 
 
+class _AudioCapture:
+    """Stream-copies one audio stream's packets into a Matroska file, untouched."""
+
+    def __init__(self, stream, path: Path):
+        self.stream = stream
+        self.path = path
+        self.codec = stream.codec_context.name
+        self.packets = 0
+        self._out = av.open(str(path), "w", format="matroska")
+        self._copy = self._out.add_stream_from_template(stream)
+
+    def add(self, packet) -> None:
+        if packet.dts is None or packet.size == 0:
+            return
+        packet.stream = self._copy
+        self._out.mux(packet)
+        self.packets += 1
+
+    def close(self) -> None:
+        if self._out is not None:
+            if self.packets == 0:
+                self._out.start_encoding()
+            self._out.close()
+            self._out = None
+
+
 class Source:
     """An open input file: ``info`` describes its video, ``frames()`` decodes it.
 
     Use as a context manager, or call ``close()``. The first frame is decoded
     on opening so that ``info.pix_fmt`` is the format frames are delivered in.
+    With ``audio_to``, the first audio stream's packets met while decoding are
+    copied, without re-encoding, into that Matroska file (``audio_codec`` names
+    the codec, None when the input has no audio).
     """
 
-    def __init__(self, path: str | os.PathLike, *, threads: int = 1):
+    def __init__(self, path: str | os.PathLike, *, threads: int = 1,
+                 audio_to: str | os.PathLike | None = None):
         self.path = Path(path)
         self._threads = threads
         self._container = None
+        self._audio_to = Path(audio_to) if audio_to is not None else None
+        self._audio: _AudioCapture | None = None
         first = self._start()
         if first is None:
             self.close()
@@ -359,7 +411,9 @@ class Source:
             stream.codec_context.thread_count = self._threads
             if self._threads != 1:
                 stream.thread_type = "AUTO"
-            self._decoded = _decode(container, stream, self.path)
+            if self._audio_to is not None and container.streams.audio:
+                self._audio = self._guard_audio(container.streams.audio[0])
+            self._decoded = _decode(container, stream, self.path, self._audio)
             return next(self._decoded, None)
         except BaseException:
             self.close()
@@ -381,6 +435,24 @@ class Source:
             index += 1
             first = next(decoded, None)
 
+    def _guard_audio(self, stream) -> _AudioCapture:
+        try:
+            return _AudioCapture(stream, self._audio_to)
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"{self.path}: cannot copy its audio "
+                             f"({stream.codec_context.name}): {exc}; use --no-audio") from None
+
+    @property
+    def audio_codec(self) -> str | None:
+        return self._audio.codec if self._audio is not None else None
+
+    def finish_audio(self) -> int:
+        """Close the audio copy (call after the last frame); returns its packet count."""
+        if self._audio is None:
+            return 0
+        self._audio.close()
+        return self._audio.packets
+
     def _convert(self, frame: av.VideoFrame, index: int) -> Frame:
         info = self.info
         if (frame.width, frame.height) != (info.width, info.height):
@@ -396,6 +468,12 @@ class Source:
         return Frame(planes, int(pts))
 
     def close(self) -> None:
+        if self._audio is not None:
+            try:
+                self._audio.close()
+            except (av.FFmpegError, OSError):
+                pass
+            self._audio = None
         if self._container is not None:
             self._container.close()
             self._container = None
@@ -407,9 +485,11 @@ class Source:
         self.close()
 
 
-def open_source(path: str | os.PathLike, *, threads: int = 1) -> Source:
-    """Open a media file for reading its first video stream (InputError if unusable)."""
-    return Source(path, threads=threads)
+def open_source(path: str | os.PathLike, *, threads: int = 1,
+                audio_to: str | os.PathLike | None = None) -> Source:
+    """Open a media file for reading its first video stream (InputError if unusable);
+    with ``audio_to``, its first audio stream is copied there as Matroska."""
+    return Source(path, threads=threads, audio_to=audio_to)
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -427,10 +507,22 @@ def _kind_of(path: Path, kind: str | None) -> str:
         kind = _KINDS.get(path.suffix.lower())
         if kind is None:
             raise UsageError(f"{path}: cannot tell the output type from its extension; "
-                             f"use .y4m, .mkv or .mp4")
-    if kind not in ("y4m", "mkv", "mp4"):
-        raise UsageError(f"unknown output kind {kind!r}; use y4m, mkv or mp4")
+                             f"use .y4m, .mkv, .mp4 or a %05d.png sequence")
+    if kind not in ("y4m", "mkv", "mp4", "png"):
+        raise UsageError(f"unknown output kind {kind!r}; use y4m, mkv, mp4 or png")
+    if kind == "png" and not _is_sequence(path):
+        raise UsageError(f"{path}: PNG output is an image sequence; name it like out/%05d.png")
     return kind
+
+
+# PNG layouts of the formats PNG holds exactly (RGB family and gray).
+_PNG_EXACT = {"gbrp": ("rgb24", "RGB"), "gbrap": ("rgba", "RGBA")}
+
+
+def png_is_exact(info: VideoInfo) -> bool:
+    """Whether a PNG sequence holds the samples exactly (else it is a converted view)."""
+    fmt = info.format
+    return fmt.family in ("rgb", "gray") and (fmt.bit_depth in (8, 16) or fmt.family == "rgb")
 
 
 def _even(n: int) -> int:
@@ -524,9 +616,32 @@ def _plan_mp4_playable(info: VideoInfo, crf: float | None) -> _Plan:
     return _Plan("libx264", "yuv420p", w, h, convert, options, color)
 
 
+def _plan_png(info: VideoInfo) -> _Plan:
+    """RGB and gray formats exactly (deeper samples in 16-bit PNG); YUV converted to RGB."""
+    fmt = info.format
+    w, h = info.width, info.height
+    if info.pix_fmt in _PNG_EXACT:
+        name, order = _PNG_EXACT[info.pix_fmt]
+        return _Plan("png", name, w, h, lambda f: _pack_rgb(f.planes, w, h, name, order), {},
+                     info.color)
+    if fmt.family == "gray":
+        name = "gray" if fmt.bit_depth <= 8 else "gray16be"
+        src = "gray" if fmt.bit_depth <= 8 else fmt.name
+        return _Plan("png", name, w, h, lambda f: videoframe_from_planes(
+            f.planes, fmt, w, h, src).reformat(format=name, threads=1), {}, info.color)
+    alpha = fmt.planes == 4
+    deep = fmt.bit_depth > 8
+    name = ("rgba64be" if alpha else "rgb48be") if deep else ("rgba" if alpha else "rgb24")
+    source, _, _ = _direct(info)
+    return _Plan("png", name, w, h, lambda f: videoframe_from_planes(
+        f.planes, fmt, w, h, source).reformat(format=name, threads=1), {}, info.color)
+
+
 def _plan(kind: str, info: VideoInfo, lossless: bool, crf: float | None) -> _Plan:
     if kind == "y4m":
         return _plan_y4m(info)
+    if kind == "png":
+        return _plan_png(info)
     if kind == "mkv":
         return _plan_mkv(info)
     return _plan_mp4_lossless(info) if lossless else _plan_mp4_playable(info, crf)
@@ -540,19 +655,91 @@ def _tag(target, color: ColorInfo) -> None:
     target.color_trc = color.transfer
 
 
+# Audio codecs the mp4 muxer takes as they are; others are re-encoded to AAC.
+_MP4_AUDIO = frozenset({"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"})
+
+
+class AudioTrack:
+    """Audio to mux beside the video: a Matroska file of copied packets, and the
+    time window (seconds, [start, end)) of the packets to keep."""
+
+    def __init__(self, path: str | os.PathLike, start: float = 0.0, end: float = float("inf")):
+        self.path, self.start, self.end = Path(path), start, end
+
+
+class _AudioMux:
+    """Copies (or, where the container refuses the codec, re-encodes to AAC) the
+    packets of an AudioTrack into an output container, interleaved by time."""
+
+    def __init__(self, container, track: AudioTrack, kind: str):
+        self._input = av.open(str(track.path))
+        source = self._input.streams.audio[0]
+        self._track = track
+        self._transcode = kind == "mp4" and source.codec_context.name not in _MP4_AUDIO
+        if self._transcode:
+            cc = source.codec_context
+            self.stream = container.add_stream("aac", rate=cc.sample_rate)
+            self.stream.layout = cc.layout
+        else:
+            self.stream = container.add_stream_from_template(source)
+        self._packets = self._input.demux(source)
+        self._pending = None
+
+    def _next(self):
+        for packet in self._packets:
+            if packet.dts is None or packet.pts is None:
+                continue
+            t = float(packet.pts * packet.time_base)
+            if t < self._track.start - 1e-6:
+                continue
+            if t >= self._track.end:
+                return None
+            return packet
+        return None
+
+    def mux_until(self, container, seconds: float) -> None:
+        """Mux the packets that start before ``seconds`` (all of them when inf)."""
+        while True:
+            if self._pending is None:
+                self._pending = self._next()
+                if self._pending is None:
+                    return
+            packet = self._pending
+            if float(packet.pts * packet.time_base) >= seconds:
+                return
+            self._pending = None
+            if self._transcode:
+                for frame in packet.decode():
+                    frame.pts = None
+                    container.mux(self.stream.encode(frame))
+            else:
+                packet.stream = self.stream
+                container.mux(packet)
+
+    def finish(self, container) -> None:
+        self.mux_until(container, float("inf"))
+        if self._transcode:
+            container.mux(self.stream.encode(None))
+        self._input.close()
+
+
 class Writer:
     """An output file being written: ``write(frame)`` each frame, then ``close()``.
 
     y4m has no timestamps (frames are numbered at ``info.frame_rate``); mkv and
-    mp4 keep each frame's ``pts`` (in ``info.time_base`` units).
+    mp4 keep each frame's ``pts`` (in ``info.time_base`` units) and can carry an
+    ``AudioTrack``, interleaved with the video by time.
     """
 
-    def __init__(self, path: Path, info: VideoInfo, kind: str, plan: _Plan, threads: int):
+    def __init__(self, path: Path, info: VideoInfo, kind: str, plan: _Plan, threads: int,
+                 audio: AudioTrack | None = None):
         self.path, self.info, self.kind = path, info, kind
         self._plan = plan
         self._count = 0
         self._container = None
-        self._time_base = 1 / info.frame_rate if kind == "y4m" else info.time_base
+        self._audio_track = audio
+        self._audio: _AudioMux | None = None
+        self._time_base = 1 / info.frame_rate if kind in ("y4m", "png") else info.time_base
         self._container = self._guard(self._open, threads)
 
     def _guard(self, step, *args):
@@ -567,11 +754,13 @@ class Writer:
 
     def _open(self, threads: int):
         plan, info = self._plan, self.info
-        fmt = {"y4m": "yuv4mpegpipe", "mkv": "matroska", "mp4": "mp4"}[self.kind]
+        fmt = {"y4m": "yuv4mpegpipe", "mkv": "matroska", "mp4": "mp4",
+               "png": "image2"}[self.kind]
         options = {"strict": "-1"} if self.kind == "y4m" else {}
         if self.kind == "mp4":
             options["movflags"] = "+faststart"
-        container = av.open(str(self.path), "w", format=fmt, options=options)
+        target = self.path if hasattr(self.path, "write") else str(self.path)
+        container = av.open(target, "w", format=fmt, options=options)
         self._container = container
         stream = container.add_stream(plan.codec, rate=info.frame_rate, options=plan.options)
         cc = stream.codec_context
@@ -588,6 +777,8 @@ class Writer:
         if info.rotation and self.kind != "y4m":
             stream.set_display_rotation(info.rotation)
         self._stream = stream
+        if self._audio_track is not None:
+            self._audio = _AudioMux(container, self._audio_track, self.kind)
         return container
 
     def write(self, frame: Frame) -> None:
@@ -604,17 +795,21 @@ class Writer:
         self._count += 1
 
     def _pts(self, frame: Frame) -> int:
-        if self.kind == "y4m" or frame.pts is None:
+        if self.kind in ("y4m", "png") or frame.pts is None:
             return round(self._count / (self.info.frame_rate * self._time_base))
         return frame.pts
 
     def _mux(self, video) -> None:
         self._container.mux(self._stream.encode(video))
+        if self._audio is not None:  # audio up to a little past this frame
+            self._audio.mux_until(self._container, float(video.pts * video.time_base) + 0.5)
 
     def _finish(self) -> None:
         if self._count == 0:  # PyAV writes the header lazily; write an empty file
             self._container.start_encoding()
         self._container.mux(self._stream.encode(None))
+        if self._audio is not None:
+            self._audio.finish(self._container)
         self._container.close()
 
     def close(self) -> None:
@@ -641,17 +836,27 @@ class Writer:
             self._abandon()
 
 
-def open_writer(path: str | os.PathLike, info: VideoInfo, *, kind: str | None = None,
-                lossless: bool = False, crf: float | None = None, threads: int = 1) -> Writer:
-    """A Writer for ``path``: 'y4m' (raw), 'mkv' (FFV1, lossless) or 'mp4' (x264).
+def open_writer(path, info: VideoInfo, *, kind: str | None = None,
+                lossless: bool = False, crf: float | None = None, threads: int = 1,
+                audio: AudioTrack | None = None) -> Writer:
+    """A Writer for ``path``: 'y4m' (raw), 'mkv' (FFV1, lossless), 'mp4' (x264) or
+    'png' (an image sequence named like out/%05d.png).
 
-    ``kind`` None picks by the last suffix of ``path``. For mp4, ``lossless``
-    asks for qp 0 in the source format (bit-exact); otherwise a playable
-    yuv420p file at ``crf`` (18 by default).
+    ``kind`` None picks by the last suffix of ``path``; ``path`` may also be a
+    binary stream (y4m only). For mp4, ``lossless`` asks for qp 0 in the source
+    format (bit-exact); otherwise a playable yuv420p file at ``crf`` (18 by
+    default). PNG holds RGB and gray samples exactly and shows YUV converted to
+    RGB (``png_is_exact``).
     """
+    if hasattr(path, "write"):  # a binary stream, e.g. stdout: y4m only
+        if kind != "y4m":
+            raise UsageError("only y4m can be written to a stream (-o -)")
+        return Writer(path, info, kind, _plan(kind, info, lossless, crf), threads, None)
     out = Path(path)
     if not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: directory {out.parent} does not exist")
     kind = _kind_of(out, kind)
+    if audio is not None and kind in ("y4m", "png"):
+        raise UsageError("y4m cannot carry audio; write .mkv or .mp4, or pass --no-audio")
     plan = _plan(kind, info, lossless, crf)
-    return Writer(out, info, kind, plan, threads)
+    return Writer(out, info, kind, plan, threads, audio)

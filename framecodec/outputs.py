@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import UsageError
 
-__all__ = ["atomic_output", "check_output"]
+__all__ = ["atomic_output", "atomic_sequence", "check_output", "is_sequence"]
 
 
 def check_output(path: str | os.PathLike, *, overwrite: bool, inputs: tuple = ()) -> Path:
@@ -59,3 +59,33 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False,
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def is_sequence(path: str | os.PathLike) -> bool:
+    """An image-sequence pattern such as out/%05d.png."""
+    return "%" in Path(path).name
+
+
+@contextlib.contextmanager
+def atomic_sequence(pattern: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """Like ``atomic_output`` for an image sequence: files are written into a
+    temporary directory and each moved into place once all are written."""
+    target = Path(pattern)
+    if not target.parent.is_dir():
+        raise UsageError(f"output directory {target.parent} does not exist")
+    scratch = Path(tempfile.mkdtemp(prefix=".framecodec-", dir=target.parent))
+    try:
+        yield scratch / target.name
+        written = sorted(scratch.iterdir())
+        clashes = [p.name for p in written if (target.parent / p.name).exists()]
+        if clashes and not overwrite:
+            raise UsageError(f"output {target.parent / clashes[0]} exists; pass -y to "
+                             "overwrite it")
+        for p in written:
+            os.replace(p, target.parent / p.name)
+    finally:
+        for p in scratch.iterdir():
+            with contextlib.suppress(OSError):
+                p.unlink()
+        with contextlib.suppress(OSError):
+            scratch.rmdir()
