@@ -569,14 +569,19 @@ def _plan_y4m(info: VideoInfo) -> _Plan:
     return _Plan("rawvideo", name, info.width, info.height, convert, {}, color)
 
 
+def _ffv1_options(width: int, height: int) -> dict[str, str]:
+    """FFV1's options; its slice layouts need a few rows and columns per slice."""
+    return {**_FFV1_OPTIONS, "slices": "4" if min(width, height) >= 32 else "1"}
+
+
 def _plan_mkv(info: VideoInfo) -> _Plan:
     w, h = info.width, info.height
     if info.pix_fmt in _FFV1_PACKED:
         name, order = _FFV1_PACKED[info.pix_fmt]
         return _Plan("ffv1", name, w, h, lambda f: _pack_rgb(f.planes, w, h, name, order),
-                     dict(_FFV1_OPTIONS), info.color)
+                     _ffv1_options(w, h), info.color)
     name, convert, color = _direct(info)
-    return _Plan("ffv1", name, w, h, convert, dict(_FFV1_OPTIONS), color)
+    return _Plan("ffv1", name, w, h, convert, _ffv1_options(w, h), color)
 
 
 def _plan_mp4_lossless(info: VideoInfo) -> _Plan:
