@@ -35,9 +35,10 @@ from .frames import Frame, VideoInfo
 from .outputs import atomic_output, atomic_sequence, is_sequence
 
 __all__ = ["encode", "decode", "decode_frames", "EncodeResult", "DecodeResult", "FrameRange",
-           "DEFAULT_GROUP_SIZE"]
+           "GroupBounds"]
 
-DEFAULT_GROUP_SIZE = 30
+DEFAULT_MIN_GROUP = 8
+DEFAULT_MAX_GROUP = 60
 AUDIO_FROM_START = -1e12  # an audio window that starts before any packet
 FrameRange = tuple[int, int | None] | None
 
@@ -137,41 +138,50 @@ def _check_range(frames: FrameRange) -> tuple[int, int | None]:
     return start, stop
 
 
-def _groups(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
-    group: list[Frame] = []
-    for frame in frames:
-        group.append(frame)
-        if len(group) == size:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
 def _encode_one(info: VideoInfo, frames: list[Frame], first: int, params: CodingParams,
-                threads: int):
+                threads: int, reason: int):
     """Worker body: code a group and measure its reconstruction against the source."""
     from . import train
 
     train.set_threads(threads)
-    coded = encode_group(info, frames, first, params, threads=threads, keep_reconstruction=True)
+    coded = encode_group(info, frames, first, params, threads=threads, keep_reconstruction=True,
+                         reason=reason)
     stats = PlaneStats()
     for src, rec in zip(frames, coded.reconstructed):
         stats.add(src, rec)
     return coded.header_bytes, coded.frames, stats
 
 
+@dataclass(frozen=True)
+class GroupBounds:
+    """How frames are split into groups: at scene cuts within [min_size, max_size],
+    or exactly ``fixed`` frames each."""
+
+    min_size: int = DEFAULT_MIN_GROUP
+    max_size: int = DEFAULT_MAX_GROUP
+    fixed: int | None = None
+
+    def check(self) -> None:
+        if self.fixed is not None and self.fixed < 1:
+            raise UsageError("--group-size must be at least 1")
+        if not 1 <= self.min_size <= self.max_size:
+            raise UsageError("group bounds need 1 <= --min-group <= --max-group")
+
+
 def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
            max_error: int = 0, frames: FrameRange = None, group_size: int | None = None,
+           min_group: int = DEFAULT_MIN_GROUP, max_group: int = DEFAULT_MAX_GROUP,
            jobs: int = 1, threads: int = 1, overwrite: bool = False, progress: bool = False,
            params: CodingParams | None = None, audio: bool = True,
            on_group: Callable[[int, int], None] | None = None) -> EncodeResult:
     """Encode a video or frame sequence into a .fcv file.
 
     ``max_error`` bounds |decoded - source| for every sample (0: lossless);
-    ``frames`` is a [start, stop) range of source frames; ``jobs`` groups are
-    coded in parallel processes, each with ``threads`` threads. The first
-    audio stream is kept as its original packets unless ``audio`` is False.
+    ``frames`` is a [start, stop) range of source frames. Groups start at scene
+    cuts and hold ``min_group`` to ``max_group`` frames, or exactly
+    ``group_size`` if given. ``jobs`` groups are coded in parallel processes,
+    each with ``threads`` threads. The first audio stream is kept as its
+    original packets unless ``audio`` is False.
     """
     from . import train
 
@@ -179,25 +189,24 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".fcv")
     start, stop = _check_range(frames)
-    size = group_size or DEFAULT_GROUP_SIZE
-    if size < 1:
-        raise UsageError("group size must be at least 1")
+    bounds = GroupBounds(min_group, max_group, group_size)
+    bounds.check()
     if jobs < 1 or threads < 1:
         raise UsageError("--jobs and --threads must be at least 1")
     params = replace(params or CodingParams(), max_error=max_error)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
         audio_copy = Path(scratch) / "audio.mka" if audio else None
-        result = _encode_stream(src, dst, audio_copy, start, stop, size, params, jobs, threads,
-                                overwrite, progress, on_group)
+        result = _encode_stream(src, dst, audio_copy, start, stop, bounds, params, jobs,
+                                threads, overwrite, progress, on_group)
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
-                   stop: int | None, size: int, params: CodingParams, jobs: int, threads: int,
-                   overwrite: bool, progress: bool, on_group) -> EncodeResult:
-    from . import media
+                   stop: int | None, bounds: GroupBounds, params: CodingParams, jobs: int,
+                   threads: int, overwrite: bool, progress: bool, on_group) -> EncodeResult:
+    from . import grouping, media
 
     max_error = params.max_error
     with media.open_source(src, audio_to=audio_copy) as source:
@@ -212,7 +221,10 @@ def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
         stats = PlaneStats()
         with atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp, open(tmp, "wb") as f:
             writer = FcvWriter(f, info, max_error)
-            groups = _groups(source.frames(start, stop), size)
+            groups = grouping.plan_groups(
+                source.frames(start, stop), bit_depth=info.format.bit_depth,
+                max_size=bounds.fixed or bounds.max_size, min_size=bounds.min_size,
+                fixed=bounds.fixed is not None)
             span = [None, None]  # pts of the first and last coded frames
             for header, payloads, pts, group_stats in _run_groups(
                     info, groups, params, jobs, threads):
@@ -240,21 +252,22 @@ def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
                         max(stats.max_error), stats.psnr(info.format.max_value), stats)
 
 
-def _run_groups(info, groups: Iterator[list[Frame]], params, jobs: int, threads: int):
+def _run_groups(info, groups, params, jobs: int, threads: int):
     """Yield (header, payloads, pts, stats) per group, in order; ``jobs`` at a time."""
     first = 0
     if jobs == 1:
-        for frames in groups:
-            header, payloads, stats = _encode_one(info, frames, first, params, threads)
-            yield header, payloads, [f.pts for f in frames], stats
-            first += len(frames)
+        for plan in groups:
+            header, payloads, stats = _encode_one(info, plan.frames, first, params, threads,
+                                                  plan.reason)
+            yield header, payloads, [f.pts for f in plan.frames], stats
+            first += len(plan.frames)
         return
     pending: deque[tuple[Future, list[int]]] = deque()
     with ProcessPoolExecutor(jobs) as pool:
-        for frames in groups:
-            pending.append((pool.submit(_encode_one, info, frames, first, params, threads),
-                            [f.pts for f in frames]))
-            first += len(frames)
+        for plan in groups:
+            pending.append((pool.submit(_encode_one, info, plan.frames, first, params, threads,
+                                        plan.reason), [f.pts for f in plan.frames]))
+            first += len(plan.frames)
             if len(pending) > jobs:  # bounded: at most jobs + 1 groups in memory
                 future, pts = pending.popleft()
                 yield *future.result()[:2], pts, future.result()[2]

@@ -42,7 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--max-error", type=int, default=0, metavar="N",
                    help="bound on |decoded - source| for every sample (default 0: lossless)")
     e.add_argument("--group-size", type=int, default=None, metavar="FRAMES",
-                   help="frames per group (default 30); each group decodes on its own")
+                   help="exactly this many frames per group (default: groups start at scene "
+                        "cuts, within --min-group and --max-group)")
+    e.add_argument("--min-group", type=int, default=8, metavar="FRAMES",
+                   help="shortest group a scene cut may close (default 8)")
+    e.add_argument("--max-group", type=int, default=60, metavar="FRAMES",
+                   help="longest group (default 60); each group decodes on its own")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="encode only source frames [START, STOP)")
     e.add_argument("--jobs", type=int, default=1, help="groups encoded in parallel processes")
@@ -81,7 +86,8 @@ def _encode(args) -> int:
     from . import api
 
     result = api.encode(args.input, args.output, max_error=args.max_error, frames=args.frames,
-                        group_size=args.group_size, jobs=args.jobs, threads=args.threads,
+                        group_size=args.group_size, min_group=args.min_group,
+                        max_group=args.max_group, jobs=args.jobs, threads=args.threads,
                         overwrite=args.overwrite, progress=not args.quiet,
                         audio=not args.no_audio)
     if not args.quiet:
@@ -135,13 +141,14 @@ def _info(args) -> int:
           f"{s['frame_rate']} fps, time base {s['time_base']}, max error {s['max_error']}, "
           f"format {s['version']}, {report['bytes']:,} bytes "
           f"({report['bits_per_sample']:.3f} bits/sample)")
-    print(f"{'group':>5} {'frames':>13} {'bytes':>11} {'model':>7} {'dictionary':>10} "
-          f"{'max err':>7}")
+    print(f"{'group':>5} {'frames':>13} {'started':>7} {'bytes':>11} {'model':>7} "
+          f"{'dictionary':>10} {'max err':>7}")
     for g in report["groups"]:
         dictionary = "identity" if g["dictionary_entries"] == 0 \
             else f"{g['dictionary_entries']} colours"
         print(f"{g['index']:>5} {g['first_frame']:>6}-{g['first_frame'] + g['frames'] - 1:<6} "
-              f"{g['bytes']:>11,} {g['model_bytes']:>7,} {dictionary:>10} {g['max_error']:>7}")
+              f"{g['started']:>7} {g['bytes']:>11,} {g['model_bytes']:>7,} {dictionary:>10} "
+              f"{g['max_error']:>7}")
     return 0
 
 

@@ -116,10 +116,12 @@ class GroupHeader:
     refs: int
     dictionary: ColorDictionary
     model: GroupModel
+    reason: int = 0  # why the group starts: 0 first, 1 scene cut, 2 size limit
 
     def to_bytes(self) -> bytes:
         w = ByteWriter().u32(self.first_frame).u32(self.frame_count)
         w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(self.refs)
+        w.u8(self.reason)
         w.blob(self.dictionary.to_bytes()).blob(self.model.to_bytes())
         return w.getvalue()
 
@@ -129,6 +131,7 @@ class GroupHeader:
         first, count = r.u32("first frame"), r.u32("frame count")
         max_error, log2_block, slices, refs = r.u16("max error"), r.u8("block size"), \
             r.u8("slices"), r.u8("references")
+        reason = r.u8("start reason")
         if not 2 <= log2_block <= 7 or not 1 <= slices <= MAX_SLICES or count == 0 \
                 or not 1 <= refs <= mo.MAX_REFS:
             raise CorruptError("group header values out of range", group=group)
@@ -138,7 +141,8 @@ class GroupHeader:
         dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), n_planes)
         model = GroupModel.from_bytes(r.blob("model"), n_planes)
         r.expect_end()
-        return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model)
+        return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
+                           reason)
 
 
 class _Contexts:
@@ -259,7 +263,7 @@ class EncodedGroup:
 
 
 def encode_group(info: VideoInfo, frames: list[Frame], first_frame: int, params: CodingParams,
-                 *, threads: int = 1, keep_reconstruction: bool = False,
+                 *, threads: int = 1, keep_reconstruction: bool = False, reason: int = 0,
                  progress: Callable[[int], None] | None = None) -> EncodedGroup:
     """Fit the group's model, then code every frame with it (closed loop)."""
     from . import modelfit, motion  # encoder only: modelfit trains with torch
@@ -271,7 +275,7 @@ def encode_group(info: VideoInfo, frames: list[Frame], first_frame: int, params:
     model = modelfit.fit_group_model(layout, src, mvs, intra, params)
     dictionary = ColorDictionary.identity(layout.n_planes)
     header = GroupHeader(first_frame, len(frames), params.max_error, params.log2_block,
-                         layout.n_slices, params.refs, dictionary, model)
+                         layout.n_slices, params.refs, dictionary, model, reason)
     header_bytes = header.to_bytes()
     # code with exactly what the decoder will read
     header = GroupHeader.from_bytes(header_bytes, info, 0)

@@ -16,6 +16,7 @@ import numpy as np
 from .codec import GroupDecoder, GroupHeader
 from .container import FcvReader
 from .errors import FramecodecError
+from .grouping import REASONS
 
 __all__ = ["describe", "verify", "VerifyReport"]
 
@@ -40,6 +41,8 @@ def describe(path: str | os.PathLike) -> dict:
                 "bytes": size, "model_bytes": len(header.model.to_bytes()),
                 "dictionary_entries": len(header.dictionary), "max_error": header.max_error,
                 "slices": header.slices, "block": 1 << header.log2_block,
+                "references": header.refs,
+                "started": REASONS.get(header.reason, f"reason {header.reason}"),
             })
         total = os.path.getsize(path)
         samples = info.samples_per_frame * reader.frame_count

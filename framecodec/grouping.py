@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: MIT
+"""Splitting a stream of frames into groups: at scene cuts, within size bounds.
+
+Encoder only, and cheap: each frame is reduced to a thumbnail of plane 0
+(means of 8x8 blocks); a frame starts a new group when it resembles none of
+the few frames before it (those a block could reference) while the current
+group has at least ``min_size`` frames, or when the group is full. A flash or
+an alternating pattern is not a cut as long as a recent frame matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .frames import Frame
+
+__all__ = ["GroupPlan", "plan_groups", "CUT", "SIZE", "START"]
+
+START, CUT, SIZE = 0, 1, 2  # why a group begins
+REASONS = {START: "start", CUT: "cut", SIZE: "size"}
+
+# mean absolute thumbnail difference (in 8-bit steps) above which two frames
+# show different scenes; relative to the stream's usual change as well
+_CUT_LEVEL = 20.0
+_CUT_RATIO = 4.0
+
+
+@dataclass
+class GroupPlan:
+    frames: list[Frame]
+    reason: int
+
+
+def _thumbnail(frame: Frame, bit_depth: int) -> np.ndarray:
+    plane = frame.planes[0].astype(np.float32) / (1 << max(bit_depth - 8, 0))
+    h, w = plane.shape
+    bh, bw = max(h // 8, 1) * 8, max(w // 8, 1) * 8
+    if h < 8 or w < 8:
+        return plane
+    return plane[:bh, :bw].reshape(bh // 8, 8, bw // 8, 8).mean(axis=(1, 3))
+
+
+class CutDetector:
+    """Is frame t a scene cut? It is when it differs from each of the last ``memory``
+    frames far more than consecutive frames usually differ."""
+
+    def __init__(self, bit_depth: int, memory: int = 3):
+        self.bit_depth = bit_depth
+        self.memory = memory
+        self.recent: list[np.ndarray] = []
+        self.usual: list[float] = []
+
+    def is_cut(self, frame: Frame) -> bool:
+        thumb = _thumbnail(frame, self.bit_depth)
+        cut = False
+        if self.recent:
+            change = min(float(np.abs(thumb - t).mean()) for t in self.recent)
+            typical = float(np.median(self.usual)) if self.usual else 0.0
+            cut = change > _CUT_LEVEL and change > _CUT_RATIO * typical
+            if not cut:
+                self.usual = (self.usual + [change])[-32:]
+        self.recent = ([thumb] + self.recent)[: self.memory]
+        return cut
+
+
+def plan_groups(frames: Iterator[Frame], *, bit_depth: int, max_size: int,
+                min_size: int = 1, fixed: bool = False) -> Iterator[GroupPlan]:
+    """Groups of consecutive frames. ``fixed``: exactly ``max_size`` frames each."""
+    detector = CutDetector(bit_depth)
+    group: list[Frame] = []
+    reason = START
+    for frame in frames:
+        cut = detector.is_cut(frame) and not fixed
+        if group and (len(group) >= max_size or (cut and len(group) >= min_size)):
+            yield GroupPlan(group, reason)
+            group, reason = [], (CUT if cut else SIZE)
+        group.append(frame)
+    if group:
+        yield GroupPlan(group, reason)
