@@ -1,0 +1,336 @@
+# SPDX-License-Identifier: MIT
+"""docs/FORMAT.md against the code and the bytes.
+
+(a) tools/dump_fcv.py, written from the spec with ``struct`` alone, must read a
+file ``framecodec.encode`` wrote the way ``FcvReader`` and ``GroupHeader`` do.
+(b) The constants, tables and quoted values of FORMAT.md must be the code's.
+The spec marks each machine-checked table with ``<!-- fcv-test: NAME -->``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import re
+import struct
+import subprocess
+import sys
+from fractions import Fraction
+
+import pytest
+
+import framecodec
+from framecodec.codec import GroupHeader
+from framecodec.container import FcvReader, encode_stream_header
+from framecodec.errors import CorruptError
+from framecodec.frames import ColorInfo, VideoInfo
+from framecodec.pixfmt import PIXEL_FORMATS
+from helpers import FAST, ROOT, SAMPLE, corpus_clip
+
+SPEC = ROOT / "docs" / "FORMAT.md"
+DUMP = ROOT / "tools" / "dump_fcv.py"
+SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8, "i8": 1, "i16": 2, "i32": 4, "i64": 8}
+CODES = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i8": "b", "i16": "h", "i32": "i",
+         "i64": "q"}
+
+
+# ------------------------------------------------------------------ the spec's tables
+
+
+@pytest.fixture(scope="module")
+def spec() -> str:
+    return SPEC.read_text(encoding="utf-8")
+
+
+def _cells(line: str) -> list[str]:
+    parts = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+    return [p.strip().replace("\\|", "|") for p in parts]
+
+
+def table(text: str, name: str) -> list[dict[str, str]]:
+    """The markdown table right after ``<!-- fcv-test: name -->``, as dicts by header."""
+    lines = text.splitlines()
+    marker = f"<!-- fcv-test: {name} -->"
+    assert marker in lines, f"FORMAT.md lacks the table marker {marker}"
+    i = lines.index(marker) + 1
+    header = _cells(lines[i])
+    assert re.fullmatch(r"\|[\s\-|:]+\|", lines[i + 1].strip()), f"{name}: no separator row"
+    rows = []
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = _cells(line)
+        assert len(cells) == len(header), f"{name}: malformed row {line!r}"
+        rows.append(dict(zip(header, cells)))
+    assert rows, f"{name}: empty table"
+    return rows
+
+
+def _unquote(cell: str) -> str:
+    return cell.strip().strip("`").strip()
+
+
+def _value(cell: str):
+    """``8B 46 ..`` hex bytes, or an integer (decimal, 0x.., commas allowed)."""
+    text = _unquote(cell)
+    if re.fullmatch(r"(?:[0-9A-Fa-f]{2} )+[0-9A-Fa-f]{2}", text):
+        return bytes.fromhex(text)
+    return int(text.replace(",", ""), 0)
+
+
+def _resolve(path: str):
+    """``pkg.module.NAME.attr[0]``: import the longest module prefix, then getattr."""
+    path, index = re.fullmatch(r"([\w.]+)(?:\[(\d+)\])?", path).groups()
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj if index is None else obj[int(index)]
+    raise AssertionError(f"cannot resolve {path}")
+
+
+@pytest.fixture(scope="module")
+def constants(spec) -> dict[str, int | bytes]:
+    return {row["name"]: _value(row["value"]) for row in table(spec, "constants")}
+
+
+def _number(token: str) -> int:
+    return 1 << int(token[2:]) if token.startswith("2^") else int(token)
+
+
+# ------------------------------------------------------------------ (b) constants
+
+
+def test_constants_table_matches_code(spec):
+    rows = table(spec, "constants")
+    for row in rows:
+        want = _value(row["value"])
+        got = _resolve(_unquote(row["code"]))
+        assert got == want, f"FORMAT.md says {row['name']} = {want!r}, code has {got!r}"
+
+
+def test_constants_table_is_complete(spec):
+    paths = {_unquote(row["code"]) for row in table(spec, "constants")}
+    required = {
+        "framecodec.container.SIGNATURE", "framecodec.kernels.rangecoder.PROB_BITS",
+        "framecodec.kernels.rangecoder.FAST_SHIFT", "framecodec.kernels.rangecoder.SLOW_SHIFT",
+        "framecodec.kernels.symbols.SET_SIZE", "framecodec.kernels.mlp.COEF_FRAC",
+        "framecodec.kernels.mlp.HIDDEN_MAX", "framecodec.kernels.mlp.WEIGHT_MAX",
+        "framecodec.kernels.mlp.OUT_WEIGHT_MAX", "framecodec.kernels.mlp.BIAS_MAX",
+        "framecodec.kernels.motion.MV_MAX", "framecodec.kernels.motion.MAX_REFS",
+        "framecodec.kernels.framecoder.MOTION_CONTEXTS",
+        "framecodec.kernels.framecoder.SAMPLE_CONTEXTS",
+    }
+    required |= {f"framecodec.container.LIMITS.{f.name}"
+                 for f in dataclasses.fields(framecodec.container.LIMITS)}
+    assert not required - paths, f"constants missing from FORMAT.md: {required - paths}"
+
+
+def test_quoted_constants_match_table(spec, constants):
+    """Values quoted in prose (`NAME` = 16) and pseudocode (``... >> 4  # FAST_SHIFT``)."""
+    names = set(constants)
+    checked = 0
+    for name, value in re.findall(r"`?\b([A-Z][A-Z0-9_]{2,})\b`?\s*=\s*(2\^\d+|\d+)\b", spec):
+        if name in names:
+            assert _number(value) == constants[name], f"FORMAT.md quotes {name} = {value}"
+            checked += 1
+    for line in spec.splitlines():
+        m = re.search(r"#\s*([A-Z][A-Z0-9_]{2,})\s*$", line)
+        if m and m.group(1) in names:
+            numbers = re.findall(r"2\^\d+|\b\d+\b", line[:m.start()])
+            assert numbers, f"no value before the comment in {line!r}"
+            assert _number(numbers[-1]) == constants[m.group(1)], f"FORMAT.md: {line.strip()}"
+            checked += 1
+    assert checked >= 10
+
+
+def test_chunk_tags_match_container(spec):
+    documented = {_unquote(row["tag"]) for row in table(spec, "chunk-tags")}
+    source = (ROOT / "framecodec" / "container.py").read_text()
+    assert documented == set(re.findall(r'b"([A-Za-z]{4})"', source))
+
+
+def test_pixel_format_table_matches_code(spec):
+    rows = table(spec, "pixel-formats")
+    documented = {int(r["code"]): (r["name"], r["family"], int(r["planes"]), int(r["bd"]),
+                                   int(r["cw"]), int(r["ch"])) for r in rows}
+    code = {f.code: (f.name, f.family, f.planes, f.bit_depth, f.log2_chroma_w,
+                     f.log2_chroma_h) for f in PIXEL_FORMATS}
+    assert documented == code
+
+
+def test_head_field_table_matches_writer(spec):
+    rows = table(spec, "head-fields")
+    info = VideoInfo(1234, 567, "yuv422p10le", Fraction(30000, 1001), Fraction(1, 90000), None,
+                     ColorInfo(1, 5, 6, 7), Fraction(16, 15), 270)
+    payload = encode_stream_header(info, 4321, 12, 3)
+    offset = 0
+    for row in rows:
+        assert int(row["offset"]) == offset, f"HEAD field {row['field']} offset"
+        offset += SIZES[_unquote(row["type"])]
+    assert offset == len(payload)
+    layout = "<" + "".join(CODES[_unquote(row["type"])] for row in rows)
+    values = dict(zip([row["field"] for row in rows], struct.unpack(layout, payload)))
+    assert values == {
+        "version_major": 1, "version_minor": 0, "width": 1234, "height": 567,
+        "pix_fmt": 24, "bit_depth": 10, "frame_rate_num": 30000, "frame_rate_den": 1001,
+        "time_base_num": 1, "time_base_den": 90000, "frame_count": 4321, "group_count": 12,
+        "max_error": 3, "color_range": 1, "color_matrix": 5, "color_primaries": 6,
+        "color_transfer": 7, "sar_num": 16, "sar_den": 15, "rotation": 270,
+    }
+
+
+# ------------------------------------------------------------------ (a) a real file
+
+
+@pytest.fixture(scope="module")
+def coded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fmt") / "s.fcv"
+    framecodec.encode(SAMPLE, path, params=FAST, frames=(0, 4), group_size=2)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dumped(coded) -> dict:
+    run = subprocess.run([sys.executable, str(DUMP), str(coded), "--json"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+    return json.loads(run.stdout)
+
+
+def test_dump_tool_is_independent():
+    source = DUMP.read_text()
+    assert not re.search(r"^\s*(from|import)\s+framecodec", source, re.M)
+
+
+def test_dump_text_output(coded):
+    run = subprocess.run([sys.executable, str(DUMP), str(coded)], capture_output=True,
+                         text=True, check=True)
+    assert "signature ok" in run.stdout and "problem" not in run.stdout
+    assert run.stdout.count(" FRAM ") == 4 and run.stdout.count(" GRUP ") == 2
+
+
+def test_dump_agrees_with_reader(coded, dumped, spec):
+    assert dumped["signature_ok"] and not dumped["problems"]
+    assert all(c["crc_ok"] for c in dumped["chunks"])
+    tags = [c["tag"] for c in dumped["chunks"]]
+    assert tags[0] == "HEAD" and tags[-2:] == ["INDX", "TAIL"]
+    assert set(tags) <= {_unquote(r["tag"]) for r in table(spec, "chunk-tags")}
+    with FcvReader(coded) as reader:
+        assert not reader.damaged_index
+        groups = dumped["groups"]
+        assert len(groups) == len(reader.groups) == 2
+        assert sum(len(g["frames"]) for g in groups) == reader.frame_count == 4
+        assert tags.count("FRAM") == reader.frame_count
+        assert [g["offset"] for g in groups] == [e.offset for e in reader.groups]
+        assert [e["offset"] for e in dumped["index"]["entries"]] == \
+            [e.offset for e in reader.groups]
+        assert dumped["index"]["audio_offset"] == reader.audio_offset == 0
+        assert dumped["audio"] is None and reader.audio() is None
+        assert [(g["first_frame"], len(g["frames"])) for g in groups] == \
+            [(e.first_frame, e.frame_count) for e in reader.groups]
+        head, info = dumped["head"], reader.info
+        assert (head["width"], head["height"], head["pix_fmt_name"]) == \
+            (info.width, info.height, info.pix_fmt)
+        assert head["frame_count"] == info.frame_count and head["group_count"] == 2
+        assert Fraction(head["frame_rate_num"], head["frame_rate_den"]) == info.frame_rate
+        assert head["plane_sizes"] == [[w, h] for h, w in info.plane_shapes()]
+        for g, group in enumerate(groups):
+            header_bytes, frames = reader.read_group(g)
+            header = GroupHeader.from_bytes(header_bytes, info, g)
+            assert (group["first_frame"], group["frame_count"], group["max_error"],
+                    group["log2_block"], group["slices"], group["refs"], group["reason"]) == \
+                (header.first_frame, header.frame_count, header.max_error, header.log2_block,
+                 header.slices, header.refs, header.reason)
+            assert group["dictionary"]["entries"] == len(header.dictionary)
+            model = group["model"]
+            assert model["trailing_bytes"] == 0 and group["trailing_bytes"] == 0
+            for kind in ("intra", "inter"):
+                for net, want in zip(model[kind], getattr(header.model, kind)):
+                    if want is None:
+                        assert net is None
+                        continue
+                    assert (net["n_in"], tuple(net["hidden"]), net["n_thr"]) == \
+                        (want.n_in, want.hidden, want.n_buckets - 1)
+                    assert net["bytes"] == len(want.to_bytes())
+            for frame, (index, pts, payload) in zip(group["frames"], frames, strict=True):
+                assert (frame["frame"], frame["pts"]) == (index, pts)
+                assert frame["kind"] == {0: "intra", 1: "inter"}[payload[0]]
+                assert len(frame["slice_bytes"]) == header.slices
+                motion = 0 if frame["motion_bytes"] is None else 4 + frame["motion_bytes"]
+                assert 1 + motion + 4 * header.slices + sum(frame["slice_bytes"]) == len(payload)
+            assert [f["kind"] for f in group["frames"]][0] == "intra"
+
+
+def test_group_field_table_matches_header(coded, spec):
+    """The GRUP table, read with its own types, parses a real group header."""
+    rows = table(spec, "group-fields")
+    with FcvReader(coded) as reader:
+        header_bytes, _ = reader.read_group(1)
+        header = GroupHeader.from_bytes(header_bytes, reader.info, 1)
+        payload = struct.pack("<I", 1) + header_bytes
+        pos, values, at = 0, {}, {}
+        for row in rows:
+            kind = _unquote(row["type"])
+            at[row["field"]] = pos
+            if kind == "blob":
+                (n,) = struct.unpack_from("<I", payload, pos)
+                values[row["field"]] = payload[pos + 4:pos + 4 + n]
+                pos += 4 + n
+            else:
+                (values[row["field"]],) = struct.unpack_from("<" + CODES[kind], payload, pos)
+                pos += SIZES[kind]
+        assert pos == len(payload)
+        assert values["group"] == 1
+        for field in ("first_frame", "frame_count", "max_error", "log2_block", "slices", "refs",
+                      "reason"):
+            assert values[field] == getattr(header, field), field
+        assert values["dictionary"] == header.dictionary.to_bytes()
+
+        # the documented ranges are the ones the reader enforces
+        for field in ("log2_block", "slices", "refs"):
+            allowed = next(r["allowed values"] for r in rows if r["field"] == field)
+            lo, hi = (int(v) for v in re.search(r"(\d+)\.\.(\d+)", allowed).groups())
+            for value, ok in ((lo - 1, False), (lo, True), (hi, True), (hi + 1, False)):
+                patched = bytearray(payload)
+                patched[at[field]] = value
+                if ok:
+                    GroupHeader.from_bytes(bytes(patched[4:]), reader.info, 1)
+                else:
+                    with pytest.raises(CorruptError):
+                        GroupHeader.from_bytes(bytes(patched[4:]), reader.info, 1)
+
+
+def test_dump_reports_damage(coded, tmp_path):
+    data = bytearray(coded.read_bytes())
+    data[200] ^= 0x40  # inside group 0's header chunk
+    path = tmp_path / "flip.fcv"
+    path.write_bytes(bytes(data[:-7]))  # and cut the tail
+    run = subprocess.run([sys.executable, str(DUMP), str(path), "--json"],
+                         capture_output=True, text=True, check=False)
+    report = json.loads(run.stdout)
+    assert run.returncode == 1
+    assert not report["chunks"][1]["crc_ok"]
+    assert any("TAIL" in p or "past the end" in p for p in report["problems"])
+
+
+def test_dump_reads_the_audio_record(tmp_path):
+    """``auds``/``audm`` (an animation clip with AAC audio; skipped without the corpus)."""
+    out = tmp_path / "a.fcv"
+    framecodec.encode(corpus_clip("animation_wannaworktogether_480x352.mp4"), out,
+                      params=FAST, frames=(2, 4), group_size=2)
+    run = subprocess.run([sys.executable, str(DUMP), str(out), "--json"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+    audio = json.loads(run.stdout)["audio"]
+    with FcvReader(out) as reader:
+        info, data = reader.audio()
+        assert audio["offset"] == reader.audio_offset > 0
+    assert audio["version"] == 1 and audio["codec"] == info.codec
+    assert sum(audio["pieces"]) == audio["size"] == len(data)
+    assert audio["start_us"] == round(info.start * 1e6) and audio["end_us"] == round(info.end * 1e6)

@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Print the container structure of a .fcv file, read with ``struct`` alone.
+
+Written from docs/FORMAT.md, not from framecodec's container or codec code, so
+that it cross-checks the spec against the bytes the encoder writes
+(tests/test_format_doc.py compares its output with ``FcvReader``). It lists
+every chunk with its offset, length and CRC status; the stream header fields;
+per group its header fields, dictionary and model record (network shapes and
+sizes); per frame its kind, motion substream length and slice lengths; the
+audio record, if any. It decodes no samples.
+
+Usage::
+
+    python tools/dump_fcv.py clip.fcv            # readable listing
+    python tools/dump_fcv.py clip.fcv --json     # the same facts as JSON
+
+Exit status 0 when the file parses cleanly, 1 when problems were found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import sys
+import zlib
+
+SIGNATURE = bytes.fromhex("8B 46 43 56 0D 0A 1A 0A")
+TAIL_SIZE = 20
+KINDS = {0: "intra", 1: "inter"}
+REASONS = {0: "first group", 1: "scene cut", 2: "size limit"}
+AUDIO_PIECE = 1 << 22
+
+# FORMAT.md 3.1: code -> (name, family, planes, bit depth, cw, ch)
+PIXEL_FORMATS = {
+    1: ("gray", "gray", 1, 8, 0, 0), 2: ("yuv420p", "yuv", 3, 8, 1, 1),
+    3: ("yuv422p", "yuv", 3, 8, 1, 0), 4: ("yuv444p", "yuv", 3, 8, 0, 0),
+    5: ("gbrp", "rgb", 3, 8, 0, 0), 6: ("yuvj420p", "yuv", 3, 8, 1, 1),
+    7: ("yuvj422p", "yuv", 3, 8, 1, 0), 8: ("yuvj444p", "yuv", 3, 8, 0, 0),
+    9: ("yuv440p", "yuv", 3, 8, 0, 1), 10: ("yuv410p", "yuv", 3, 8, 2, 2),
+    11: ("yuv411p", "yuv", 3, 8, 2, 0), 12: ("yuva420p", "yuv", 4, 8, 1, 1),
+    13: ("yuva444p", "yuv", 4, 8, 0, 0), 14: ("gbrap", "rgb", 4, 8, 0, 0),
+    20: ("gray10le", "gray", 1, 10, 0, 0), 21: ("gray12le", "gray", 1, 12, 0, 0),
+    22: ("gray16le", "gray", 1, 16, 0, 0), 23: ("yuv420p10le", "yuv", 3, 10, 1, 1),
+    24: ("yuv422p10le", "yuv", 3, 10, 1, 0), 25: ("yuv444p10le", "yuv", 3, 10, 0, 0),
+    26: ("yuv420p12le", "yuv", 3, 12, 1, 1), 27: ("yuv422p12le", "yuv", 3, 12, 1, 0),
+    28: ("yuv444p12le", "yuv", 3, 12, 0, 0), 29: ("yuv420p16le", "yuv", 3, 16, 1, 1),
+    30: ("yuv444p16le", "yuv", 3, 16, 0, 0), 31: ("gbrp10le", "rgb", 3, 10, 0, 0),
+    32: ("gbrp12le", "rgb", 3, 12, 0, 0), 33: ("gbrp16le", "rgb", 3, 16, 0, 0),
+}
+
+HEAD_FIELDS = [  # FORMAT.md 3: (name, struct code)
+    ("version_major", "H"), ("version_minor", "H"), ("width", "I"), ("height", "I"),
+    ("pix_fmt", "B"), ("bit_depth", "B"), ("frame_rate_num", "I"), ("frame_rate_den", "I"),
+    ("time_base_num", "I"), ("time_base_den", "I"), ("frame_count", "I"),
+    ("group_count", "I"), ("max_error", "H"), ("color_range", "B"), ("color_matrix", "B"),
+    ("color_primaries", "B"), ("color_transfer", "B"), ("sar_num", "I"), ("sar_den", "I"),
+    ("rotation", "H"),
+]
+
+
+class Truncated(Exception):
+    pass
+
+
+class Fields:
+    """Little-endian fields from a byte string; running out raises ``Truncated``."""
+
+    def __init__(self, data: bytes, what: str):
+        self.data = data
+        self.pos = 0
+        self.what = what
+
+    @property
+    def left(self) -> int:
+        return len(self.data) - self.pos
+
+    def take(self, code: str):
+        size = struct.calcsize("<" + code)
+        if size > self.left:
+            raise Truncated(f"{self.what} ends inside a field")
+        value = struct.unpack_from("<" + code, self.data, self.pos)
+        self.pos += size
+        return value[0] if len(value) == 1 else value
+
+    def raw(self, n: int) -> bytes:
+        if n > self.left:
+            raise Truncated(f"{self.what}: {n} bytes wanted, {self.left} left")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def blob(self) -> bytes:
+        return self.raw(self.take("I"))
+
+
+# ----------------------------------------------------------------- payloads
+
+
+def parse_head(payload: bytes) -> dict:
+    r = Fields(payload, "HEAD")
+    head = {name: r.take(code) for name, code in HEAD_FIELDS}
+    head["extra_bytes"] = r.left
+    fmt = PIXEL_FORMATS.get(head["pix_fmt"])
+    head["pix_fmt_name"] = fmt[0] if fmt else None
+    if fmt:
+        head["planes"] = fmt[2]
+        head["plane_sizes"] = plane_sizes(fmt, head["width"], head["height"])
+    return head
+
+
+def plane_sizes(fmt, width: int, height: int) -> list[list[int]]:
+    _, family, planes, _, cw, ch = fmt
+    out = []
+    for p in range(planes):
+        sx, sy = (cw, ch) if family == "yuv" and p in (1, 2) else (0, 0)
+        out.append([(width + (1 << sx) - 1) >> sx, (height + (1 << sy) - 1) >> sy])
+    return out
+
+
+def parse_dictionary(data: bytes) -> dict:
+    r = Fields(data, "dictionary")
+    mode, planes, count = r.take("B"), r.take("B"), r.take("I")
+    out = {"mode": {0: "identity", 1: "palette"}.get(mode, f"unknown {mode}"),
+           "planes": planes, "entries": count, "bytes": len(data)}
+    if count:
+        out["packed_bytes"] = len(r.blob())
+    out["trailing_bytes"] = r.left
+    return out
+
+
+def net_size(n_in: int, h1: int, h2: int, n_out: int, n_thr: int) -> int:
+    last = h2 or h1
+    return (16 + n_in * h1 + 4 * h1 + (h1 * h2 + 4 * h2 if h2 else 0)
+            + 2 * last * n_out + 4 * n_out + 4 * n_thr)
+
+
+def parse_network(r: Fields) -> dict:
+    head = r.raw(16)
+    n_in, h1, h2, n_seq, s1, s2, n_thr = head[:7]
+    n_out = 2 + 2 * n_seq
+    size = net_size(n_in, h1, h2, n_out, n_thr)
+    r.raw(size - 16)
+    body = r.data[r.pos - size + 16:r.pos]
+    thresholds = list(struct.unpack_from(f"<{n_thr}i", body, len(body) - 4 * n_thr))
+    return {"n_in": n_in, "hidden": [h1, h2], "n_seq": n_seq, "n_out": n_out,
+            "shifts": [s1, s2], "out_shifts": list(head[8:8 + n_out]),
+            "reserved": [head[7], head[14], head[15]], "n_thr": n_thr,
+            "thresholds": thresholds, "bytes": size}
+
+
+def parse_model(data: bytes) -> dict:
+    out = {"bytes": len(data)}
+    inflater = zlib.decompressobj()
+    raw = inflater.decompress(data, 1 << 22)
+    out["inflated_bytes"] = len(raw)
+    r = Fields(raw, "model record")
+    planes = r.take("B")
+    out["planes"] = planes
+    for kind in ("intra", "inter"):
+        nets = []
+        for _ in range(planes):
+            nets.append(parse_network(r) if r.take("B") else None)
+        out[kind] = nets
+    out["trailing_bytes"] = r.left
+    return out
+
+
+def parse_group(payload: bytes) -> dict:
+    r = Fields(payload, "GRUP")
+    g = {"group": r.take("I"), "first_frame": r.take("I"), "frame_count": r.take("I"),
+         "max_error": r.take("H"), "log2_block": r.take("B"), "slices": r.take("B"),
+         "refs": r.take("B"), "reason": r.take("B")}
+    g["block"] = 1 << g["log2_block"]
+    g["dictionary"] = parse_dictionary(r.blob())
+    g["model"] = parse_model(r.blob())
+    g["trailing_bytes"] = r.left
+    g["frames"] = []
+    return g
+
+
+def parse_frame(payload: bytes, slices: int | None) -> dict:
+    r = Fields(payload, "FRAM")
+    f = {"group": r.take("I"), "frame": r.take("I"), "pts": r.take("q")}
+    kind = r.take("B")
+    f["kind"] = KINDS.get(kind, f"unknown {kind}")
+    f["motion_bytes"] = len(r.blob()) if kind == 1 else None
+    if slices is None:
+        raise Truncated("frame before any group header: slice count unknown")
+    lengths = [r.take("I") for _ in range(slices)]
+    for n in lengths:
+        r.raw(n)
+    f["slice_bytes"] = lengths
+    f["trailing_bytes"] = r.left
+    return f
+
+
+def parse_index(payload: bytes) -> dict:
+    r = Fields(payload, "INDX")
+    count = r.take("I")
+    entries = []
+    for _ in range(count):
+        offset, first, frames = r.take("Q"), r.take("I"), r.take("I")
+        entries.append({"offset": offset, "first_frame": first, "frame_count": frames})
+    audio = r.take("Q")
+    return {"count": count, "entries": entries, "audio_offset": audio,
+            "trailing_bytes": r.left}
+
+
+def parse_audio(payload: bytes) -> dict:
+    r = Fields(payload, "auds")
+    audio = {"version": r.take("H"), "start_us": r.take("q"), "end_us": r.take("q"),
+             "size": r.take("Q")}
+    audio["codec"] = r.raw(r.take("B")).decode("ascii", "replace")
+    audio["pieces"] = []
+    return audio
+
+
+# ----------------------------------------------------------------- the file
+
+
+def dump(path: str) -> dict:
+    with open(path, "rb") as f:
+        data = f.read()
+    report = {"file": path, "size": len(data), "signature_ok": data[:8] == SIGNATURE,
+              "chunks": [], "head": None, "groups": [], "index": None, "tail": None,
+              "audio": None, "problems": []}
+    problems = report["problems"]
+    if not report["signature_ok"]:
+        problems.append("bad signature")
+        return report
+    pos, group = len(SIGNATURE), None
+    while pos < len(data):
+        if pos + 12 > len(data):
+            problems.append(f"byte {pos}: file ends inside a chunk header")
+            break
+        tag = data[pos:pos + 4]
+        (length,) = struct.unpack_from("<I", data, pos + 4)
+        name = tag.decode("latin-1")
+        if pos + 12 + length > len(data):
+            problems.append(f"byte {pos}: chunk {name!r} length {length} runs past the end")
+            break
+        payload = data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack_from("<I", data, pos + 8 + length)
+        crc_ok = crc == zlib.crc32(payload, zlib.crc32(tag)) & 0xFFFFFFFF
+        chunk = {"tag": name, "offset": pos, "length": length, "crc_ok": crc_ok,
+                 "critical": tag[:1].isupper()}
+        report["chunks"].append(chunk)
+        if not crc_ok:
+            problems.append(f"byte {pos}: chunk {name} fails its CRC")
+        try:
+            if tag == b"HEAD":
+                report["head"] = parse_head(payload)
+            elif tag == b"GRUP":
+                group = parse_group(payload)
+                group["offset"] = pos
+                report["groups"].append(group)
+            elif tag == b"FRAM":
+                frame = parse_frame(payload, group["slices"] if group else None)
+                frame["offset"] = pos
+                if group is not None:
+                    group["frames"].append(frame)
+            elif tag == b"auds":
+                report["audio"] = parse_audio(payload)
+                report["audio"]["offset"] = pos
+            elif tag == b"audm":
+                if report["audio"] is None:
+                    problems.append(f"byte {pos}: audm without auds")
+                else:
+                    report["audio"]["pieces"].append(length)
+            elif tag == b"INDX":
+                report["index"] = parse_index(payload)
+                report["index"]["offset"] = pos
+            elif tag == b"TAIL":
+                (at,) = struct.unpack("<Q", payload) if length == 8 else (None,)
+                report["tail"] = {"offset": pos, "index_offset": at}
+            elif tag[:1].isupper():
+                problems.append(f"byte {pos}: unknown critical chunk {name!r}")
+        except (Truncated, zlib.error, struct.error) as exc:
+            problems.append(f"byte {pos}: chunk {name}: {exc}")
+        pos += 12 + length
+    _consistency(report)
+    return report
+
+
+def _consistency(report: dict) -> None:
+    """The cross-references FORMAT.md requires between chunks."""
+    problems = report["problems"]
+    chunks = report["chunks"]
+    if not chunks or chunks[0]["tag"] != "HEAD":
+        problems.append("first chunk is not HEAD")
+    tail = report["tail"]
+    if tail is None or tail["offset"] != report["size"] - TAIL_SIZE:
+        problems.append("no TAIL chunk in the last 20 bytes")
+    elif report["index"] is None or tail["index_offset"] != report["index"]["offset"]:
+        problems.append("TAIL does not point at the INDX chunk")
+    expect = 0
+    for g, group in enumerate(report["groups"]):
+        if group["trailing_bytes"] or group["model"].get("trailing_bytes"):
+            problems.append(f"group {g}: trailing bytes in its header or model record")
+        if group["group"] != g:
+            problems.append(f"group {g}: GRUP says group {group['group']}")
+        for n, frame in enumerate(group["frames"]):
+            if frame["group"] != g or frame["frame"] != expect + n:
+                problems.append(f"group {g}: FRAM {n} says group {frame['group']}, "
+                                f"frame {frame['frame']}")
+            if frame["trailing_bytes"]:
+                problems.append(f"frame {frame['frame']}: {frame['trailing_bytes']} "
+                                "trailing bytes")
+        expect += len(group["frames"])
+    index, audio = report["index"], report["audio"]
+    if audio is not None:
+        pieces = audio["pieces"]
+        if sum(pieces) != audio["size"] or any(n > AUDIO_PIECE for n in pieces):
+            problems.append("audio pieces do not add up to the audio record's size")
+    if index is not None:
+        if index["trailing_bytes"]:
+            problems.append(f"INDX has {index['trailing_bytes']} trailing bytes")
+        want_audio = audio["offset"] if audio is not None else 0
+        if index["audio_offset"] != want_audio:
+            problems.append("INDX audio offset does not point at the auds chunk")
+        got = [(e["offset"], e["first_frame"], e["frame_count"]) for e in index["entries"]]
+        want = [(g["offset"], g["first_frame"], len(g["frames"])) for g in report["groups"]]
+        if got != want:
+            problems.append("INDX entries do not match the GRUP/FRAM chunks")
+    head = report["head"]
+    if head is not None and (head["frame_count"] != expect
+                             or head["group_count"] != len(report["groups"])):
+        problems.append("HEAD frame or group count does not match the chunks")
+
+
+# ----------------------------------------------------------------- printing
+
+
+def _net_text(net: dict | None) -> str:
+    if net is None:
+        return "absent"
+    h1, h2 = net["hidden"]
+    layers = f"{net['n_in']} -> {h1}" + (f" -> {h2}" if h2 else "") + f" -> {net['n_out']}"
+    return (f"{layers}, shifts {net['shifts'][0]}/{net['shifts'][1]}, out shifts "
+            f"{net['out_shifts']}, {net['n_thr']} thresholds, {net['bytes']} bytes")
+
+
+def print_report(report: dict, out=sys.stdout) -> None:
+    def say(text: str = "") -> None:
+        print(text, file=out)
+
+    say(f"{report['file']}: {report['size']} bytes, signature "
+        f"{'ok' if report['signature_ok'] else 'BAD'}")
+    by_offset = {g["offset"]: g for g in report["groups"]}
+    frames = {f["offset"]: f for g in report["groups"] for f in g["frames"]}
+    say(f"{'offset':>10}  tag   {'length':>9}  crc")
+    for c in report["chunks"]:
+        say(f"{c['offset']:>10}  {c['tag']:4}  {c['length']:>9}  "
+            f"{'ok' if c['crc_ok'] else 'BAD'}")
+        if c["tag"] == "HEAD" and report["head"]:
+            h = report["head"]
+            say(f"    version {h['version_major']}.{h['version_minor']}, "
+                f"{h['width']}x{h['height']} {h['pix_fmt_name']} (code {h['pix_fmt']}, "
+                f"{h['bit_depth']}-bit), {h['frame_count']} frames, {h['group_count']} groups")
+            say(f"    frame rate {h['frame_rate_num']}/{h['frame_rate_den']}, time base "
+                f"{h['time_base_num']}/{h['time_base_den']}, max error {h['max_error']}, "
+                f"colour {h['color_range']}/{h['color_matrix']}/{h['color_primaries']}/"
+                f"{h['color_transfer']}, aspect {h['sar_num']}:{h['sar_den']}, "
+                f"rotation {h['rotation']}")
+        elif c["offset"] in by_offset:
+            g = by_offset[c["offset"]]
+            d, m = g["dictionary"], g["model"]
+            say(f"    group {g['group']}: frames {g['first_frame']}+{g['frame_count']}, "
+                f"max error {g['max_error']}, block {g['block']}, slices {g['slices']}, "
+                f"refs {g['refs']}, reason {g['reason']} ({REASONS.get(g['reason'], '?')})")
+            say(f"    dictionary: {d['mode']}, {d['planes']} planes, {d['entries']} entries, "
+                f"{d['bytes']} bytes")
+            say(f"    model: {m['bytes']} bytes deflated, {m['inflated_bytes']} inflated")
+            for kind in ("intra", "inter"):
+                for p, net in enumerate(m.get(kind, [])):
+                    say(f"      {kind} plane {p}: {_net_text(net)}")
+        elif c["offset"] in frames:
+            f = frames[c["offset"]]
+            motion = "" if f["motion_bytes"] is None else f", motion {f['motion_bytes']} bytes"
+            say(f"    frame {f['frame']} (group {f['group']}), pts {f['pts']}, {f['kind']}"
+                f"{motion}, slices {f['slice_bytes']}")
+        elif c["tag"] == "INDX" and report["index"]:
+            for g, e in enumerate(report["index"]["entries"]):
+                say(f"    group {g}: offset {e['offset']}, frames {e['first_frame']}"
+                    f"+{e['frame_count']}")
+            say(f"    audio at {report['index']['audio_offset'] or 'none'}")
+        elif c["tag"] == "auds" and report["audio"]:
+            a = report["audio"]
+            end = "end" if a["end_us"] < 0 else f"{a['end_us']} us"
+            say(f"    audio v{a['version']}: {a['codec']}, {a['size']} bytes of Matroska in "
+                f"{len(a['pieces'])} pieces, packets from {a['start_us']} us to {end}")
+        elif c["tag"] == "TAIL" and report["tail"]:
+            say(f"    index at {report['tail']['index_offset']}")
+    for problem in report["problems"]:
+        say(f"problem: {problem}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("file", help="a .fcv file")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+    report = dump(args.file)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print_report(report)
+    return 1 if report["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
