@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .codec import CodingParams, GroupDecoder, GroupHeader, encode_group
-from .container import FcvReader, FcvWriter
+from .container import LIMITS, FcvReader, FcvWriter
 from .errors import CorruptError, UsageError
 from .frames import Frame, VideoInfo
 from .outputs import atomic_output, atomic_sequence, is_sequence
@@ -166,6 +166,8 @@ class GroupBounds:
             raise UsageError("--group-size must be at least 1")
         if not 1 <= self.min_size <= self.max_size:
             raise UsageError("group bounds need 1 <= --min-group <= --max-group")
+        if max(self.max_size, self.fixed or 0) > LIMITS.max_group_frames:
+            raise UsageError(f"groups hold at most {LIMITS.max_group_frames} frames")
 
 
 def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
@@ -211,15 +213,16 @@ def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
     max_error = params.max_error
     with media.open_source(src, audio_to=audio_copy) as source:
         info = source.info
-        if max_error < 0 or max_error >= (1 << info.format.bit_depth) - 1:
-            raise UsageError(f"--max-error must be between 0 and "
-                             f"{(1 << info.format.bit_depth) - 2}")
+        if not 0 <= max_error <= info.format.max_value // 2:
+            raise UsageError(f"--max-error must be between 0 and {info.format.max_value // 2} "
+                             f"for {info.format.bit_depth}-bit samples")
         total = None
         if info.frame_count:
             total = max(0, min(info.frame_count, stop or info.frame_count) - start)
-        bar = _progress(progress, total, "encode")
         stats = PlaneStats()
-        with atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp, open(tmp, "wb") as f:
+        with _progress(progress, total, "encode") as bar, \
+                atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp, \
+                open(tmp, "wb") as f:
             writer = FcvWriter(f, info, max_error)
             groups = grouping.plan_groups(
                 source.frames(start, stop), bit_depth=info.format.bit_depth,
@@ -243,7 +246,6 @@ def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
                     else float("inf")
                 writer.write_audio(source.audio_codec, first, last, audio_copy.read_bytes())
             writer.close()
-        bar.close()
     n = writer.frames_written
     samples = n * info.samples_per_frame
     bytes_per_sample = 1 if info.format.bit_depth <= 8 else 2
@@ -308,8 +310,12 @@ def decode_frames(src: str | os.PathLike, *, frames: FrameRange = None, threads:
             pending = entry.first_frame  # the next frame to come out of this group
             try:
                 header_bytes, payloads = reader.read_group(g)
-                decoder = GroupDecoder(info, GroupHeader.from_bytes(header_bytes, info, g), g,
-                                       threads)
+                header = GroupHeader.from_bytes(header_bytes, info, g)
+                truncated = reader.damaged_index and header.frame_count > entry.frame_count
+                if header.first_frame != entry.first_frame or (
+                        header.frame_count != entry.frame_count and not truncated):
+                    raise CorruptError("group header and index disagree on its frames", group=g)
+                decoder = GroupDecoder(info, header, g, threads)
                 for index, pts, payload in payloads:
                     if index >= end:
                         break
@@ -378,8 +384,8 @@ def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange
         if stored is not None and total:
             window = _audio_window(reader, stored[0], start, stop)
     count = 0
-    bar = _progress(progress, total, "decode")
-    with tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
+    with _progress(progress, total, "decode") as bar, \
+            tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
         track = None
         if window is not None:
             path = Path(scratch) / "audio.mka"
@@ -399,7 +405,6 @@ def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange
                     writer.write(frame)
                     count += 1
                     bar.update(1)
-    bar.close()
     return DecodeResult(dst, count, time.perf_counter() - t0)
 
 

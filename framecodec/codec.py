@@ -21,7 +21,7 @@ import numpy as np
 
 from .bitstream import ByteReader, ByteWriter
 from .dictionary import ColorDictionary
-from .errors import CorruptError
+from .errors import CorruptError, UsageError
 from .frames import Frame, VideoInfo
 from .kernels import framecoder as fc
 from .kernels import motion as mo
@@ -48,6 +48,14 @@ class CodingParams:
     train_steps: int = 600
     train_samples: int = 60000
     motion_lambda: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.search_range <= mo.MV_MAX // 4 - 8:
+            raise UsageError(f"search range must be within 0..{mo.MV_MAX // 4 - 8}")
+        if not 2 <= self.log2_block <= 7 or not 1 <= self.refs <= mo.MAX_REFS:
+            raise UsageError("block size must be 4..128 and references 1..4")
+        if not 0 <= self.slices <= MAX_SLICES:
+            raise UsageError(f"slices must be within 0..{MAX_SLICES}")
 
 
 class Layout:
@@ -135,8 +143,8 @@ class GroupHeader:
         if not 2 <= log2_block <= 7 or not 1 <= slices <= MAX_SLICES or count == 0 \
                 or not 1 <= refs <= mo.MAX_REFS:
             raise CorruptError("group header values out of range", group=group)
-        if max_error >= (1 << info.format.bit_depth):
-            raise CorruptError("group max error exceeds the sample range", group=group)
+        if max_error > info.format.max_value // 2 or reason > 2:
+            raise CorruptError("group max error or start reason out of range", group=group)
         n_planes = info.format.planes
         dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), n_planes)
         model = GroupModel.from_bytes(r.blob("model"), n_planes)

@@ -109,6 +109,8 @@ class StreamHeader:
 def decode_stream_header(payload: bytes) -> StreamHeader:
     r = ByteReader(payload, "stream header")
     major, minor = r.u16("version"), r.u16("version")
+    if major == 0:
+        raise FormatError("file format version 0 does not exist; the file is damaged")
     if major > FORMAT_VERSION[0]:
         raise FormatError(f"file format version {major}.{minor} is newer than this framecodec "
                           f"reads ({FORMAT_VERSION[0]}.x); upgrade framecodec")
@@ -269,10 +271,10 @@ class FcvReader:
         """Groups from the INDX chunk the TAIL points to, or by scanning if they are damaged."""
         try:
             tail = self._read_chunk(self.size - _TAIL_SIZE, 8)
-            if tail.tag != b"TAIL":
+            if tail.tag != b"TAIL" or len(tail.payload) != 8:
                 raise CorruptError("no TAIL chunk at the end")
             (at,) = struct.unpack("<Q", tail.payload)
-            index = self._read_chunk(at, 4 + 16 * LIMITS.max_groups)
+            index = self._read_chunk(at, 4 + 16 * LIMITS.max_groups + 8)
             if index.tag != b"INDX":
                 raise CorruptError("TAIL does not point at the index")
             return self._parse_index(index.payload)
@@ -310,6 +312,8 @@ class FcvReader:
                                offset=head.offset)
         start, end, size = r.i64("start"), r.i64("end"), r.u64("size")
         codec = r.raw(r.u8("codec length"), "codec").decode("ascii", "replace")
+        if size > self.size or (end >= 0 and end < start):
+            raise CorruptError("audio record header is inconsistent", offset=head.offset)
         parts, offset, got = [], head.offset + 12 + len(head.payload), 0
         while got < size:
             piece = self._read_chunk(offset, _AUDIO_PIECE)
@@ -342,6 +346,8 @@ class FcvReader:
                 self.audio_offset = offset
             elif chunk.tag in (b"INDX", b"TAIL"):
                 break
+            elif chunk.tag[:1].isupper() and chunk.tag not in (b"GRUP", b"FRAM"):
+                break  # an unknown critical chunk: nothing after it can be trusted
             offset = chunk.offset + 12 + len(chunk.payload)
         self.damaged_index = True
         return [g for g in groups if g.frame_count > 0]

@@ -16,6 +16,7 @@ import numpy as np
 
 from .bitstream import ByteReader, ByteWriter
 from .errors import CorruptError
+from .model import inflate
 
 __all__ = ["ColorDictionary", "MAX_ENTRIES"]
 
@@ -98,15 +99,15 @@ class ColorDictionary:
         packed = r.blob("entries")
         r.expect_end()
         want = count * n_planes * 4
-        try:
-            raw = zlib.decompressobj().decompress(packed, want + 1)
-        except zlib.error as exc:
-            raise CorruptError(f"colour dictionary does not inflate: {exc}") from None
+        raw = inflate(packed, want, "colour dictionary")
         if len(raw) != want:
             raise CorruptError("colour dictionary size does not match its count")
         entries = np.cumsum(np.frombuffer(raw, "<i4").reshape(count, n_planes), axis=0)
         if entries.min(initial=0) < 0 or entries.max(initial=0) > 0xFFFF:
             raise CorruptError("colour dictionary entry out of range")
+        keys = _keys(entries.astype(np.uint16))
+        if np.any(keys[1:] <= keys[:-1]):
+            raise CorruptError("colour dictionary entries are not sorted and distinct")
         return ColorDictionary(entries.astype(np.uint16))
 
 

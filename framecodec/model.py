@@ -18,7 +18,7 @@ import numpy as np
 
 from .bitstream import ByteReader, ByteWriter
 from .errors import CorruptError
-from .kernels.context import MAX_ROW_FEATURES, N_SEQ
+from .kernels.context import MAX_ROW_FEATURES, N_SEQ, n_row_features
 from .kernels.mlp import BIAS_MAX, COEF_FRAC, HEADER, HIDDEN_MAX, MAX_HIDDEN, OUT_WEIGHT_MAX, \
     WEIGHT_MAX
 
@@ -161,6 +161,8 @@ class IntNet:
         n_out = 2 + 2 * n_seq
         if not all(0 <= s <= 31 for s in [s1, s2, *f[8:8 + n_out]]):
             raise CorruptError("network shift out of range")
+        if f[7] != 0 or any(f[8 + n_out:HEADER]) or (n_h2 == 0 and s2 != 0):
+            raise CorruptError("network reserved header fields are not zero")
         if not 0 <= n_thr < MAX_BUCKETS:
             raise CorruptError("too many coding contexts")
         n_last = n_h2 or n_h1
@@ -168,7 +170,9 @@ class IntNet:
             + n_last * n_out + n_out + n_thr
         if f.shape[0] != expect:
             raise CorruptError("network record size does not match its shape")
-        w1, b1, w2, b2, w3, b3, _ = self.layers()
+        w1, b1, w2, b2, w3, b3, thr = self.layers()
+        if thr.size and np.any(np.diff(thr) <= 0):
+            raise CorruptError("network context thresholds are not increasing")
         hidden = [w1] + ([w2] if w2 is not None else [])
         if any(np.abs(w).max(initial=0) > WEIGHT_MAX for w in hidden) \
                 or np.abs(w3).max(initial=0) > OUT_WEIGHT_MAX or any(
@@ -204,16 +208,34 @@ class GroupModel:
 
     @staticmethod
     def from_bytes(data: bytes, n_planes: int) -> GroupModel:
-        try:
-            raw = zlib.decompressobj().decompress(data, 1 << 22)
-        except zlib.error as exc:
-            raise CorruptError(f"model record does not inflate: {exc}") from None
+        raw = inflate(data, _MAX_MODEL_BYTES, "model record")
         r = ByteReader(raw, "model record")
         if r.u8("plane count") != n_planes:
             raise CorruptError("model record plane count does not match the stream")
         model = GroupModel()
-        for nets in (model.intra, model.inter):
-            for _ in range(n_planes):
-                nets.append(IntNet.from_bytes(r) if r.u8("presence") else None)
+        for inter, nets in ((False, model.intra), (True, model.inter)):
+            for p in range(n_planes):
+                present = r.u8("presence")
+                if present > 1:
+                    raise CorruptError("model record presence flag is not 0 or 1")
+                net = IntNet.from_bytes(r) if present else None
+                if net is not None and net.n_in != n_row_features(inter, p):
+                    raise CorruptError("network input count does not match its plane")
+                nets.append(net)
         r.expect_end()
         return model
+
+
+_MAX_MODEL_BYTES = 1 << 22
+
+
+def inflate(data: bytes, limit: int, what: str) -> bytes:
+    """A complete zlib stream inflating to at most ``limit`` bytes, or CorruptError."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(data, limit)
+    except zlib.error as exc:
+        raise CorruptError(f"{what} does not inflate: {exc}") from None
+    if not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
+        raise CorruptError(f"{what} is truncated, too large or followed by extra bytes")
+    return raw

@@ -59,7 +59,7 @@ def _hidden_rows(net, pos, n_in, n_out, x, y, n, shift):
 
 @kernel
 def _output_rows(net, pos, n_in, n_out, x, y, n, acc):
-    """y[k, :n] = (W^T x[:, :n] + B)[k] >> shift_k with 16-bit weights, summed in int64."""
+    """y[k, :n] = (W^T x[:, :n] + B)[k] >> shift_k with 16-bit weights, exact in int64."""
     b = pos + n_in * n_out
     for j in range(n_out):
         bias = np.int64(net[b + j])
@@ -79,9 +79,8 @@ def _output_rows(net, pos, n_in, n_out, x, y, n, acc):
 
 @kernel
 def _mlp_rows(net, feats, n, h1, h2, out, acc):
-    """Network outputs for the first n columns of ``feats`` into ``out[:n_out, :n]``.
-
-    ``acc`` is int64 scratch of at least n entries.
+    """Network outputs for the first n columns of ``feats`` into ``out[:n_out, :n]``
+    (int64, exact). ``acc`` is int64 scratch of at least n entries.
     """
     n_in = net[0]
     n_h1 = net[1]

@@ -109,21 +109,6 @@ def _enc_bit(st, buf, probs, ctx, bit):
 
 
 @kernel
-def _enc_bypass(st, buf, bit):
-    """Code an equiprobable bit (no model)."""
-    rng = st[RANGE]
-    half = rng >> 1
-    if bit:
-        st[RANGE] = half
-    else:
-        st[LOW] += half
-        st[RANGE] = rng - half
-    while st[RANGE] < TOP:
-        st[RANGE] = st[RANGE] << 8
-        _shift_low(st, buf)
-
-
-@kernel
 def _enc_flush(st, buf):
     """Finish the stream; returns the number of bytes written."""
     for _ in range(5):
@@ -168,19 +153,3 @@ def _dec_bit(st, buf, probs, ctx):
         st[CODE] = ((st[CODE] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
     return bit
 
-
-@kernel
-def _dec_bypass(st, buf):
-    rng = st[DRANGE]
-    half = rng >> 1
-    if st[CODE] < half:
-        st[DRANGE] = half
-        bit = 1
-    else:
-        st[CODE] -= half
-        st[DRANGE] = rng - half
-        bit = 0
-    while st[DRANGE] < TOP:
-        st[DRANGE] = st[DRANGE] << 8
-        st[CODE] = ((st[CODE] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
-    return bit
