@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec import CodingParams, GroupDecoder, GroupHeader, encode_group
+from .codec import CodingParams, GroupDecoder, GroupHeader
+from .targets import Target, code_for_psnr, code_for_size, first_guess
 from .container import LIMITS, FcvReader, FcvWriter
 from .errors import CorruptError, UsageError
 from .frames import Frame, VideoInfo
@@ -93,6 +94,7 @@ class EncodeResult:
     max_error: int
     psnr: float
     stats: PlaneStats
+    groups_report: list[tuple[int, int, float, int]] = field(default_factory=list)
 
     @property
     def bits_per_sample(self) -> float:
@@ -138,18 +140,46 @@ def _check_range(frames: FrameRange) -> tuple[int, int | None]:
     return start, stop
 
 
+@dataclass
+class GroupResult:
+    """One coded group, as a worker returns it."""
+
+    header: bytes
+    payloads: list[bytes]
+    stats: PlaneStats
+    bound: int
+    pts: list[int | None] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return len(self.header) + sum(len(p) for p in self.payloads)
+
+
 def _encode_one(info: VideoInfo, frames: list[Frame], first: int, params: CodingParams,
-                threads: int, reason: int):
-    """Worker body: code a group and measure its reconstruction against the source."""
+                threads: int, reason: int, target: Target, budget: int | None) -> GroupResult:
+    """Worker body: code a group (to a target if any) and measure its reconstruction."""
     from . import train
+    from .codec import analyse_group, code_group
 
     train.set_threads(threads)
-    coded = encode_group(info, frames, first, params, threads=threads, keep_reconstruction=True,
-                         reason=reason)
-    stats = PlaneStats()
-    for src, rec in zip(frames, coded.reconstructed):
-        stats.add(src, rec)
-    return coded.header_bytes, coded.frames, stats
+    peak = info.format.max_value
+    if target.psnr is not None:
+        params = replace(params, max_error=min(first_guess(target.psnr, peak), peak // 2))
+    analysis = analyse_group(info, frames, params)
+    kw = {"threads": threads, "reason": reason}
+    if target.psnr is not None:
+        coded, stats, bound = code_for_psnr(analysis, first, target.psnr, peak // 2,
+                                            PlaneStats, **kw)
+    elif target.size is not None:
+        coded, stats, bound, _ = code_for_size(analysis, first, budget, peak // 2, PlaneStats,
+                                               **kw)
+    else:
+        bound = params.max_error
+        coded = code_group(analysis, first, bound, keep_reconstruction=True, **kw)
+        stats = PlaneStats()
+        for src, rec in zip(frames, coded.reconstructed):
+            stats.add(src, rec)
+    return GroupResult(coded.header_bytes, coded.frames, stats, bound)
 
 
 @dataclass(frozen=True)
@@ -175,15 +205,20 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
            min_group: int = DEFAULT_MIN_GROUP, max_group: int = DEFAULT_MAX_GROUP,
            jobs: int = 1, threads: int = 1, overwrite: bool = False, progress: bool = False,
            params: CodingParams | None = None, audio: bool = True,
+           settings=None, target_psnr: float | None = None, target_size: int | None = None,
            on_group: Callable[[int, int], None] | None = None) -> EncodeResult:
     """Encode a video or frame sequence into a .fcv file.
 
     ``max_error`` bounds |decoded - source| for every sample (0: lossless);
     ``frames`` is a [start, stop) range of source frames. Groups start at scene
     cuts and hold ``min_group`` to ``max_group`` frames, or exactly
-    ``group_size`` if given. ``jobs`` groups are coded in parallel processes,
-    each with ``threads`` threads. The first audio stream is kept as its
-    original packets unless ``audio`` is False.
+    ``group_size`` if given. ``settings`` (a ``config.EncodeSettings``, e.g. a
+    preset or a tuned framecodec.toml) replaces all of these but ``frames``.
+    ``target_psnr`` (dB, over all samples of each group) or ``target_size``
+    (bytes of the whole file) choose each group's bound instead of
+    ``max_error`` and are met by measurement. ``jobs`` groups are coded in
+    parallel processes, each with ``threads`` threads. The first audio stream
+    is kept as its original packets unless ``audio`` is False.
     """
     from . import train
 
@@ -191,23 +226,36 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".fcv")
     start, stop = _check_range(frames)
-    bounds = GroupBounds(min_group, max_group, group_size)
+    if settings is not None:
+        params = settings.coding_params()
+        max_error = settings.max_error
+        bounds = GroupBounds(settings.min_group, settings.max_group, settings.group_size or None)
+    else:
+        bounds = GroupBounds(min_group, max_group, group_size)
     bounds.check()
     if jobs < 1 or threads < 1:
         raise UsageError("--jobs and --threads must be at least 1")
+    if target_psnr is not None and target_size is not None:
+        raise UsageError("choose one target: --target-psnr or --target-size")
+    if target_psnr is not None and not 0 < target_psnr < 200:
+        raise UsageError("--target-psnr must be a positive number of dB")
+    if target_size is not None and target_size < 1024:
+        raise UsageError("--target-size must be at least 1024 bytes")
+    target = Target(target_psnr, target_size)
     params = replace(params or CodingParams(), max_error=max_error)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
         audio_copy = Path(scratch) / "audio.mka" if audio else None
         result = _encode_stream(src, dst, audio_copy, start, stop, bounds, params, jobs,
-                                threads, overwrite, progress, on_group)
+                                threads, overwrite, progress, on_group, target)
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
                    stop: int | None, bounds: GroupBounds, params: CodingParams, jobs: int,
-                   threads: int, overwrite: bool, progress: bool, on_group) -> EncodeResult:
+                   threads: int, overwrite: bool, progress: bool, on_group,
+                   target: Target) -> EncodeResult:
     from . import grouping, media
 
     max_error = params.max_error
@@ -219,6 +267,14 @@ def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
         total = None
         if info.frame_count:
             total = max(0, min(info.frame_count, stop or info.frame_count) - start)
+        per_frame = None
+        if target.size is not None:
+            if total is None:
+                total = _count_frames(src, start, stop)
+            reserve = _audio_reserve(src) if audio_copy is not None else 0
+            per_frame = (target.size - reserve - 4096) / max(total, 1)
+            if per_frame <= 0:
+                raise UsageError(f"--target-size {target.size} leaves nothing for the video")
         stats = PlaneStats()
         with _progress(progress, total, "encode") as bar, \
                 atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp, \
@@ -229,14 +285,17 @@ def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
                 max_size=bounds.fixed or bounds.max_size, min_size=bounds.min_size,
                 fixed=bounds.fixed is not None)
             span = [None, None]  # pts of the first and last coded frames
-            for header, payloads, pts, group_stats in _run_groups(
-                    info, groups, params, jobs, threads):
-                writer.write_group(header, list(zip(pts, payloads)))
-                span = [pts[0] if span[0] is None else span[0], pts[-1]]
-                stats.merge(group_stats)
-                bar.update(len(payloads))
+            reports = []
+            for group in _run_groups(info, groups, params, jobs, threads, target, per_frame):
+                writer.write_group(group.header, list(zip(group.pts, group.payloads)),
+                                   group.bound)
+                span = [group.pts[0] if span[0] is None else span[0], group.pts[-1]]
+                stats.merge(group.stats)
+                reports.append((len(group.payloads), group.bound,
+                                group.stats.psnr(info.format.max_value), group.bytes))
+                bar.update(len(group.payloads))
                 if on_group:
-                    on_group(len(payloads), writer.frames_written)
+                    on_group(len(group.payloads), writer.frames_written)
             if writer.frames_written == 0:
                 raise UsageError(f"{src}: no frames in the requested range")
             if source.finish_audio():
@@ -246,36 +305,69 @@ def _encode_stream(src: Path, dst: Path, audio_copy: Path | None, start: int,
                     else float("inf")
                 writer.write_audio(source.audio_codec, first, last, audio_copy.read_bytes())
             writer.close()
+            if target.size is not None and f.tell() > target.size:  # the promise is checked
+                raise UsageError(f"could not fit {target.size} bytes ({f.tell()} needed); "
+                                 "nothing was written")
     n = writer.frames_written
     samples = n * info.samples_per_frame
     bytes_per_sample = 1 if info.format.bit_depth <= 8 else 2
     return EncodeResult(dst, dst.stat().st_size, n, len(writer._groups), samples,
                         samples * bytes_per_sample, 0.0,
-                        max(stats.max_error), stats.psnr(info.format.max_value), stats)
+                        max(stats.max_error), stats.psnr(info.format.max_value), stats,
+                        reports)
 
 
-def _run_groups(info, groups, params, jobs: int, threads: int):
-    """Yield (header, payloads, pts, stats) per group, in order; ``jobs`` at a time."""
+def _count_frames(src: Path, start: int, stop: int | None) -> int:
+    from . import media
+
+    with media.open_source(src) as source:
+        return sum(1 for _ in source.frames(start, stop))
+
+
+def _audio_reserve(src: Path) -> int:
+    """Bytes the copied audio will take (its packets, plus Matroska framing)."""
+    import av
+
+    with av.open(str(src)) as container:
+        if not container.streams.audio:
+            return 0
+        stream = container.streams.audio[0]
+        total = sum(p.size for p in container.demux(stream) if p.size)
+        return int(total * 1.05) + 4096
+
+
+def _run_groups(info, groups, params, jobs: int, threads: int, target: Target,
+                per_frame: float | None) -> Iterator[GroupResult]:
+    """Coded groups in order, ``jobs`` at a time (at most jobs + 1 in memory).
+
+    A size target gives each group a budget in proportion to its frames, so
+    groups stay independent of each other (and of ``jobs``)."""
     first = 0
+
+    def args(plan):
+        budget = None if per_frame is None else int(per_frame * len(plan.frames))
+        return (info, plan.frames, first, params, threads, plan.reason, target, budget)
+
+    def done(result: GroupResult, plan) -> GroupResult:
+        result.pts = [f.pts for f in plan.frames]
+        return result
+
     if jobs == 1:
         for plan in groups:
-            header, payloads, stats = _encode_one(info, plan.frames, first, params, threads,
-                                                  plan.reason)
-            yield header, payloads, [f.pts for f in plan.frames], stats
+            yield done(_encode_one(*args(plan)), plan)
             first += len(plan.frames)
         return
-    pending: deque[tuple[Future, list[int]]] = deque()
+    pending: deque[tuple[Future, object]] = deque()
     with ProcessPoolExecutor(jobs) as pool:
         for plan in groups:
-            pending.append((pool.submit(_encode_one, info, plan.frames, first, params, threads,
-                                        plan.reason), [f.pts for f in plan.frames]))
+            pending.append((pool.submit(_encode_one, *args(plan)), plan))
             first += len(plan.frames)
-            if len(pending) > jobs:  # bounded: at most jobs + 1 groups in memory
-                future, pts = pending.popleft()
-                yield *future.result()[:2], pts, future.result()[2]
+            if len(pending) > jobs:
+                future, done_plan = pending.popleft()
+                yield done(future.result(), done_plan)
         while pending:
-            future, pts = pending.popleft()
-            yield *future.result()[:2], pts, future.result()[2]
+            future, done_plan = pending.popleft()
+            yield done(future.result(), done_plan)
 
 
 def _progress(enabled: bool, total: int | None, what: str):

@@ -39,14 +39,24 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("encode", help="encode a video or image sequence into a .fcv file")
     e.add_argument("input", type=Path)
     e.add_argument("-o", "--output", type=Path, help="output .fcv (default: INPUT.fcv)")
-    e.add_argument("--max-error", type=int, default=0, metavar="N",
+    e.add_argument("--max-error", type=int, default=None, metavar="N",
                    help="bound on |decoded - source| for every sample (default 0: lossless)")
+    e.add_argument("--target-psnr", type=float, default=None, metavar="DB",
+                   help="choose each group's bound so its PSNR is at least DB (measured)")
+    e.add_argument("--target-size", type=_size, default=None, metavar="BYTES",
+                   help="choose bounds so the file fits BYTES (e.g. 20M; measured)")
+    e.add_argument("--target-bitrate", type=_size, default=None, metavar="BITS/S",
+                   help="like --target-size, from a bitrate (e.g. 8M) and the clip's duration")
+    e.add_argument("--preset", choices=["fast", "default", "best"], default=None,
+                   help="built-in settings (default: default)")
+    e.add_argument("--config", type=Path, default=None, metavar="TOML",
+                   help="settings file, e.g. the framecodec.toml written by 'tune'")
     e.add_argument("--group-size", type=int, default=None, metavar="FRAMES",
                    help="exactly this many frames per group (default: groups start at scene "
                         "cuts, within --min-group and --max-group)")
-    e.add_argument("--min-group", type=int, default=8, metavar="FRAMES",
+    e.add_argument("--min-group", type=int, default=None, metavar="FRAMES",
                    help="shortest group a scene cut may close (default 8)")
-    e.add_argument("--max-group", type=int, default=60, metavar="FRAMES",
+    e.add_argument("--max-group", type=int, default=None, metavar="FRAMES",
                    help="longest group (default 60); each group decodes on its own")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="encode only source frames [START, STOP)")
@@ -71,6 +81,34 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
+    t = sub.add_parser("tune", help="search encoder settings for a clip and a target; write "
+                                    "them to a settings file")
+    t.add_argument("input", type=Path)
+    t.add_argument("-o", "--output", type=Path, default=Path("framecodec.toml"),
+                   help="settings file to write (default framecodec.toml)")
+    t.add_argument("--max-error", type=int, default=None, metavar="N",
+                   help="fixed bound (default 0: lossless); minimise size")
+    t.add_argument("--target-psnr", type=float, default=None, metavar="DB",
+                   help="every group at least DB; minimise size")
+    t.add_argument("--target-size", type=_size, default=None, metavar="BYTES",
+                   help="whole clip in BYTES; maximise quality")
+    t.add_argument("--target-bitrate", type=_size, default=None, metavar="BITS/S",
+                   help="like --target-size, from a bitrate and the clip's duration")
+    t.add_argument("--min-fps", type=float, default=None,
+                   help="refuse settings that encode slower than this (frames/s, one thread)")
+    t.add_argument("--min-decode-fps", type=float, default=None,
+                   help="refuse settings that decode slower than this")
+    t.add_argument("--preset", choices=["fast", "default", "best"], default=None,
+                   help="settings to start the search from")
+    t.add_argument("--config", type=Path, default=None, help="settings file to start from")
+    t.add_argument("--sample-frames", type=int, default=60,
+                   help="frames per sample window (default 60; a second window is taken from "
+                        "the middle of long clips)")
+    t.add_argument("--budget", type=float, default=900, metavar="SECONDS",
+                   help="stop searching after this long (default 900)")
+    t.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
     i = sub.add_parser("info", help="describe a .fcv file: stream and groups")
     i.add_argument("input", type=Path)
     i.add_argument("--json", action="store_true", help="machine-readable output")
@@ -82,17 +120,70 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _size(text: str) -> int:
+    """'1500000', '20M', '1.5G', '800k' -> an integer (powers of 1000)."""
+    scale = {"k": 10**3, "m": 10**6, "g": 10**9}
+    try:
+        if text[-1:].lower() in scale:
+            return int(float(text[:-1]) * scale[text[-1].lower()])
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 1500000 or 20M") from None
+
+
+def encode_settings(args):
+    """Preset, then settings file, then the options given on the command line."""
+    from . import config
+
+    settings = config.preset(args.preset or "default")
+    if args.config is not None:
+        settings = config.load(args.config, settings)
+    overrides = {k: v for k, v in (("max_error", args.max_error), ("min_group", args.min_group),
+                                   ("max_group", args.max_group),
+                                   ("group_size", args.group_size)) if v is not None}
+    return settings.replace(**overrides) if overrides else settings
+
+
 def _encode(args) -> int:
     from . import api
+    from .errors import UsageError
 
-    result = api.encode(args.input, args.output, max_error=args.max_error, frames=args.frames,
-                        group_size=args.group_size, min_group=args.min_group,
-                        max_group=args.max_group, jobs=args.jobs, threads=args.threads,
-                        overwrite=args.overwrite, progress=not args.quiet,
-                        audio=not args.no_audio)
+    settings = encode_settings(args)
+    targets = [t for t in (args.target_psnr, args.target_size, args.target_bitrate)
+               if t is not None]
+    if len(targets) > 1 or (targets and args.max_error is not None):
+        raise UsageError("give one of --max-error, --target-psnr, --target-size, "
+                         "--target-bitrate")
+    target_size = args.target_size
+    if args.target_bitrate is not None:
+        target_size = _bitrate_size(args, args.target_bitrate)
+    result = api.encode(args.input, args.output, frames=args.frames, settings=settings,
+                        target_psnr=args.target_psnr, target_size=target_size,
+                        jobs=args.jobs, threads=args.threads, overwrite=args.overwrite,
+                        progress=not args.quiet, audio=not args.no_audio)
     if not args.quiet:
+        if targets:
+            for g, (frames, bound, psnr, size) in enumerate(result.groups_report):
+                shown = "inf" if psnr == float("inf") else f"{psnr:.2f}"
+                print(f"  group {g}: {frames} frames, max error {bound}, PSNR {shown} dB, "
+                      f"{size:,} bytes")
         print(result.summary())
     return 0
+
+
+def _bitrate_size(args, bits_per_second: int) -> int:
+    """Bytes a bitrate allows over the frames to encode (frame count / frame rate)."""
+    from . import media
+
+    with media.open_source(args.input) as source:
+        info = source.info
+        start, stop = args.frames or (0, None)
+        count = info.frame_count
+        if count is None or stop is None or stop > count:
+            count = sum(1 for _ in source.frames(start, stop))
+        else:
+            count = min(count, stop) - start
+    return int(bits_per_second / 8 * count / float(info.frame_rate))
 
 
 def _decode(args) -> int:
@@ -127,6 +218,65 @@ def media_is_view(args) -> bool:
 
     with FcvReader(args.input) as reader:
         return not media.png_is_exact(reader.info)
+
+
+def _tune(args) -> int:
+    from . import config, media, train, tune
+    from .errors import UsageError
+    from .outputs import check_output
+
+    train.require_torch()
+    targets = [t for t in (args.max_error, args.target_psnr, args.target_size,
+                           args.target_bitrate) if t is not None]
+    if len(targets) > 1:
+        raise UsageError("give one of --max-error, --target-psnr, --target-size, "
+                         "--target-bitrate")
+    check_output(args.output, overwrite=args.overwrite)
+    start = config.preset(args.preset or "default")
+    if args.config is not None:
+        start = config.load(args.config, start)
+    with media.open_source(args.input) as source:
+        info = source.info
+        windows = tune.sample_frames(source, info, args.sample_frames)
+        count = info.frame_count
+    if count is None and (args.target_size or args.target_bitrate):
+        count = _count(args.input)
+    size = args.target_size
+    if args.target_bitrate is not None:
+        size = int(args.target_bitrate / 8 * count / float(info.frame_rate))
+    target = tune.TuneTarget(
+        max_error=args.max_error if args.max_error is not None else 0,
+        psnr=args.target_psnr, size_per_frame=size / count if size else None,
+        min_encode_fps=args.min_fps, min_decode_fps=args.min_decode_fps)
+    if args.max_error is not None:
+        start = start.replace(max_error=args.max_error)
+    from tqdm import tqdm
+
+    bar = tqdm(total=1 + sum(len(v) for _, v in tune.SEARCH), unit="try", desc="tune",
+               disable=args.quiet, leave=False)
+    with bar:
+        best, trials = tune.tune(info, windows, start, target, budget_seconds=args.budget,
+                                 on_trial=lambda t: bar.update(1))
+    for line in tune.format_table(trials, best):
+        print(line)
+    if not best.meets:
+        print("warning: no setting tried meets the speed limits; writing the fastest-to-"
+              "reject best anyway", file=sys.stderr)
+    what = (f"--target-psnr {args.target_psnr}" if args.target_psnr is not None else
+            f"--target-size {size}" if size else f"--max-error {target.max_error}")
+    config.dump(best.settings, args.output,
+                header=f"written by framecodec tune {args.input.name} {what}\n"
+                       f"{len(trials)} settings tried on {sum(len(w) for w in windows)} frames; "
+                       f"the chosen one codes them in {best.bytes:,} bytes")
+    print(f"wrote {args.output}: use it with framecodec encode --config {args.output}")
+    return 0
+
+
+def _count(path) -> int:
+    from . import media
+
+    with media.open_source(path) as source:
+        return sum(1 for _ in source.frames())
 
 
 def _info(args) -> int:
@@ -164,7 +314,8 @@ def _verify(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    commands = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify}
+    commands = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify,
+                "tune": _tune}
     try:
         return commands[args.command](args)
     except FramecodecError as exc:

@@ -28,7 +28,8 @@ from .kernels import motion as mo
 from .kernels import rangecoder as rc
 from .model import MAX_BUCKETS, GroupModel
 
-__all__ = ["CodingParams", "Layout", "GroupHeader", "GroupDecoder", "encode_group"]
+__all__ = ["CodingParams", "Layout", "GroupHeader", "GroupDecoder", "GroupAnalysis",
+           "analyse_group", "code_group", "encode_group"]
 
 INTRA, INTER = 0, 1
 MAX_SLICES = 64
@@ -270,32 +271,64 @@ class EncodedGroup:
     reconstructed: list[Frame] | None = None
 
 
-def encode_group(info: VideoInfo, frames: list[Frame], first_frame: int, params: CodingParams,
-                 *, threads: int = 1, keep_reconstruction: bool = False, reason: int = 0,
-                 progress: Callable[[int], None] | None = None) -> EncodedGroup:
-    """Fit the group's model, then code every frame with it (closed loop)."""
+@dataclass
+class GroupAnalysis:
+    """What coding a group needs besides an error bound: its frames as flat
+    buffers, motion, frame kinds and trained predictors (encoder only)."""
+
+    info: VideoInfo
+    frames: list[Frame]
+    layout: Layout
+    src: list[np.ndarray]
+    mvs: list[np.ndarray]
+    intra: list[bool]
+    fitted: object  # modelfit.FittedNets
+    params: CodingParams
+
+
+def analyse_group(info: VideoInfo, frames: list[Frame], params: CodingParams) -> GroupAnalysis:
+    """Motion estimation and training: the slow part of encoding a group."""
     from . import modelfit, motion  # encoder only: modelfit trains with torch
 
-    slices = params.slices or default_slices(info)
-    layout = Layout(info, params.log2_block, slices)
+    layout = Layout(info, params.log2_block, params.slices or default_slices(info))
     src = [layout.flatten(f) for f in frames]
     mvs, intra = motion.estimate(layout, src, params)
-    model = modelfit.fit_group_model(layout, src, mvs, intra, params)
+    fitted = modelfit.fit_group_nets(layout, src, mvs, intra, params)
+    return GroupAnalysis(info, frames, layout, src, mvs, intra, fitted, params)
+
+
+def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, threads: int = 1,
+               keep_reconstruction: bool = False, reason: int = 0,
+               progress: Callable[[int], None] | None = None) -> EncodedGroup:
+    """Code an analysed group at ``max_error`` (closed loop); may be called for
+    several bounds on one analysis."""
+    a, layout = analysis, analysis.layout
+    model = a.fitted.freeze(layout.bit_depth, MAX_BUCKETS)
     dictionary = ColorDictionary.identity(layout.n_planes)
-    header = GroupHeader(first_frame, len(frames), params.max_error, params.log2_block,
-                         layout.n_slices, params.refs, dictionary, model, reason)
+    header = GroupHeader(first_frame, len(a.frames), max_error, a.params.log2_block,
+                         layout.n_slices, a.params.refs, dictionary, model, reason)
     header_bytes = header.to_bytes()
     # code with exactly what the decoder will read
-    header = GroupHeader.from_bytes(header_bytes, info, 0)
+    header = GroupHeader.from_bytes(header_bytes, a.info, 0)
     coder = _GroupCoder(layout, header, threads)
     payloads, recon = [], []
-    for t, frame in enumerate(frames):
-        payloads.append(coder.encode_frame(src[t], mvs[t], INTRA if intra[t] else INTER))
+    for t, frame in enumerate(a.frames):
+        payloads.append(coder.encode_frame(a.src[t], a.mvs[t].copy(),
+                                           INTRA if a.intra[t] else INTER))
         if keep_reconstruction:
             recon.append(layout.unflatten(coder.refs.frames[0], frame.pts))
         if progress:
             progress(1)
     return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None)
+
+
+def encode_group(info: VideoInfo, frames: list[Frame], first_frame: int, params: CodingParams,
+                 *, threads: int = 1, keep_reconstruction: bool = False, reason: int = 0,
+                 progress: Callable[[int], None] | None = None) -> EncodedGroup:
+    """Fit the group's model, then code every frame with it (closed loop)."""
+    return code_group(analyse_group(info, frames, params), first_frame, params.max_error,
+                      threads=threads, keep_reconstruction=keep_reconstruction, reason=reason,
+                      progress=progress)
 
 
 class _GroupCoder:

@@ -161,8 +161,12 @@ class FcvWriter:
     def frames_written(self) -> int:
         return self._frames
 
-    def write_group(self, header: bytes, frames: list[tuple[int, bytes]]) -> None:
-        """``frames`` is a list of (pts, payload) in order."""
+    def write_group(self, header: bytes, frames: list[tuple[int, bytes]],
+                    max_error: int | None = None) -> None:
+        """``frames`` is a list of (pts, payload) in order; ``max_error`` the group's bound
+        (the stream header records the largest)."""
+        if max_error is not None:
+            self._max_error = max(self._max_error, max_error)
         index = len(self._groups)
         self._groups.append(GroupEntry(self._f.tell(), self._frames, len(frames)))
         self._f.write(_chunk(b"GRUP", struct.pack("<I", index) + header))

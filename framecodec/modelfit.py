@@ -9,6 +9,7 @@ the coder uses, on source samples, so training sees what coding will see.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +23,7 @@ from .model import GroupModel
 if TYPE_CHECKING:
     from .codec import CodingParams, Layout
 
-__all__ = ["fit_group_model", "gather"]
+__all__ = ["fit_group_nets", "FittedNets", "gather"]
 
 
 def _keep_fraction(total: int, wanted: int) -> int:
@@ -54,8 +55,25 @@ def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.
             for feats, seqs, targets, n, _ in out]
 
 
-def fit_group_model(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
-                    intra: list[bool], params: CodingParams) -> GroupModel:
+@dataclass
+class FittedNets:
+    """A group's trained float predictors and the data they saw (for freezing)."""
+
+    nets: list
+    datasets: list
+    n_intra: int
+    n_planes: int
+
+    def freeze(self, bit_depth: int, buckets: int) -> GroupModel:
+        """Integer networks; context thresholds placed on the training data."""
+        frozen = [train.quantize(net, bit_depth=bit_depth, feats=f, seqs=s, buckets=buckets)
+                  for net, (f, s, _) in zip(self.nets, self.datasets)]
+        n = self.n_intra
+        return GroupModel(intra=frozen[:n], inter=frozen[n:] or [None] * self.n_planes)
+
+
+def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
+                   intra: list[bool], params: CodingParams) -> FittedNets:
     """Train the intra predictors on the intra frames, the inter ones on the others."""
     settings = train.TrainSettings(hidden=params.hidden, steps=params.train_steps)
     intra_sets = gather(layout, [(src[t], None, None) for t in range(len(src)) if intra[t]],
@@ -76,10 +94,7 @@ def fit_group_model(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray]
     datasets = [_non_empty(*data) for data in intra_sets + inter_sets]
     nets = train.fit_many(datasets, bit_depth=layout.bit_depth, near=params.max_error,
                           settings=settings)
-    frozen = [train.quantize(net, bit_depth=layout.bit_depth, feats=f, seqs=s,
-                             buckets=settings.buckets) for net, (f, s, _) in zip(nets, datasets)]
-    n = len(intra_sets)
-    return GroupModel(intra=frozen[:n], inter=frozen[n:] or [None] * layout.n_planes)
+    return FittedNets(nets, datasets, len(intra_sets), layout.n_planes)
 
 
 def _non_empty(feats, seqs, targets):

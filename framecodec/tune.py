@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: MIT
+"""``framecodec tune``: search encoder settings for a clip and a target.
+
+Encoder only. A sample of the clip (its first frames, and a window from the
+middle when the clip is long) is coded in memory under candidate settings,
+one setting changed at a time (coordinate descent from the starting
+settings); a candidate is kept when it is smaller for the same target
+(``--max-error`` or ``--target-psnr``), or better in quality for a size
+target, and fast enough for ``--min-fps``. Every try is measured: bytes,
+bits per sample, PSNR, max error, encode and decode fps. The search stops
+when every setting has been tried or the time budget is spent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from .api import PlaneStats
+from .codec import GroupDecoder, GroupHeader, analyse_group, code_group
+from .config import EncodeSettings
+from .errors import UsageError
+from .frames import Frame, VideoInfo
+from .targets import code_for_psnr, code_for_size, first_guess
+
+__all__ = ["Trial", "TuneTarget", "tune", "SEARCH"]
+
+# The settings tried, in order, each against the best found so far.
+SEARCH: list[tuple[str, list]] = [
+    ("hidden", [(16, 8), (32, 16), (32, 32)]),
+    ("train_steps", [300, 600, 1200]),
+    ("refs", [1, 2, 3, 4]),
+    ("block", [8, 16, 32]),
+    ("search_range", [16, 48, 96]),
+    ("max_group", [15, 30, 60, 120]),
+    ("train_samples", [30000, 60000, 120000]),
+]
+
+
+@dataclass(frozen=True)
+class TuneTarget:
+    max_error: int | None = 0
+    psnr: float | None = None
+    size_per_frame: float | None = None  # bytes per frame, for size targets
+    min_encode_fps: float | None = None
+    min_decode_fps: float | None = None
+
+
+@dataclass
+class Trial:
+    settings: EncodeSettings
+    changed: str
+    bytes: int
+    samples: int
+    psnr: float
+    max_error: int
+    encode_fps: float
+    decode_fps: float
+    meets: bool = True
+
+    @property
+    def bits_per_sample(self) -> float:
+        return 8 * self.bytes / max(self.samples, 1)
+
+
+def sample_frames(source, info: VideoInfo, length: int) -> list[list[Frame]]:
+    """Up to two windows of ``length`` frames: the start and, if the clip is long
+    enough, its middle (a representative sample at bounded cost)."""
+    total = info.frame_count
+    windows = [(0, length)]
+    if total and total >= 3 * length:
+        middle = total // 2
+        windows.append((middle, middle + length))
+    out = []
+    for start, stop in windows:
+        frames = list(source.frames(start, stop))
+        if frames:
+            out.append(frames)
+    return out
+
+
+def _measure(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettings,
+             target: TuneTarget) -> Trial:
+    params = settings.coding_params()
+    peak = info.format.max_value
+    size = settings.group_size or settings.max_group
+    total_bytes, samples, stats = 0, 0, PlaneStats()
+    coded_groups = []
+    t0 = time.perf_counter()
+    for frames in windows:
+        for at in range(0, len(frames), size):
+            group = frames[at:at + size]
+            if target.psnr is not None:
+                params = replace(params, max_error=min(first_guess(target.psnr, peak), peak // 2))
+            analysis = analyse_group(info, group, params)
+            if target.psnr is not None:
+                coded, group_stats, _ = code_for_psnr(analysis, 0, target.psnr, peak // 2,
+                                                      PlaneStats)
+            elif target.size_per_frame is not None:
+                budget = int(target.size_per_frame * len(group))
+                coded, group_stats, _, _ = code_for_size(analysis, 0, budget, peak // 2,
+                                                         PlaneStats)
+            else:
+                coded = code_group(analysis, 0, target.max_error or 0, keep_reconstruction=True)
+                group_stats = PlaneStats()
+                for src, rec in zip(group, coded.reconstructed):
+                    group_stats.add(src, rec)
+            stats.merge(group_stats)
+            total_bytes += len(coded.header_bytes) + sum(len(p) for p in coded.frames)
+            samples += len(group) * info.samples_per_frame
+            coded_groups.append(coded)
+    encode_seconds = time.perf_counter() - t0
+    n_frames = sum(len(w) for w in windows)
+    t0 = time.perf_counter()
+    for coded in coded_groups:
+        decoder = GroupDecoder(info, GroupHeader.from_bytes(coded.header_bytes, info, 0), 0)
+        for k, payload in enumerate(coded.frames):
+            decoder.decode_frame(payload, k, None)
+    decode_seconds = time.perf_counter() - t0
+    trial = Trial(settings, "", total_bytes, samples, stats.psnr(peak), max(stats.max_error),
+                  n_frames / encode_seconds, n_frames / max(decode_seconds, 1e-9))
+    trial.meets = ((target.min_encode_fps is None or trial.encode_fps >= target.min_encode_fps)
+                   and (target.min_decode_fps is None
+                        or trial.decode_fps >= target.min_decode_fps))
+    return trial
+
+
+def _better(a: Trial, b: Trial, target: TuneTarget) -> bool:
+    """Is trial a better than b? Speed limits first, then the target's objective."""
+    if a.meets != b.meets:
+        return a.meets
+    if target.size_per_frame is not None:
+        return a.psnr > b.psnr + 1e-9
+    return a.bytes < b.bytes
+
+
+def tune(info: VideoInfo, windows: list[list[Frame]], start: EncodeSettings,
+         target: TuneTarget, *, budget_seconds: float = 900.0,
+         on_trial: Callable[[Trial], None] | None = None) -> tuple[Trial, list[Trial]]:
+    """Coordinate descent over ``SEARCH`` from ``start``; returns (best, all trials)."""
+    if not windows:
+        raise UsageError("the clip has no frames to tune on")
+    started = time.perf_counter()
+    longest = max(len(w) for w in windows)
+    best = _measure(info, windows, start, target)
+    best.changed = "start"
+    trials = [best]
+    if on_trial:
+        on_trial(best)
+    for key, values in SEARCH:
+        for value in values:
+            if time.perf_counter() - started > budget_seconds:
+                return best, trials
+            if getattr(best.settings, key) == value:
+                continue
+            if key == "max_group" and value > longest and best.settings.max_group >= longest:
+                continue  # the sample cannot tell longer groups apart
+            candidate = best.settings.replace(
+                **{key: value}, **({"min_group": min(best.settings.min_group, value)}
+                                   if key == "max_group" else {}))
+            trial = _measure(info, windows, candidate, target)
+            trial.changed = f"{key}={value}"
+            trials.append(trial)
+            if on_trial:
+                on_trial(trial)
+            if _better(trial, best, target):
+                best = trial
+    return best, trials
+
+
+def format_table(trials: list[Trial], best: Trial) -> list[str]:
+    lines = [f"{'try':>3} {'change':<22} {'bytes':>11} {'bits/sample':>11} {'PSNR':>7} "
+             f"{'max err':>7} {'enc fps':>8} {'dec fps':>8}"]
+    for k, t in enumerate(trials):
+        psnr = "inf" if math.isinf(t.psnr) else f"{t.psnr:.2f}"
+        mark = " <- chosen" if t is best else ("" if t.meets else " (too slow)")
+        lines.append(f"{k:>3} {t.changed:<22} {t.bytes:>11,} {t.bits_per_sample:>11.4f} "
+                     f"{psnr:>7} {t.max_error:>7} {t.encode_fps:>8.2f} {t.decode_fps:>8.1f}"
+                     f"{mark}")
+    return lines
