@@ -103,7 +103,7 @@ def test_bad_inputs(tmp_path, capsys):
         (["decode", tmp_path / "missing.fcv", "-o", tmp_path / "o.mkv"], "missing.fcv"),
         (["decode", text, "-o", tmp_path / "o.mkv"], "not a .fcv file"),
         (["decode", cut, "-o", tmp_path / "o.mkv"], "truncated"),
-        (["encode", SAMPLE, "-o", tmp_path / "x.fcv", "--max-error", "-1"], "max-error"),
+        (["encode", SAMPLE, "-o", tmp_path / "x.fcv", "--max-error", "-1"], "max_error"),
         (["encode", SAMPLE, "-o", tmp_path / "x.fcv", "--frames", "5:2"], "frame range"),
         (["info", text], "not a .fcv file"),
     ]
