@@ -74,6 +74,10 @@ def _end_of_groups(reader: FcvReader) -> int:
     return reader.size
 
 
+def _db(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.2f}"
+
+
 @dataclass
 class VerifyReport:
     path: str
@@ -82,6 +86,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     max_error: list[int] = field(default_factory=list)
     psnr: list[float] = field(default_factory=list)
+    group_psnr: list[float] = field(default_factory=list)
     bound: int = 0
 
     @property
@@ -91,9 +96,11 @@ class VerifyReport:
     def lines(self) -> list[str]:
         out = [f"{self.path}: {self.frames}/{self.expected_frames} frames decoded"]
         if self.max_error:
-            psnr = ", ".join("inf" if math.isinf(v) else f"{v:.2f}" for v in self.psnr)
+            psnr = ", ".join(_db(v) for v in self.psnr)
             out.append(f"max error per plane {self.max_error} (bound {self.bound}); "
                        f"PSNR per plane {psnr} dB")
+            out.append("PSNR per group (all samples): "
+                       + ", ".join(_db(v) for v in self.group_psnr) + " dB")
         out += [f"problem: {p}" for p in self.problems]
         out.append("sound" if self.sound else "NOT sound")
         return out
@@ -123,7 +130,9 @@ def verify(path: str | os.PathLike, source: str | os.PathLike | None = None, *,
         squared = [0.0] * info.format.planes
         counts = [0] * info.format.planes
         report.max_error = [0] * info.format.planes if src_frames is not None else []
+        peak = info.format.max_value
         for g in range(len(reader.groups)):
+            group_sq, group_n = 0.0, 0
             try:
                 header_bytes, payloads = reader.read_group(g)
                 decoder = GroupDecoder(info, GroupHeader.from_bytes(header_bytes, info, g), g,
@@ -143,8 +152,13 @@ def verify(path: str | os.PathLike, source: str | os.PathLike | None = None, *,
                         report.max_error[p] = max(report.max_error[p], int(np.abs(d).max()))
                         squared[p] += float((d * d).sum())
                         counts[p] += d.size
+                        group_sq += float((d * d).sum())
+                        group_n += d.size
             except FramecodecError as exc:
                 report.problems.append(str(exc))
+            if src_frames is not None and group_n:
+                report.group_psnr.append(math.inf if group_sq == 0 else
+                                         10 * math.log10(peak * peak * group_n / group_sq))
         if report.frames != report.expected_frames:
             report.problems.append(f"decoded {report.frames} frames, header says "
                                    f"{report.expected_frames}")
