@@ -45,7 +45,7 @@ class CodingParams:
     refs: int = 3  # reference frames a block may choose from
     search_range: int = 48
     subpel: bool = True
-    hidden: tuple[int, int] = (32, 16)
+    hidden: tuple[int, int] | None = None  # None: chosen per group (modelfit)
     train_steps: int = 600
     train_samples: int = 60000
     motion_lambda: int = 4

@@ -32,7 +32,7 @@ class EncodeSettings:
     refs: int = 3
     search_range: int = 48
     subpel: bool = True
-    hidden: tuple[int, int] = (32, 16)
+    hidden: tuple[int, int] = (0, 0)
     train_steps: int = 600
     train_samples: int = 60000
     slices: int = 0
@@ -41,7 +41,8 @@ class EncodeSettings:
         return CodingParams(max_error=self.max_error, log2_block=self.block.bit_length() - 1,
                             slices=self.slices, refs=self.refs,
                             search_range=self.search_range, subpel=self.subpel,
-                            hidden=tuple(self.hidden), train_steps=self.train_steps,
+                            hidden=tuple(self.hidden) if self.hidden[0] else None,
+                            train_steps=self.train_steps,
                             train_samples=self.train_samples)
 
     def replace(self, **changes) -> EncodeSettings:
@@ -58,7 +59,8 @@ KEYS = {
     "refs": "reference frames a block may predict from, 1 to 4",
     "search_range": "motion search range in samples",
     "subpel": "search half and quarter sample motion",
-    "hidden": "widths of the network's two hidden layers [first, second]; second 0: one layer",
+    "hidden": "widths of the network's two hidden layers [first, second] (second 0: one "
+              "layer); [0, 0] chooses per group between [16, 8] and [32, 16]",
     "train_steps": "training steps per group",
     "train_samples": "samples per plane and frame kind that training draws from",
     "slices": "slices per frame (decode threads); 0 chooses from the frame size",
@@ -92,7 +94,8 @@ def check(settings: EncodeSettings) -> EncodeSettings:
         "block": s.block in (4, 8, 16, 32, 64, 128),
         "refs": 1 <= s.refs <= 4,
         "search_range": 0 <= s.search_range <= 1016,
-        "hidden": len(s.hidden) == 2 and 1 <= s.hidden[0] <= 64 and 0 <= s.hidden[1] <= 64,
+        "hidden": len(s.hidden) == 2 and (tuple(s.hidden) == (0, 0) or (
+            1 <= s.hidden[0] <= 64 and 0 <= s.hidden[1] <= 64)),
         "train_steps": 1 <= s.train_steps <= 100000,
         "train_samples": 100 <= s.train_samples <= 10_000_000,
         "slices": 0 <= s.slices <= 64,

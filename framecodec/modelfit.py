@@ -72,10 +72,18 @@ class FittedNets:
         return GroupModel(intra=frozen[:n], inter=frozen[n:] or [None] * self.n_planes)
 
 
+SMALL, LARGE = (16, 8), (32, 16)  # the two model sizes an automatic choice weighs
+
+
 def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
                    intra: list[bool], params: CodingParams) -> FittedNets:
-    """Train the intra predictors on the intra frames, the inter ones on the others."""
-    settings = train.TrainSettings(hidden=params.hidden, steps=params.train_steps)
+    """Train the intra predictors on the intra frames, the inter ones on the others.
+
+    With ``params.hidden`` None the model size is chosen per group: the small
+    model first; the large one too when the group codes enough samples that
+    it could pay for its bigger header; the one with the smaller estimated
+    total (ideal code length of the group's samples plus weights) is kept.
+    """
     intra_sets = gather(layout, [(src[t], None, None) for t in range(len(src)) if intra[t]],
                         False, params.train_samples)
     inter_frames = []
@@ -92,9 +100,43 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
         inter_frames.append((src[t], ref, skip))
     inter_sets = gather(layout, inter_frames, True, params.train_samples) if inter_frames else []
     datasets = [_non_empty(*data) for data in intra_sets + inter_sets]
-    nets = train.fit_many(datasets, bit_depth=layout.bit_depth, near=params.max_error,
-                          settings=settings)
+    population = _population(layout, sum(intra), inter_frames)
+
+    def fit(hidden):
+        settings = train.TrainSettings(hidden=hidden, steps=params.train_steps)
+        nets = train.fit_many(datasets, bit_depth=layout.bit_depth, settings=settings)
+        bits = sum(n * train.mean_bits(net, *data, bit_depth=layout.bit_depth)
+                   for net, data, n in zip(nets, datasets, population))
+        weights = sum(_weight_count(d[0].shape[1], hidden) for d in datasets)
+        return nets, bits + 8 * weights, bits
+
+    if params.hidden is not None:
+        nets, _, _ = fit(params.hidden)
+    else:
+        nets, total, bits = fit(SMALL)
+        extra = 8 * sum(_weight_count(d[0].shape[1], LARGE) - _weight_count(d[0].shape[1], SMALL)
+                        for d in datasets)
+        if 0.03 * bits > extra:  # a larger model saving 3% would pay for itself
+            large, large_total, _ = fit(LARGE)
+            if large_total < total:
+                nets = large
     return FittedNets(nets, datasets, len(intra_sets), layout.n_planes)
+
+
+def _weight_count(n_in: int, hidden: tuple[int, int]) -> int:
+    h1, h2 = hidden
+    last = h2 or h1
+    return n_in * h1 + h1 + (h1 * h2 + h2 if h2 else 0) + 6 * last + 6
+
+
+def _population(layout: Layout, n_intra: int, inter_frames) -> list[int]:
+    """Samples coded per plane, intra planes first: what the model's bits scale with."""
+    sizes = [h * w for h, w in layout.shapes]
+    counts = [n_intra * s for s in sizes]
+    if inter_frames:
+        block_share = [1.0 - float(skip.mean()) for _, _, skip in inter_frames]
+        counts += [int(s * sum(block_share)) for s in sizes]
+    return counts
 
 
 def _non_empty(feats, seqs, targets):
