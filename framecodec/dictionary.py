@@ -1,114 +1,183 @@
 # SPDX-License-Identifier: MIT
-"""The group's colour dictionary: fit, map to indices, map back, serialise.
+"""The group's colour dictionary: palettes for plane sets, fit, map, serialise.
 
-A colour is the tuple of samples that one pixel position holds in every
-plane; it applies to formats whose planes share one resolution (4:4:4, RGB,
-gray). The identity dictionary (no entries) means "code samples directly".
-Entries are stored sorted, each plane's column delta-coded, then deflated.
+A *plane set* is a run of consecutive planes of one geometry: all planes of
+gray, 4:4:4 and RGB formats; for subsampled YUV, luma on its own and the two
+chroma planes together (so a 4:2:0 screen recording gets a palette of luma
+values and one of chroma pairs). A colour is the tuple of a set's samples at
+one position. A set whose group holds few colours may be coded as indices
+into a *palette* of them (kernels/palette.py); the others are coded sample by
+sample. The identity dictionary has no palettes.
+
+With ``--max-error N`` colours within N of each other (in every sample) may
+share an entry: each source colour maps to an entry within N of it, so the
+bound holds for palette-coded planes too.
+
+Entries are stored sorted, each column delta-coded and deflated. Each
+palette carries its small integer network (``PaletteNet``), which chooses
+the coding context of every candidate flag from the neighbourhood pattern.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .bitstream import ByteReader, ByteWriter
 from .errors import CorruptError
+from .kernels.palette import N_CAND, N_LEVELS, N_PATTERNS
 from .model import inflate
+from .pixfmt import PixelFormat
 
-__all__ = ["ColorDictionary", "MAX_ENTRIES"]
+__all__ = ["ColorDictionary", "Palette", "PaletteNet", "plane_sets", "MAX_ENTRIES"]
 
 MAX_ENTRIES = 1 << 16
-IDENTITY, PALETTE = 0, 1
+IDENTITY, PALETTES = 0, 1
+N_PATTERN_BITS = 12
+# log-odds (1/16 units) separating the N_LEVELS context buckets of a flag
+LEVEL_THRESHOLDS = np.array([-48, -24, -8, 0, 8, 24, 48], np.int64)
 
 
-@dataclass(frozen=True)
-class ColorDictionary:
-    """``entries`` is (K, n_planes) uint16, sorted; empty for the identity dictionary."""
+def plane_sets(fmt: PixelFormat) -> list[tuple[int, ...]]:
+    """Runs of consecutive planes with one geometry (the candidates for a palette)."""
+    sets: list[list[int]] = []
+    for p in range(fmt.planes):
+        if sets and fmt.plane_shape(p, 64, 64) == fmt.plane_shape(sets[-1][-1], 64, 64):
+            sets[-1].append(p)
+        else:
+            sets.append([p])
+    return [tuple(s) for s in sets]
 
-    entries: np.ndarray
+
+@dataclass
+class PaletteNet:
+    """Integer network: 12 pattern bits -> log-odds (1/16) of each candidate flag.
+
+    ``h = clamp((bits @ W1 + B1) >> s1, 0, 32767)``, ``o = (h @ W2 + B2) >> s2``;
+    every value exact in 64 bits.
+    """
+
+    w1: np.ndarray  # (12, H) int8 range
+    b1: np.ndarray  # (H,) int32 range
+    s1: int
+    w2: np.ndarray  # (H, 5) int16 range
+    b2: np.ndarray  # (5,) int32 range
+    s2: int
+
+    def logits(self, patterns: np.ndarray) -> np.ndarray:
+        bits = ((patterns[:, None] >> np.arange(N_PATTERN_BITS)) & 1).astype(np.int64)
+        h = np.clip((bits @ self.w1.astype(np.int64) + self.b1) >> self.s1, 0, 32767)
+        return (h @ self.w2.astype(np.int64) + self.b2) >> self.s2
+
+    def lut(self) -> np.ndarray:
+        """Context bucket of every (pattern, candidate): (4096, 5) int64."""
+        out = self.logits(np.arange(N_PATTERNS, dtype=np.int64))
+        return np.searchsorted(LEVEL_THRESHOLDS, out, side="left").astype(np.int64)
 
     @staticmethod
-    def identity(n_planes: int) -> ColorDictionary:
-        return ColorDictionary(np.zeros((0, n_planes), np.uint16))
+    def neutral() -> PaletteNet:
+        """A network saying nothing (every flag in the middle bucket)."""
+        return PaletteNet(np.zeros((N_PATTERN_BITS, 1), np.int64), np.zeros(1, np.int64), 0,
+                          np.zeros((1, N_CAND), np.int64), np.zeros(N_CAND, np.int64), 0)
 
-    @property
-    def is_identity(self) -> bool:
-        return self.entries.shape[0] == 0
+    def to_bytes(self) -> bytes:
+        w = ByteWriter().u8(self.w1.shape[1]).u8(self.s1).u8(self.s2)
+        w.raw(self.w1.astype(np.int8).tobytes()).raw(self.b1.astype("<i4").tobytes())
+        w.raw(self.w2.astype("<i2").tobytes()).raw(self.b2.astype("<i4").tobytes())
+        return w.getvalue()
+
+    @staticmethod
+    def from_reader(r: ByteReader) -> PaletteNet:
+        hidden, s1, s2 = r.u8("palette net width"), r.u8("shift"), r.u8("shift")
+        if not 1 <= hidden <= 64 or s1 > 31 or s2 > 31:
+            raise CorruptError("palette network header out of range")
+        w1 = np.frombuffer(r.raw(N_PATTERN_BITS * hidden, "weights"), np.int8)
+        b1 = np.frombuffer(r.raw(4 * hidden, "biases"), "<i4")
+        w2 = np.frombuffer(r.raw(2 * hidden * N_CAND, "weights"), "<i2")
+        b2 = np.frombuffer(r.raw(4 * N_CAND, "biases"), "<i4")
+        if np.abs(w1.astype(np.int64)).max() > 127 or np.abs(w2.astype(np.int64)).max() > 32767:
+            raise CorruptError("palette network weight out of range")
+        return PaletteNet(w1.reshape(N_PATTERN_BITS, hidden).astype(np.int64),
+                          b1.astype(np.int64), s1,
+                          w2.reshape(hidden, N_CAND).astype(np.int64), b2.astype(np.int64), s2)
+
+
+@dataclass
+class Palette:
+    """The colours of one plane set: ``entries`` (K, len(planes)) sorted, distinct."""
+
+    planes: tuple[int, ...]
+    entries: np.ndarray
+    net: PaletteNet = field(default_factory=PaletteNet.neutral)
 
     def __len__(self) -> int:
         return int(self.entries.shape[0])
 
+    @property
+    def index_bits(self) -> int:
+        return max(1, (len(self) - 1).bit_length())
+
+
+@dataclass
+class ColorDictionary:
+    """The group's palettes (none: the identity dictionary)."""
+
+    palettes: list[Palette]
+    n_planes: int
+
     @staticmethod
-    def fit(frames: list[list[np.ndarray]], max_entries: int = 256) -> ColorDictionary:
-        """The distinct colours of ``frames`` if there are at most ``max_entries``.
+    def identity(n_planes: int) -> ColorDictionary:
+        return ColorDictionary([], n_planes)
 
-        Returns the identity dictionary when planes differ in size or when the
-        frames hold more colours than allowed.
-        """
-        n_planes = len(frames[0])
-        if any(p.shape != frames[0][0].shape for p in frames[0]):
-            return ColorDictionary.identity(n_planes)
-        seen = np.zeros((0, n_planes), np.uint16)
-        for planes in frames:
-            pixels = np.stack([p.ravel() for p in planes], axis=1).astype(np.uint16)
-            seen = np.unique(np.concatenate([seen, np.unique(pixels, axis=0)]), axis=0)
-            if seen.shape[0] > max_entries:
-                return ColorDictionary.identity(n_planes)
-        return ColorDictionary(seen)
+    @property
+    def is_identity(self) -> bool:
+        return not self.palettes
 
-    def to_indices(self, planes: list[np.ndarray]) -> np.ndarray:
-        """Index plane (uint16, shape of the planes); every colour must be an entry."""
-        pixels = np.stack([p.ravel() for p in planes], axis=1).astype(np.uint16)
-        keys = _keys(self.entries)
-        where = np.searchsorted(keys, _keys(pixels))
-        where = np.minimum(where, len(keys) - 1)
-        if not np.array_equal(keys[where], _keys(pixels)):
-            raise ValueError("frame holds a colour that is not in the dictionary")
-        return where.astype(np.uint16).reshape(planes[0].shape)
-
-    def from_indices(self, indices: np.ndarray, dtype=np.uint8) -> list[np.ndarray]:
-        if indices.size and int(indices.max()) >= len(self):
-            raise CorruptError("colour index beyond the dictionary")
-        colors = self.entries[indices.ravel()]
-        return [colors[:, k].reshape(indices.shape).astype(dtype)
-                for k in range(self.entries.shape[1])]
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.palettes)
 
     def to_bytes(self) -> bytes:
-        w = ByteWriter().u8(IDENTITY if self.is_identity else PALETTE)
-        w.u8(self.entries.shape[1]).u32(len(self))
-        if len(self):
-            deltas = np.diff(self.entries.astype(np.int32), axis=0, prepend=0)
-            w.blob(zlib.compress(deltas.astype("<i4").tobytes(), 9))
+        w = ByteWriter().u8(PALETTES if self.palettes else IDENTITY).u8(self.n_planes)
+        w.u8(len(self.palettes))
+        for pal in self.palettes:
+            mask = sum(1 << p for p in pal.planes)
+            deltas = np.diff(pal.entries.astype(np.int32), axis=0, prepend=0)
+            w.u8(mask).u32(len(pal)).blob(zlib.compress(deltas.astype("<i4").tobytes(), 9))
+            w.blob(pal.net.to_bytes())
         return w.getvalue()
 
     @staticmethod
-    def from_bytes(data: bytes, n_planes: int) -> ColorDictionary:
+    def from_bytes(data: bytes, fmt: PixelFormat) -> ColorDictionary:
+        n_planes = fmt.planes
         r = ByteReader(data, "colour dictionary")
-        mode = r.u8("mode")
-        planes = r.u8("plane count")
-        count = r.u32("entry count")
-        if mode not in (IDENTITY, PALETTE) or planes != n_planes or count > MAX_ENTRIES \
+        mode, planes, count = r.u8("mode"), r.u8("plane count"), r.u8("palette count")
+        if mode not in (IDENTITY, PALETTES) or planes != n_planes \
                 or (mode == IDENTITY) != (count == 0):
             raise CorruptError("colour dictionary header is inconsistent")
-        if count == 0:
-            r.expect_end()
-            return ColorDictionary.identity(n_planes)
-        packed = r.blob("entries")
+        allowed = {sum(1 << p for p in s): s for s in plane_sets(fmt)}
+        palettes, used = [], 0
+        for _ in range(count):
+            mask, k = r.u8("plane mask"), r.u32("entry count")
+            if mask not in allowed or mask & used or not 1 <= k <= MAX_ENTRIES:
+                raise CorruptError("colour dictionary palette header is inconsistent")
+            used |= mask
+            sets = allowed[mask]
+            raw = inflate(r.blob("entries"), k * len(sets) * 4, "colour dictionary")
+            if len(raw) != k * len(sets) * 4:
+                raise CorruptError("colour dictionary size does not match its count")
+            entries = np.cumsum(np.frombuffer(raw, "<i4").reshape(k, len(sets)).astype(np.int64),
+                                axis=0)
+            if entries.min() < 0 or entries.max() > fmt.max_value:
+                raise CorruptError("colour dictionary entry out of range")
+            keys = _keys(entries)
+            if np.any(keys[1:] <= keys[:-1]):
+                raise CorruptError("colour dictionary entries are not sorted and distinct")
+            net = PaletteNet.from_reader(ByteReader(r.blob("palette net"), "palette network"))
+            palettes.append(Palette(sets, entries.astype(np.uint16), net))
         r.expect_end()
-        want = count * n_planes * 4
-        raw = inflate(packed, want, "colour dictionary")
-        if len(raw) != want:
-            raise CorruptError("colour dictionary size does not match its count")
-        entries = np.cumsum(np.frombuffer(raw, "<i4").reshape(count, n_planes), axis=0)
-        if entries.min(initial=0) < 0 or entries.max(initial=0) > 0xFFFF:
-            raise CorruptError("colour dictionary entry out of range")
-        keys = _keys(entries.astype(np.uint16))
-        if np.any(keys[1:] <= keys[:-1]):
-            raise CorruptError("colour dictionary entries are not sorted and distinct")
-        return ColorDictionary(entries.astype(np.uint16))
+        return ColorDictionary(palettes, n_planes)
 
 
 def _keys(pixels: np.ndarray) -> np.ndarray:
@@ -117,3 +186,60 @@ def _keys(pixels: np.ndarray) -> np.ndarray:
     for k in range(pixels.shape[1]):
         keys = (keys << np.uint64(16)) | pixels[:, k].astype(np.uint64)
     return keys
+
+
+# ------------------------------------------------------------------ encoder side
+
+
+def colours(frames, planes: tuple[int, ...]) -> np.ndarray:
+    """(n, len(planes)) samples of a plane set over frames (lists of planes)."""
+    return np.concatenate([np.stack([f[p].ravel() for p in planes], axis=1) for f in frames])
+
+
+def fit_palette(frames, planes: tuple[int, ...], max_entries: int,
+                near: int) -> tuple[np.ndarray, dict] | None:
+    """Entries for a plane set, or None when it needs more than ``max_entries``.
+
+    Lossless: the distinct colours. With ``near``, colours are taken by
+    decreasing frequency and each joins the first entry within ``near`` of it
+    in every sample, or starts a new one. Returns (entries, colour -> entry).
+    """
+    found: dict[int, int] = {}
+    for f in frames:  # count colours frame by frame, stopping early when too many
+        keys, counts = np.unique(_keys(np.stack([f[p].ravel() for p in planes], 1)),
+                                 return_counts=True)
+        for key, c in zip(keys.tolist(), counts.tolist()):
+            found[key] = found.get(key, 0) + c
+        if near == 0 and len(found) > max_entries:
+            return None
+        if len(found) > 64 * max_entries:
+            return None
+    ordered = sorted(found, key=lambda k: -found[k])
+    columns = len(planes)
+    values = np.array([[(k >> (16 * (columns - 1 - c))) & 0xFFFF for c in range(columns)]
+                       for k in ordered], np.int64).reshape(-1, columns)
+    reps: list[np.ndarray] = []
+    owner = {}
+    for key, colour in zip(ordered, values):
+        for e, rep in enumerate(reps):
+            if np.abs(rep - colour).max() <= near:
+                owner[key] = e
+                break
+        else:
+            owner[key] = len(reps)
+            reps.append(colour)
+            if len(reps) > max_entries:
+                return None
+    entries = np.array(reps, np.int64).reshape(-1, columns)
+    order = np.argsort(_keys(entries), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return entries[order].astype(np.uint16), {k: int(rank[e]) for k, e in owner.items()}
+
+
+def to_indices(frame_planes, planes: tuple[int, ...], mapping: dict) -> np.ndarray:
+    """The index plane (int32, flat) of one frame's plane set."""
+    keys = _keys(np.stack([frame_planes[p].ravel() for p in planes], axis=1))
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    lookup = np.array([mapping[int(k)] for k in uniq.tolist()], np.int32)
+    return lookup[inverse]

@@ -187,13 +187,23 @@ class GroupModel:
     intra: list[IntNet | None] = field(default_factory=list)
     inter: list[IntNet | None] = field(default_factory=list)
 
-    def kernel_nets(self, inter: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Concatenated flat nets and their offsets, the kernels' arguments."""
+    def complete(self, inter: bool, palette_planes=frozenset()) -> bool:
+        """Whether every sample-coded plane has a network of this kind."""
         nets = self.inter if inter else self.intra
-        if any(n is None for n in nets):
+        return bool(nets) and all(n is not None for p, n in enumerate(nets)
+                                  if p not in palette_planes)
+
+    def kernel_nets(self, inter: bool, palette_planes=frozenset()) -> tuple[np.ndarray,
+                                                                              np.ndarray]:
+        """Concatenated flat nets and their offsets, the kernels' arguments.
+
+        Palette-coded planes have no network; a placeholder keeps the offsets."""
+        nets = self.inter if inter else self.intra
+        if not self.complete(inter, palette_planes):
             raise CorruptError(f"group has no {'inter' if inter else 'intra'} model")
-        offsets = np.cumsum([0] + [n.flat.shape[0] for n in nets]).astype(np.int64)
-        return np.concatenate([n.flat for n in nets]), offsets
+        flats = [n.flat if n is not None else _placeholder(inter, p) for p, n in enumerate(nets)]
+        offsets = np.cumsum([0] + [f.shape[0] for f in flats]).astype(np.int64)
+        return np.concatenate(flats), offsets
 
     def to_bytes(self) -> bytes:
         """u8 plane count; per kind (intra, inter) and plane a u8 presence flag and
@@ -227,6 +237,13 @@ class GroupModel:
 
 
 _MAX_MODEL_BYTES = 1 << 22
+
+
+def _placeholder(inter: bool, plane: int) -> np.ndarray:
+    """A valid network for a plane that is never sample-coded (a palette plane)."""
+    n_in = n_row_features(inter, plane)
+    return IntNet.build(np.zeros((n_in, 1)), np.zeros(1), 0, None, None, 0, np.zeros((1, 6)),
+                        np.zeros(6), np.zeros(6), []).flat
 
 
 def inflate(data: bytes, limit: int, what: str) -> bytes:

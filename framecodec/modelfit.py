@@ -32,9 +32,11 @@ def _keep_fraction(total: int, wanted: int) -> int:
 
 
 def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]],
-           inter: bool, wanted: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(row features (n, k), sequential features (n, 2), targets (n,)) per plane,
-    from (source, reference, skip) triples."""
+           inter: bool, wanted: int,
+           skip_planes=frozenset()) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(row features (n, k), sequential features (n, 2), targets (n,)) per sample-coded
+    plane (palette planes, in ``skip_planes``, are left out and give no cross-plane
+    feature, as in the coder), from (source, reference, skip) triples."""
     out = []
     per_frame = [layout.shapes[p][0] * layout.shapes[p][1] for p in range(layout.n_planes)]
     for p in range(layout.n_planes):
@@ -47,36 +49,45 @@ def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.
         ref = src if ref is None else ref
         skip = np.zeros(1, np.uint8) if skip is None else skip
         for p in range(layout.n_planes):
+            if p in skip_planes:
+                continue
             feats, seqs, targets, count, keep = out[p]
             out[p][3] = _gather_plane(src, ref, err, layout.geom, p, layout.slice_y, inter, skip,
                                       layout.log2_block, layout.nbx, layout.bit_depth, keep,
                                       t * 7919 + p * 104729, feats, seqs, targets, count)
     return [(feats[:, :n].T.copy(), seqs[:, :n].T.copy(), targets[:n])
-            for feats, seqs, targets, n, _ in out]
+            for p, (feats, seqs, targets, n, _) in enumerate(out) if p not in skip_planes]
 
 
 @dataclass
 class FittedNets:
-    """A group's trained float predictors and the data they saw (for freezing)."""
+    """A group's trained float predictors and the data they saw (for freezing);
+    ``planes`` lists the sample-coded planes, in the order of intra then inter nets."""
 
     nets: list
     datasets: list
     n_intra: int
     n_planes: int
+    planes: list[int]
 
     def freeze(self, bit_depth: int, buckets: int) -> GroupModel:
-        """Integer networks; context thresholds placed on the training data."""
+        """Integer networks (None for palette planes); thresholds from the training data."""
         frozen = [train.quantize(net, bit_depth=bit_depth, feats=f, seqs=s, buckets=buckets)
                   for net, (f, s, _) in zip(self.nets, self.datasets)]
-        n = self.n_intra
-        return GroupModel(intra=frozen[:n], inter=frozen[n:] or [None] * self.n_planes)
+        k = len(self.planes)
+        model = GroupModel(intra=[None] * self.n_planes, inter=[None] * self.n_planes)
+        for kind, nets in ((model.intra, frozen[:k]), (model.inter, frozen[k:])):
+            for p, net in zip(self.planes, nets):
+                kind[p] = net
+        return model
 
 
 SMALL, LARGE = (16, 8), (32, 16)  # the two model sizes an automatic choice weighs
 
 
 def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
-                   intra: list[bool], params: CodingParams) -> FittedNets:
+                   intra: list[bool], params: CodingParams,
+                   skip_planes=frozenset()) -> FittedNets:
     """Train the intra predictors on the intra frames, the inter ones on the others.
 
     With ``params.hidden`` None the model size is chosen per group: the small
@@ -84,8 +95,9 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     it could pay for its bigger header; the one with the smaller estimated
     total (ideal code length of the group's samples plus weights) is kept.
     """
+    planes = [p for p in range(layout.n_planes) if p not in skip_planes]
     intra_sets = gather(layout, [(src[t], None, None) for t in range(len(src)) if intra[t]],
-                        False, params.train_samples)
+                        False, params.train_samples, skip_planes)
     inter_frames = []
     for t in range(1, len(src)):
         if intra[t]:
@@ -98,9 +110,10 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
         mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_block, layout.nbx,
                      layout.nby, params.max_error, skip)
         inter_frames.append((src[t], ref, skip))
-    inter_sets = gather(layout, inter_frames, True, params.train_samples) if inter_frames else []
+    inter_sets = gather(layout, inter_frames, True, params.train_samples, skip_planes) \
+        if inter_frames else []
     datasets = [_non_empty(*data) for data in intra_sets + inter_sets]
-    population = _population(layout, sum(intra), inter_frames)
+    population = _population(layout, sum(intra), inter_frames, planes)
 
     def fit(hidden):
         settings = train.TrainSettings(hidden=hidden, steps=params.train_steps)
@@ -110,6 +123,8 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
         weights = sum(_weight_count(d[0].shape[1], hidden) for d in datasets)
         return nets, bits + 8 * weights, bits
 
+    if not datasets:  # every plane is palette-coded
+        return FittedNets([], [], 0, layout.n_planes, planes)
     if params.hidden is not None:
         nets, _, _ = fit(params.hidden)
     else:
@@ -120,7 +135,7 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
             large, large_total, _ = fit(LARGE)
             if large_total < total:
                 nets = large
-    return FittedNets(nets, datasets, len(intra_sets), layout.n_planes)
+    return FittedNets(nets, datasets, len(intra_sets), layout.n_planes, planes)
 
 
 def _weight_count(n_in: int, hidden: tuple[int, int]) -> int:
@@ -129,9 +144,9 @@ def _weight_count(n_in: int, hidden: tuple[int, int]) -> int:
     return n_in * h1 + h1 + (h1 * h2 + h2 if h2 else 0) + 6 * last + 6
 
 
-def _population(layout: Layout, n_intra: int, inter_frames) -> list[int]:
+def _population(layout: Layout, n_intra: int, inter_frames, planes: list[int]) -> list[int]:
     """Samples coded per plane, intra planes first: what the model's bits scale with."""
-    sizes = [h * w for h, w in layout.shapes]
+    sizes = [layout.shapes[p][0] * layout.shapes[p][1] for p in planes]
     counts = [n_intra * s for s in sizes]
     if inter_frames:
         block_share = [1.0 - float(skip.mean()) for _, _, skip in inter_frames]
@@ -145,3 +160,35 @@ def _non_empty(feats, seqs, targets):
         return feats, seqs, targets
     return (np.zeros((1, feats.shape[1]), np.int64), np.zeros((1, N_SEQ), np.int64),
             np.zeros(1, np.int64))
+
+
+def fit_palette_nets(layout: Layout, dictionary, src: list[np.ndarray], src_idx: list[np.ndarray],
+                     mvs: list[np.ndarray], intra: list[bool], params: CodingParams) -> None:
+    """Train each palette's network on its index planes (sets ``palette.net``)."""
+    from .codec import PaletteTables
+    from .kernels import palette as pk
+
+    tables = PaletteTables(layout, dictionary)
+    for s, pal in enumerate(dictionary.palettes):
+        first, n, w, h, sx, sy, ioff, _, _, _ = (int(v) for v in tables.table[s])
+        size = w * h
+        rows = np.array([r >> sy for r in layout.slice_y[:-1]] + [h], np.int64)
+        cap = params.train_samples + 1024
+        keep = int(min(1.0, params.train_samples / max(size * len(src), 1)) * (1 << 32))
+        patterns = np.zeros(cap, np.int64)
+        targets = np.zeros(cap, np.int64)
+        count = 0
+        for t in range(len(src)):
+            plane = src_idx[t][ioff:ioff + size]
+            ref = np.zeros(size, np.int32)
+            skip = np.zeros(1, np.uint8)
+            inter = not intra[t]
+            if inter:
+                prevs = np.stack([src_idx[t - 1 - r] for r in range(min(params.refs, t))])
+                pk._compensate_indices(prevs, ioff, w, h, sx, sy, mvs[t], layout.log2_block,
+                                       layout.nbx, ref)
+                skip = np.zeros(layout.nbx * layout.nby, np.uint8)
+            count = pk._gather_index(plane, ref, w, h, rows, inter, skip,
+                                     layout.log2_block - sx, layout.log2_block - sy, layout.nbx,
+                                     keep, t * 7919 + s, patterns, targets, count)
+        pal.net = train.fit_palette_net(patterns[:count], targets[:count])

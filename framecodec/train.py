@@ -272,3 +272,57 @@ def context_thresholds(log_scales: np.ndarray, buckets: int) -> list[int]:
     thr = sorted(set(int(v) for v in qs))
     lo = int(log_scales.min())
     return [v for v in thr if v > lo][: buckets - 1]
+
+
+# ------------------------------------------------------------------ palette networks
+
+
+def fit_palette_net(patterns: np.ndarray, targets: np.ndarray, *, hidden: int = 16,
+                    steps: int = 300, seed: int = 0):
+    """Train the palette network on (pattern, slot) rows and freeze it to integers.
+
+    ``targets`` holds the matching candidate slot (N_CAND for an escape) in its
+    low byte and, from bit 8, which slots were visited. The loss is the code
+    length of the visited flags, so the network learns which neighbour to trust
+    in which pattern.
+    """
+    require_torch()
+    from .dictionary import N_PATTERN_BITS, PaletteNet
+    from .kernels.palette import N_CAND
+
+    if patterns.size == 0:
+        return PaletteNet.neutral()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    bits = torch.from_numpy(((patterns[:, None] >> np.arange(N_PATTERN_BITS)) & 1)
+                            .astype(np.float32))
+    slots = np.arange(N_CAND)
+    hit = torch.from_numpy(((targets[:, None] & 0xFF) == slots).astype(np.float32))
+    visited = torch.from_numpy((((targets[:, None] >> 8) >> slots) & 1).astype(np.float32))
+    net = nn.Sequential(nn.Linear(N_PATTERN_BITS, hidden), nn.ReLU(), nn.Linear(hidden, N_CAND))
+    opt = torch.optim.Adam(net.parameters(), lr=0.03)
+    n = bits.shape[0]
+    for _ in range(steps):
+        idx = torch.randint(0, n, (min(2048, n),), generator=gen)
+        logit = net(bits[idx])
+        bce = nn.functional.binary_cross_entropy_with_logits(logit, hit[idx], reduction="none")
+        loss = (bce * visited[idx]).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    w1 = net[0].weight.detach().double().numpy().T
+    b1 = net[0].bias.detach().double().numpy()
+    w2 = net[2].weight.detach().double().numpy().T * 16.0  # outputs in 1/16 log-odds
+    b2 = net[2].bias.detach().double().numpy() * 16.0
+    q1 = _shift_for(w1)
+    acts = np.maximum(bits.numpy().astype(np.float64) @ w1 + b1, 0.0)
+    headroom = int(math.floor(math.log2(HIDDEN_MAX / max(float(acts.max(initial=1.0)), 1e-6))))
+    frac = max(0, min(HIDDEN_FRAC, headroom, q1))
+    s1 = q1 - frac
+    q2 = max(_shift_for(w2, OUT_WEIGHT_MAX), 1 - frac)
+    s2 = q2 + frac
+    return PaletteNet(_round_weights(w1 * 2.0 ** q1),
+                      np.clip(_round(b1 * 2.0 ** q1) + ((1 << (s1 - 1)) if s1 > 0 else 0),
+                              -BIAS_MAX, BIAS_MAX), s1,
+                      _round_weights(w2 * 2.0 ** q2, OUT_WEIGHT_MAX),
+                      np.clip(_round(b2 * 2.0 ** s2) + (1 << (s2 - 1)), -BIAS_MAX, BIAS_MAX), s2)

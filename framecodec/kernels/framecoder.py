@@ -22,6 +22,7 @@ from .context import MAX_ROW_FEATURES, N_INTER_ROW, N_INTRA_ROW, _cross_row_feat
     _inter_row_features, _intra_base, _intra_row_features
 from .mlp import COEF_FRAC, MAX_HIDDEN, MAX_OUT, _bucket, _mlp_rows
 from .motion import MAX_REFS, MV_MAX, _predict_mv
+from .palette import _code_index_rows, _palette_fill
 from .rangecoder import _dec_bit, _enc_bit
 from .symbols import SET_SIZE, _dec_signed, _enc_signed
 
@@ -104,8 +105,13 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
 
 @kernel
 def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2b, nbx,
-                nets, net_off, probs, bd, near, st, buf):
-    """Code plane-0 rows [y0, y1) and the matching rows of every other plane."""
+                nets, net_off, probs, bd, near, st, buf, pal_role, pal_table, pal_entries,
+                pal_luts, src_idx, idx, ref_idx, pal_probs):
+    """Code plane-0 rows [y0, y1) and the matching rows of every other plane.
+
+    Planes are coded in order; a palette set is coded as indices when its first
+    plane comes (``pal_role``, ``pal_table``: see codec.PaletteTables).
+    """
     width = 1
     for p in range(n_planes):
         width = max(width, geom[p, 1])
@@ -119,6 +125,22 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
         sy = geom[p, 4]
         ys = y0 >> sy
         ye = min(geom[p, 2], (y1 + (1 << sy) - 1) >> sy)
+        role = pal_role[p]
+        if role == -2:
+            continue
+        if role >= 0:
+            first, count, w, h = pal_table[role, 0], pal_table[role, 1], pal_table[role, 2], \
+                pal_table[role, 3]
+            ioff, eoff, n_ent, n_bits = pal_table[role, 6], pal_table[role, 7], \
+                pal_table[role, 8], pal_table[role, 9]
+            view = idx[ioff:ioff + w * h]
+            _code_index_rows(encode, src_idx[ioff:ioff + w * h], view,
+                             ref_idx[ioff:ioff + w * h], w, ys, ye, inter, skip,
+                             log2b - geom[first, 3], log2b - sy, nbx, pal_luts[role], n_ent,
+                             n_bits, pal_probs[role], st, buf)
+            _palette_fill(view, pal_entries[eoff:eoff + 4 * n_ent], first, count, geom, ys, ye,
+                          rec, err)
+            continue
         net = nets[net_off[p]:net_off[p + 1]]
         _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2b, nbx,
                          net, probs[p], bd, near, st, buf, feats, h1, h2, outs, acc, cols)

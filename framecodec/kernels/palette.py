@@ -1,0 +1,196 @@
+# SPDX-License-Identifier: MIT
+"""Palette coding: index planes coded as "equal to which neighbour?".
+
+A *palette set* is one or more planes of equal geometry whose colours (the
+tuples of their samples at a position) are coded as indices into the group's
+colour dictionary. Each index is coded against up to five candidates, in
+order: W, N, NW, NE (already decoded indices of the set) and R (the index of
+the motion-compensated previous frame, inter frames only). Unavailable
+candidates and repeats of an earlier candidate are passed over; for each
+remaining one a binary flag says "this one"; when none matches, the index
+is coded in binary (an *escape*).
+
+Each flag's adaptive context is chosen by the group's palette network from
+the *pattern*: twelve bits of which candidates exist and which are equal
+(``_pattern``). The decoder evaluates the network once per group for all
+4096 patterns (``lut``), so per sample it costs one table lookup.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+from .rangecoder import _dec_bit, _enc_bit
+
+N_CAND = 5
+N_PATTERNS = 1 << 12
+N_LEVELS = 8  # context buckets of a flag's predicted log-odds
+FLAG_CONTEXTS = N_CAND * N_LEVELS
+ESCAPE_PREFIX = 15  # contexts of the first four escape bits (a binary tree)
+ESCAPE_BITS = 16
+PALETTE_CONTEXTS = FLAG_CONTEXTS + ESCAPE_PREFIX + ESCAPE_BITS
+
+
+@kernel
+def _pattern(idx, ref_idx, i, x, y, w, ys, inter, cand, avail):
+    """Fill the candidates (W, N, NW, NE, R) of flat position i; return the pattern bits."""
+    has_w = x > 0
+    has_n = y > ys
+    has_ne = has_n and x + 1 < w
+    avail[0] = has_w
+    avail[1] = has_n
+    avail[2] = has_n and has_w
+    avail[3] = has_ne
+    avail[4] = inter
+    cand[0] = idx[i - 1] if has_w else -1
+    cand[1] = idx[i - w] if has_n else -1
+    cand[2] = idx[i - w - 1] if (has_n and has_w) else -1
+    cand[3] = idx[i - w + 1] if has_ne else -1
+    cand[4] = ref_idx[i] if inter else -1
+    bits = 0
+    k = 0
+    for a in range(N_CAND - 1):
+        for b in range(a + 1, N_CAND):
+            if avail[a] and avail[b] and cand[a] == cand[b]:
+                bits |= 1 << k
+            k += 1
+    # k == 10 here: ten pairwise equalities; then whether N and R exist
+    if has_n:
+        bits |= 1 << 10
+    if inter:
+        bits |= 1 << 11
+    return bits
+
+
+@kernel
+def _code_escape(encode, value, n_bits, probs, base, st, buf):
+    """An index in n_bits binary digits, most significant first."""
+    node = 1
+    out = 0
+    for b in range(n_bits - 1, -1, -1):
+        pos = n_bits - 1 - b
+        ctx = base + (node - 1 if pos < 4 else ESCAPE_PREFIX + min(b, ESCAPE_BITS - 1))
+        if encode:
+            bit = (value >> b) & 1
+            _enc_bit(st, buf, probs, ctx, bit)
+        else:
+            bit = _dec_bit(st, buf, probs, ctx)
+        out = (out << 1) | bit
+        if pos < 4:
+            node = 2 * node + bit
+    return out
+
+
+@kernel
+def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, lbx, lby, nbx,
+                     lut, n_entries, n_bits, probs, st, buf):
+    """Code rows [ys, ye) of one set's index plane (flat, ``w`` columns).
+
+    ``src_idx`` is read when encoding; ``idx`` receives the indices. Skipped
+    blocks copy ``ref_idx``. Decoded indices beyond the dictionary are clamped.
+    """
+    cand = np.zeros(N_CAND, np.int64)
+    avail = np.zeros(N_CAND, np.bool_)
+    for y in range(ys, ye):
+        brow = (y >> lby) * nbx
+        for x in range(w):
+            i = y * w + x
+            if inter and skip[brow + (x >> lbx)]:
+                idx[i] = ref_idx[i]
+                continue
+            pattern = _pattern(idx, ref_idx, i, x, y, w, ys, inter, cand, avail)
+            target = src_idx[i] if encode else -1
+            value = -1
+            for k in range(N_CAND):
+                if not avail[k]:
+                    continue
+                seen = False
+                for j in range(k):
+                    if avail[j] and cand[j] == cand[k]:
+                        seen = True
+                if seen:
+                    continue
+                ctx = k * N_LEVELS + lut[pattern, k]
+                if encode:
+                    hit = 1 if cand[k] == target else 0
+                    _enc_bit(st, buf, probs, ctx, hit)
+                else:
+                    hit = _dec_bit(st, buf, probs, ctx)
+                if hit:
+                    value = cand[k]
+                    break
+            if value < 0:
+                value = _code_escape(encode, target, n_bits, probs, FLAG_CONTEXTS, st, buf)
+            idx[i] = min(value, n_entries - 1)
+
+
+@kernel
+def _gather_index(src_idx, ref_idx, w, h, slice_rows, inter, skip, lbx, lby, nbx, keep, salt,
+                  patterns, targets, count):
+    """Training rows for the palette network: pattern and the slot that matches
+    (N_CAND for an escape); ``targets`` also flags visited slots (bit k)."""
+    cand = np.zeros(N_CAND, np.int64)
+    avail = np.zeros(N_CAND, np.bool_)
+    cap = patterns.shape[0]
+    for s in range(slice_rows.shape[0] - 1):
+        ys = slice_rows[s]
+        ye = slice_rows[s + 1]
+        for y in range(ys, ye):
+            brow = (y >> lby) * nbx
+            for x in range(w):
+                i = y * w + x
+                if inter and skip[brow + (x >> lbx)]:
+                    continue
+                hashed = ((i + salt) * np.int64(2654435761)) & 0xFFFFFFFF
+                if hashed >= keep or count >= cap:
+                    continue
+                pattern = _pattern(src_idx, ref_idx, i, x, y, w, ys, inter, cand, avail)
+                visited = 0
+                hit = N_CAND
+                for k in range(N_CAND):
+                    if not avail[k]:
+                        continue
+                    seen = False
+                    for j in range(k):
+                        if avail[j] and cand[j] == cand[k]:
+                            seen = True
+                    if seen:
+                        continue
+                    visited |= 1 << k
+                    if cand[k] == src_idx[i]:
+                        hit = k
+                        break
+                patterns[count] = pattern
+                targets[count] = hit | (visited << 8)
+                count += 1
+    return count
+
+
+@kernel
+def _compensate_indices(prevs, off, w, h, sx, sy, mv, log2b, nbx, out):
+    """Indices of the previous frames at whole-sample displaced positions.
+
+    A palette set's reference uses each block's vector rounded down to whole
+    samples of the set's planes, so that it is always a dictionary colour.
+    """
+    lbx = log2b - sx
+    lby = log2b - sy
+    for y in range(h):
+        brow = (y >> lby) * nbx
+        for x in range(w):
+            k = brow + (x >> lbx)
+            xx = min(max(((x << (2 + sx)) + mv[k, 0]) >> (2 + sx), 0), w - 1)
+            yy = min(max(((y << (2 + sy)) + mv[k, 1]) >> (2 + sy), 0), h - 1)
+            out[y * w + x] = prevs[mv[k, 2], off + yy * w + xx]
+
+
+@kernel
+def _palette_fill(idx, entries, first, count, geom, ys, ye, rec, err):
+    """Write the colours of rows [ys, ye) of a set's index plane into its planes."""
+    w = geom[first, 1]
+    for q in range(count):
+        off = geom[first + q, 0]
+        for y in range(ys, ye):
+            for x in range(w):
+                i = y * w + x
+                rec[off + i] = entries[idx[i] * 4 + q]
+                err[off + i] = 0

@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: MIT
+"""The colour dictionary: palette coding of few-colour content, exact and bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import framecodec
+from framecodec import dictionary as dic
+from framecodec import report
+from framecodec.bitstream import ByteReader
+from framecodec.codec import CodingParams
+from framecodec.errors import CorruptError
+from framecodec.frames import Frame, VideoInfo
+from framecodec.kernels import palette as pk
+from framecodec.pixfmt import by_name
+from helpers import assert_frames_equal, max_abs_error, read_frames, write_clip
+
+FAST_PAL = CodingParams(hidden=(8, 8), train_steps=40, train_samples=6000, refs=2)
+
+
+def screen_clip(pix_fmt: str, colours: int = 16, width: int = 96, height: int = 64,
+                count: int = 5, seed: int = 0):
+    """Flat rectangles and typed 'text' in exactly ``colours`` colours, scrolling."""
+    rng = np.random.default_rng(seed)
+    fmt = by_name(pix_fmt)
+    palette = rng.integers(0, fmt.max_value + 1, (colours, 4))
+    canvas = np.arange(height * width).reshape(height, width) % colours  # all colours present
+    for _ in range(30):
+        y, x = rng.integers(0, height - 4), rng.integers(0, width - 4)
+        canvas[y:y + rng.integers(2, 20), x:x + rng.integers(2, 40)] = rng.integers(0, colours)
+    frames = []
+    for t in range(count):
+        c = np.roll(canvas, t, axis=0)
+        c[5:11, 10:14 + 4 * t] = rng.integers(0, colours, (6, 4 + 4 * t))
+        colour = palette[c]
+        planes = []
+        for p, (h, w) in enumerate(fmt.plane_shapes(width, height)):
+            step_y, step_x = height // h, width // w
+            planes.append(colour[::step_y, ::step_x, p][:h, :w].astype(fmt.dtype))
+        frames.append(Frame(planes, t))
+    return VideoInfo(width, height, pix_fmt), frames
+
+
+def encode(tmp_path, frames, info, mode, max_error=0, name="c"):
+    src = write_clip(tmp_path / f"{name}.mkv", info, frames)
+    out = tmp_path / f"{name}_{mode}.fcv"
+    result = framecodec.encode(src, out, max_error=max_error,
+                               params=CodingParams(**{**FAST_PAL.__dict__, "palette": mode}))
+    return result, list(framecodec.decode_frames(out)), report.describe(out)
+
+
+@pytest.mark.parametrize("pix_fmt", ["gbrp", "yuv444p", "yuv420p", "gray"])
+def test_k_colour_content_round_trips_through_palettes(tmp_path, pix_fmt):
+    info, frames = screen_clip(pix_fmt, colours=16)
+    on, decoded, described = encode(tmp_path, frames, info, "on")
+    assert_frames_equal(decoded, frames)
+    assert all(g["dictionary_entries"] > 0 for g in described["groups"])
+    off, decoded_off, _ = encode(tmp_path, frames, info, "off")
+    assert_frames_equal(decoded_off, frames)
+    assert on.bytes < off.bytes  # the palette pays on this content
+    auto, _, _ = encode(tmp_path, frames, info, "auto")
+    assert auto.bytes == min(on.bytes, off.bytes)
+
+
+def test_exactly_k_colours(tmp_path):
+    info, frames = screen_clip("gbrp", colours=16)
+    fits = dic.fit_palette([f.planes for f in frames], (0, 1, 2), 256, 0)
+    assert fits is not None and len(fits[0]) == 16
+    assert dic.fit_palette([f.planes for f in frames], (0, 1, 2), 15, 0) is None
+
+
+def test_palette_merging_keeps_the_bound(tmp_path):
+    info, frames = screen_clip("yuv444p", colours=12)
+    noisy = [Frame([np.clip(p.astype(int) + np.random.default_rng(t).integers(-2, 3, p.shape),
+                            0, 255).astype(np.uint8) for p in f.planes], f.pts)
+             for t, f in enumerate(frames)]
+    result, decoded, described = encode(tmp_path, noisy, info, "on", max_error=2, name="n")
+    assert max_abs_error(decoded, noisy) <= 2
+    assert all(0 < g["dictionary_entries"] <= 256 for g in described["groups"])
+
+
+def test_natural_clip_does_not_grow_with_auto(tmp_path):
+    info, frames = read_frames(
+        framecodec_corpus("camera_carphone_176x144.mkv"), 0, 3)
+    off, _, _ = encode(tmp_path, frames, info, "off", name="nat")
+    auto, _, described = encode(tmp_path, frames, info, "auto", name="nat")
+    assert auto.bytes <= off.bytes * 1.005
+    assert all(g["dictionary_entries"] == 0 for g in described["groups"])
+
+
+def framecodec_corpus(name):
+    from helpers import corpus_clip
+    return corpus_clip(name)
+
+
+def test_dictionary_record_round_trip_and_validation():
+    fmt = by_name("yuv420p")
+    entries = np.array([[1, 2], [1, 9], [40, 3]], np.uint16)
+    d = dic.ColorDictionary([dic.Palette((1, 2), entries)], 3)
+    back = dic.ColorDictionary.from_bytes(d.to_bytes(), fmt)
+    assert np.array_equal(back.palettes[0].entries, entries) and back.palettes[0].planes == (1, 2)
+    assert dic.ColorDictionary.from_bytes(dic.ColorDictionary.identity(3).to_bytes(), fmt) \
+        .is_identity
+    bad = bytearray(d.to_bytes())
+    bad[3] = 0b011  # planes 0 and 1 do not share a geometry in 4:2:0
+    with pytest.raises(CorruptError):
+        dic.ColorDictionary.from_bytes(bytes(bad), fmt)
+    assert dic.plane_sets(fmt) == [(0,), (1, 2)]
+    assert dic.plane_sets(by_name("gbrp")) == [(0, 1, 2)]
+
+
+def test_palette_network_table_is_integer_and_bounded():
+    net = dic.PaletteNet(np.arange(12 * 4).reshape(12, 4) % 7 - 3, np.arange(4), 1,
+                         (np.arange(20).reshape(4, 5) - 10) * 5, np.zeros(5, np.int64), 2)
+    lut = net.lut()
+    assert lut.shape == (pk.N_PATTERNS, pk.N_CAND) and lut.dtype == np.int64
+    assert lut.min() >= 0 and lut.max() < pk.N_LEVELS
+    again = dic.PaletteNet.from_reader(ByteReader(net.to_bytes()))
+    assert np.array_equal(again.lut(), lut)
