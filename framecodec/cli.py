@@ -30,6 +30,20 @@ def _frame_range(text: str) -> tuple[int, int | None]:
         raise argparse.ArgumentTypeError(f"frame range {text!r} is not START:STOP") from None
 
 
+def _add_targets(p: argparse.ArgumentParser, bound: str, psnr: str, size: str) -> None:
+    """The mutually exclusive quality or size targets of encode and tune."""
+    p.add_argument("--max-error", type=int, default=None, metavar="N", help=bound)
+    p.add_argument("--target-psnr", type=float, default=None, metavar="DB", help=psnr)
+    p.add_argument("--target-size", type=_size, default=None, metavar="BYTES", help=size)
+    p.add_argument("--target-bitrate", type=_size, default=None, metavar="BITS/S",
+                   help="like --target-size, from a bitrate (e.g. 8M) and the clip's duration")
+
+
+def _add_settings(p: argparse.ArgumentParser, preset: str, config: str) -> None:
+    p.add_argument("--preset", choices=["fast", "default", "best"], default=None, help=preset)
+    p.add_argument("--config", type=Path, default=None, metavar="TOML", help=config)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="framecodec", description=(
         "Learned predictive video coding: lossless, or every sample within --max-error."))
@@ -39,18 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("encode", help="encode a video or image sequence into a .fcv file")
     e.add_argument("input", type=Path)
     e.add_argument("-o", "--output", type=Path, help="output .fcv (default: INPUT.fcv)")
-    e.add_argument("--max-error", type=int, default=None, metavar="N",
-                   help="bound on |decoded - source| for every sample (default 0: lossless)")
-    e.add_argument("--target-psnr", type=float, default=None, metavar="DB",
-                   help="choose each group's bound so its PSNR is at least DB (measured)")
-    e.add_argument("--target-size", type=_size, default=None, metavar="BYTES",
-                   help="choose bounds so the file fits BYTES (e.g. 20M; measured)")
-    e.add_argument("--target-bitrate", type=_size, default=None, metavar="BITS/S",
-                   help="like --target-size, from a bitrate (e.g. 8M) and the clip's duration")
-    e.add_argument("--preset", choices=["fast", "default", "best"], default=None,
-                   help="built-in settings (default: default)")
-    e.add_argument("--config", type=Path, default=None, metavar="TOML",
-                   help="settings file, e.g. the framecodec.toml written by 'tune'")
+    _add_targets(e, "bound on |decoded - source| for every sample (default 0: lossless)",
+                 "choose each group's bound so its PSNR is at least DB (measured)",
+                 "choose bounds so the file fits BYTES (e.g. 20M; measured)")
+    _add_settings(e, "built-in settings (default: default)",
+                  "settings file, e.g. the framecodec.toml written by 'tune'")
+    e.add_argument("--palette", choices=["auto", "on", "off"], default=None,
+                   help="colour dictionary: auto (default: where it makes a group smaller), "
+                        "on (whenever a group's colours fit) or off")
     e.add_argument("--group-size", type=int, default=None, metavar="FRAMES",
                    help="exactly this many frames per group (default: groups start at scene "
                         "cuts, within --min-group and --max-group)")
@@ -86,21 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("input", type=Path)
     t.add_argument("-o", "--output", type=Path, default=Path("framecodec.toml"),
                    help="settings file to write (default framecodec.toml)")
-    t.add_argument("--max-error", type=int, default=None, metavar="N",
-                   help="fixed bound (default 0: lossless); minimise size")
-    t.add_argument("--target-psnr", type=float, default=None, metavar="DB",
-                   help="every group at least DB; minimise size")
-    t.add_argument("--target-size", type=_size, default=None, metavar="BYTES",
-                   help="whole clip in BYTES; maximise quality")
-    t.add_argument("--target-bitrate", type=_size, default=None, metavar="BITS/S",
-                   help="like --target-size, from a bitrate and the clip's duration")
+    _add_targets(t, "fixed bound (default 0: lossless); minimise size",
+                 "every group at least DB; minimise size", "whole clip in BYTES; maximise quality")
     t.add_argument("--min-fps", type=float, default=None,
                    help="refuse settings that encode slower than this (frames/s, one thread)")
     t.add_argument("--min-decode-fps", type=float, default=None,
                    help="refuse settings that decode slower than this")
-    t.add_argument("--preset", choices=["fast", "default", "best"], default=None,
-                   help="settings to start the search from")
-    t.add_argument("--config", type=Path, default=None, help="settings file to start from")
+    _add_settings(t, "settings to start the search from", "settings file to start from")
     t.add_argument("--sample-frames", type=int, default=60,
                    help="frames per sample window (default 60; a second window is taken from "
                         "the middle of long clips)")
@@ -140,7 +142,8 @@ def encode_settings(args):
         settings = config.load(args.config, settings)
     overrides = {k: v for k, v in (("max_error", args.max_error), ("min_group", args.min_group),
                                    ("max_group", args.max_group),
-                                   ("group_size", args.group_size)) if v is not None}
+                                   ("group_size", args.group_size),
+                                   ("palette", getattr(args, "palette", None))) if v is not None}
     return settings.replace(**overrides) if overrides else settings
 
 

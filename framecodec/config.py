@@ -36,6 +36,8 @@ class EncodeSettings:
     train_steps: int = 600
     train_samples: int = 60000
     slices: int = 0
+    palette: str = "auto"
+    palette_max: int = 256
 
     def coding_params(self) -> CodingParams:
         return CodingParams(max_error=self.max_error, log2_block=self.block.bit_length() - 1,
@@ -43,7 +45,8 @@ class EncodeSettings:
                             search_range=self.search_range, subpel=self.subpel,
                             hidden=tuple(self.hidden) if self.hidden[0] else None,
                             train_steps=self.train_steps,
-                            train_samples=self.train_samples)
+                            train_samples=self.train_samples, palette=self.palette,
+                            palette_max=self.palette_max)
 
     def replace(self, **changes) -> EncodeSettings:
         return check(dataclasses.replace(self, **changes))
@@ -64,6 +67,8 @@ KEYS = {
     "train_steps": "training steps per group",
     "train_samples": "samples per plane and frame kind that training draws from",
     "slices": "slices per frame (decode threads); 0 chooses from the frame size",
+    "palette": "colour dictionary: auto (kept where it makes the group smaller), on, off",
+    "palette_max": "most colours a palette may hold (2 to 65536)",
 }
 
 PRESETS = {
@@ -99,6 +104,8 @@ def check(settings: EncodeSettings) -> EncodeSettings:
         "train_steps": 1 <= s.train_steps <= 100000,
         "train_samples": 100 <= s.train_samples <= 10_000_000,
         "slices": 0 <= s.slices <= 64,
+        "palette": s.palette in ("auto", "on", "off"),
+        "palette_max": 2 <= s.palette_max <= 65536,
     }
     for key, ok in rules.items():
         if not ok:
@@ -111,6 +118,9 @@ def _coerce(key: str, value, default):
     """A TOML value as the type of the setting's default, or UsageError."""
     if isinstance(default, bool):
         if isinstance(value, bool):
+            return value
+    elif isinstance(default, str):
+        if isinstance(value, str):
             return value
     elif isinstance(default, int):
         if isinstance(value, int) and not isinstance(value, bool):
@@ -161,6 +171,8 @@ def load(path: str | os.PathLike, base: EncodeSettings | None = None) -> EncodeS
 
 
 def _toml_value(value) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):

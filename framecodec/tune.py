@@ -36,6 +36,7 @@ SEARCH: list[tuple[str, list]] = [
     ("search_range", [16, 48, 96]),
     ("max_group", [15, 30, 60, 120]),
     ("train_samples", [30000, 60000, 120000]),
+    ("palette", ["off", "on"]),
 ]
 
 

@@ -125,3 +125,18 @@ def _intra_base(rec, i, x, y, w, ys, mid):
     if x > 0:
         return np.int64(rec[i - 1])
     return np.int64(mid)
+
+
+@kernel
+def _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter):
+    """(base, s0, s1) of the sample at flat index i: the base the prediction is
+    relative to and the two same-row features (W and WW, relative as above)."""
+    if inter:
+        base = np.int64(ref[i])
+        s0 = np.int64(rec[i - 1]) - ref[i - 1] if x > 0 else 0
+        s1 = np.int64(rec[i - 2]) - ref[i - 2] if x > 1 else 0
+    else:
+        base = _intra_base(rec, i, x, y, w, ys, half)
+        s0 = np.int64(rec[i - 1]) - base if x > 0 else 0
+        s1 = np.int64(rec[i - 2]) - base if x > 1 else 0
+    return base, np.int64(s0), np.int64(s1)

@@ -18,8 +18,8 @@ Samples of blocks flagged *skip* are copied from the reference, uncoded.
 import numpy as np
 
 from ._jit import kernel
-from .context import MAX_ROW_FEATURES, N_INTER_ROW, N_INTRA_ROW, _cross_row_features, \
-    _inter_row_features, _intra_base, _intra_row_features
+from .context import MAX_ROW_FEATURES, N_INTER_ROW, N_INTRA_ROW, _base_and_sequential, \
+    _cross_row_features, _inter_row_features, _intra_row_features
 from .mlp import COEF_FRAC, MAX_HIDDEN, MAX_OUT, _bucket, _mlp_rows
 from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .palette import _code_index_rows, _palette_fill
@@ -66,18 +66,11 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
         k = 0
         for x in range(w):
             i = row + x
-            if inter:
-                if skip[brow + (x >> lbx)]:
-                    rec[i] = ref[i]
-                    err[i] = 0
-                    continue
-                base = np.int64(ref[i])
-                s0 = np.int64(rec[i - 1]) - ref[i - 1] if x > 0 else 0
-                s1 = np.int64(rec[i - 2]) - ref[i - 2] if x > 1 else 0
-            else:
-                base = _intra_base(rec, i, x, y, w, ys, half)
-                s0 = np.int64(rec[i - 1]) - base if x > 0 else 0
-                s1 = np.int64(rec[i - 2]) - base if x > 1 else 0
+            if inter and skip[brow + (x >> lbx)]:
+                rec[i] = ref[i]
+                err[i] = 0
+                continue
+            base, s0, s1 = _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter)
             mu = outs[0, k] + ((outs[2, k] * s0 + outs[3, k] * s1) >> COEF_FRAC)
             ls = outs[1, k] + ((outs[4, k] * abs(s0) + outs[5, k] * abs(s1)) >> COEF_FRAC)
             k += 1

@@ -11,8 +11,8 @@ sequential features and the target (source minus base).
 import numpy as np
 
 from ._jit import kernel
-from .context import N_INTER_ROW, N_INTRA_ROW, _cross_row_features, _inter_row_features, \
-    _intra_base, _intra_row_features
+from .context import N_INTER_ROW, N_INTRA_ROW, _base_and_sequential, _cross_row_features, \
+    _inter_row_features, _intra_row_features
 
 
 @kernel
@@ -43,14 +43,7 @@ def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, 
                 if inter and skip[brow + (x >> lbx)]:
                     err[i] = 0  # as the coder: a skipped sample equals its base
                     continue
-                if inter:
-                    base = np.int64(ref[i])
-                    s0 = np.int64(src[i - 1]) - ref[i - 1] if x > 0 else 0
-                    s1 = np.int64(src[i - 2]) - ref[i - 2] if x > 1 else 0
-                else:
-                    base = _intra_base(src, i, x, y, w, ys, half)
-                    s0 = np.int64(src[i - 1]) - base if x > 0 else 0
-                    s1 = np.int64(src[i - 2]) - base if x > 1 else 0
+                base, s0, s1 = _base_and_sequential(src, ref, i, x, y, w, ys, half, inter)
                 err[i] = np.int64(src[i]) - base
                 hashed = ((i + salt) * np.int64(2654435761)) & 0xFFFFFFFF
                 if hashed < keep and count < cap:

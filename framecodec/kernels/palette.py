@@ -62,6 +62,17 @@ def _pattern(idx, ref_idx, i, x, y, w, ys, inter, cand, avail):
 
 
 @kernel
+def _is_new(k, avail, cand):
+    """Whether candidate k exists and differs from every earlier existing one."""
+    if not avail[k]:
+        return False
+    for j in range(k):
+        if avail[j] and cand[j] == cand[k]:
+            return False
+    return True
+
+
+@kernel
 def _code_escape(encode, value, n_bits, probs, base, st, buf):
     """An index in n_bits binary digits, most significant first."""
     node = 1
@@ -101,13 +112,7 @@ def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, lbx,
             target = src_idx[i] if encode else -1
             value = -1
             for k in range(N_CAND):
-                if not avail[k]:
-                    continue
-                seen = False
-                for j in range(k):
-                    if avail[j] and cand[j] == cand[k]:
-                        seen = True
-                if seen:
+                if not _is_new(k, avail, cand):
                     continue
                 ctx = k * N_LEVELS + lut[pattern, k]
                 if encode:
@@ -147,13 +152,7 @@ def _gather_index(src_idx, ref_idx, w, h, slice_rows, inter, skip, lbx, lby, nbx
                 visited = 0
                 hit = N_CAND
                 for k in range(N_CAND):
-                    if not avail[k]:
-                        continue
-                    seen = False
-                    for j in range(k):
-                        if avail[j] and cand[j] == cand[k]:
-                            seen = True
-                    if seen:
+                    if not _is_new(k, avail, cand):
                         continue
                     visited |= 1 << k
                     if cand[k] == src_idx[i]:
