@@ -165,6 +165,8 @@ def _encode_one(info: VideoInfo, frames: list[Frame], first: int, params: Coding
     peak = info.format.max_value
     if target.psnr is not None:
         params = replace(params, max_error=min(first_guess(target.psnr, peak), peak // 2))
+    if target.active:  # bounds are searched from 0: palettes must stay exact
+        params = replace(params, palette_near=0)
     analysis = analyse_group(info, frames, params)
     kw = {"threads": threads, "reason": reason}
     if target.psnr is not None:

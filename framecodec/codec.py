@@ -67,6 +67,8 @@ class CodingParams:
             raise UsageError("palette must be auto, on or off")
         if not 2 <= self.palette_max <= 65536:
             raise UsageError("palette size must be within 2..65536")
+        if self.palette_near is not None and not 0 <= self.palette_near <= self.max_error:
+            raise UsageError("palette colours may merge only within the error bound")
 
 
 class Layout:
@@ -416,6 +418,14 @@ class GroupAnalysis:
     dictionary: ColorDictionary
     src_idx: list[np.ndarray]
 
+    @property
+    def palette_near(self) -> int:
+        """The error its palettes introduce: coding it needs at least this bound."""
+        if not self.dictionary.palettes:
+            return 0
+        p = self.params
+        return p.max_error if p.palette_near is None else p.palette_near
+
 
 def analyse_group(info: VideoInfo, frames: list[Frame], params: CodingParams) -> GroupAnalysis:
     """Motion estimation, palettes and training: the slow part of encoding a group.
@@ -485,6 +495,9 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
     """Code an analysed group at ``max_error`` (closed loop); may be called for
     several bounds on one analysis (palettes keep their own, smaller or equal, bound)."""
     a, layout = analysis, analysis.layout
+    if max_error < a.palette_near:
+        raise ValueError(f"group analysed with palettes merged within {a.palette_near} "
+                         f"cannot be coded at bound {max_error}")
     model = a.fitted.freeze(layout.bit_depth, MAX_BUCKETS)
     header = GroupHeader(first_frame, len(a.frames), max_error, a.params.log2_block,
                          layout.n_slices, a.params.refs, a.dictionary, model, reason)

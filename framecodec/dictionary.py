@@ -27,6 +27,7 @@ import numpy as np
 
 from .bitstream import ByteReader, ByteWriter
 from .errors import CorruptError
+from .kernels.mlp import BIAS_MAX
 from .kernels.palette import N_CAND, N_LEVELS, N_PATTERNS
 from .model import inflate
 from .pixfmt import PixelFormat
@@ -97,7 +98,10 @@ class PaletteNet:
         b1 = np.frombuffer(r.raw(4 * hidden, "biases"), "<i4")
         w2 = np.frombuffer(r.raw(2 * hidden * N_CAND, "weights"), "<i2")
         b2 = np.frombuffer(r.raw(4 * N_CAND, "biases"), "<i4")
-        if np.abs(w1.astype(np.int64)).max() > 127 or np.abs(w2.astype(np.int64)).max() > 32767:
+        r.expect_end()
+        if np.abs(w1.astype(np.int64)).max() > 127 or np.abs(w2.astype(np.int64)).max() > 32767 \
+                or max(np.abs(b1.astype(np.int64)).max(), np.abs(b2.astype(np.int64)).max()) \
+                > BIAS_MAX:
             raise CorruptError("palette network weight out of range")
         return PaletteNet(w1.reshape(N_PATTERN_BITS, hidden).astype(np.int64),
                           b1.astype(np.int64), s1,

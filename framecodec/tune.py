@@ -95,6 +95,8 @@ def _measure(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettin
             group = frames[at:at + size]
             if target.psnr is not None:
                 params = replace(params, max_error=min(first_guess(target.psnr, peak), peak // 2))
+            if target.psnr is not None or target.size_per_frame is not None:
+                params = replace(params, palette_near=0)  # bounds are searched from 0
             analysis = analyse_group(info, group, params)
             if target.psnr is not None:
                 coded, group_stats, _ = code_for_psnr(analysis, 0, target.psnr, peak // 2,

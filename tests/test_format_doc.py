@@ -2,7 +2,8 @@
 """docs/FORMAT.md against the code and the bytes.
 
 (a) tools/dump_fcv.py, written from the spec with ``struct`` alone, must read a
-file ``framecodec.encode`` wrote the way ``FcvReader`` and ``GroupHeader`` do.
+file ``framecodec.encode`` wrote the way ``FcvReader`` and ``GroupHeader`` do,
+with and without palettes.
 (b) The constants, tables and quoted values of FORMAT.md must be the code's.
 The spec marks each machine-checked table with ``<!-- fcv-test: NAME -->``.
 """
@@ -16,17 +17,21 @@ import re
 import struct
 import subprocess
 import sys
+import zlib
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 import framecodec
-from framecodec.codec import GroupHeader
+from framecodec import dictionary as dic
+from framecodec.codec import CodingParams, GroupHeader
 from framecodec.container import FcvReader, encode_stream_header
 from framecodec.errors import CorruptError
 from framecodec.frames import ColorInfo, VideoInfo
-from framecodec.pixfmt import PIXEL_FORMATS
-from helpers import FAST, ROOT, SAMPLE, corpus_clip
+from framecodec.pixfmt import PIXEL_FORMATS, by_name
+from helpers import FAST, ROOT, SAMPLE, assert_frames_equal, corpus_clip, write_clip
+from test_palette import screen_clip
 
 SPEC = ROOT / "docs" / "FORMAT.md"
 DUMP = ROOT / "tools" / "dump_fcv.py"
@@ -72,11 +77,21 @@ def _unquote(cell: str) -> str:
 
 
 def _value(cell: str):
-    """``8B 46 ..`` hex bytes, or an integer (decimal, 0x.., commas allowed)."""
+    """``8B 46 ..`` hex bytes, ``[a, b, ..]`` a tuple of integers, or an integer
+    (decimal, 0x.., commas allowed)."""
     text = _unquote(cell)
     if re.fullmatch(r"(?:[0-9A-Fa-f]{2} )+[0-9A-Fa-f]{2}", text):
         return bytes.fromhex(text)
+    if text.startswith("[") and text.endswith("]"):
+        return tuple(int(v, 0) for v in text[1:-1].split(","))
     return int(text.replace(",", ""), 0)
+
+
+def _code_value(obj):
+    """A code constant in the form ``_value`` gives: sequences (arrays) as tuples."""
+    if isinstance(obj, (tuple, list, np.ndarray)):
+        return tuple(int(v) for v in obj)
+    return obj
 
 
 def _resolve(path: str):
@@ -110,7 +125,7 @@ def test_constants_table_matches_code(spec):
     rows = table(spec, "constants")
     for row in rows:
         want = _value(row["value"])
-        got = _resolve(_unquote(row["code"]))
+        got = _code_value(_resolve(_unquote(row["code"])))
         assert got == want, f"FORMAT.md says {row['name']} = {want!r}, code has {got!r}"
 
 
@@ -125,6 +140,12 @@ def test_constants_table_is_complete(spec):
         "framecodec.kernels.motion.MV_MAX", "framecodec.kernels.motion.MAX_REFS",
         "framecodec.kernels.framecoder.MOTION_CONTEXTS",
         "framecodec.kernels.framecoder.SAMPLE_CONTEXTS",
+        "framecodec.dictionary.IDENTITY", "framecodec.dictionary.PALETTES",
+        "framecodec.dictionary.MAX_ENTRIES", "framecodec.dictionary.N_PATTERN_BITS",
+        "framecodec.dictionary.LEVEL_THRESHOLDS", "framecodec.kernels.palette.N_CAND",
+        "framecodec.kernels.palette.N_PATTERNS", "framecodec.kernels.palette.N_LEVELS",
+        "framecodec.kernels.palette.FLAG_CONTEXTS", "framecodec.kernels.palette.ESCAPE_PREFIX",
+        "framecodec.kernels.palette.ESCAPE_BITS", "framecodec.kernels.palette.PALETTE_CONTEXTS",
     }
     required |= {f"framecodec.container.LIMITS.{f.name}"
                  for f in dataclasses.fields(framecodec.container.LIMITS)}
@@ -162,6 +183,69 @@ def test_pixel_format_table_matches_code(spec):
     code = {f.code: (f.name, f.family, f.planes, f.bit_depth, f.log2_chroma_w,
                      f.log2_chroma_h) for f in PIXEL_FORMATS}
     assert documented == code
+
+
+def test_plane_set_table_matches_code(spec):
+    """4.2: every format's plane sets and masks, as ``dictionary.plane_sets`` makes them."""
+    rows = table(spec, "plane-sets")
+    seen = set()
+    for row in rows:
+        sets = [tuple(int(v) for v in re.findall(r"\d+", s))
+                for s in re.findall(r"\{[^}]*\}", row["plane sets"])]
+        masks = [int(v) for v in row["masks"].split(",")]
+        assert masks == [sum(1 << p for p in s) for s in sets], row
+        for name in (n.strip() for n in row["formats"].split(",")):
+            assert name not in seen, f"{name} listed twice"
+            seen.add(name)
+            assert dic.plane_sets(by_name(name)) == sets, name
+    assert seen == {f.name for f in PIXEL_FORMATS}
+
+
+def test_dictionary_ranges_are_the_readers(spec):
+    """4.2: mode/count, masks (exactly one plane set, no overlap), K 1..65536, trailing
+    bytes; the identity record is 3 bytes and the network record 23 + 26 H bytes."""
+    fmt = by_name("yuva420p")
+    assert dic.ColorDictionary.identity(4).to_bytes() == bytes([0, 4, 0])
+    assert "`23 + 26 H`" in spec
+    luma = dic.Palette((0,), np.array([[3], [7]], np.uint16))
+    chroma = dic.Palette((1, 2), np.array([[1, 2], [1, 9], [40, 3]], np.uint16))
+    alpha = dic.Palette((3,), np.array([[0], [255]], np.uint16))
+    for pal in (luma, chroma, alpha):
+        hidden = pal.net.w1.shape[1]
+        assert len(pal.net.to_bytes()) == 23 + 26 * hidden
+    good = dic.ColorDictionary([chroma, alpha, luma], 4).to_bytes()  # any order
+    back = dic.ColorDictionary.from_bytes(good, fmt)
+    assert [p.planes for p in back.palettes] == [(1, 2), (3,), (0,)]
+
+    def refused(data: bytes) -> None:
+        with pytest.raises(CorruptError):
+            dic.ColorDictionary.from_bytes(data, fmt)
+
+    one = dic.ColorDictionary([luma], 4).to_bytes()
+    mask_at, k_at = 3, 4
+    for mask in (0, 0b0011, 0b0010, 0b0100, 0b1001, 0b1111, 0b10000):  # not one plane set
+        patched = bytearray(one)
+        patched[mask_at] = mask
+        refused(bytes(patched))
+    refused(dic.ColorDictionary([luma, luma], 4).to_bytes())  # a set twice
+    for k in (0, 65537):
+        patched = bytearray(one)
+        patched[k_at:k_at + 4] = struct.pack("<I", k)
+        refused(bytes(patched))
+    refused(one + b"\0")                               # bytes after the last palette
+    refused(bytes([2]) + one[1:])                      # mode 2 is reserved
+    refused(bytes([0]) + one[1:])                      # identity mode with a palette
+    refused(bytes([1, 4, 0]))                          # palettes mode without one
+    refused(bytes([0, 3, 0]))                          # plane count is the format's
+    bad_entries = dic.ColorDictionary([dic.Palette((0,), np.array([[7], [3]], np.uint16))], 4)
+    refused(bad_entries.to_bytes())                    # not increasing
+    # K = 65536 (a 16-bit plane's every value) is accepted
+    gray16 = by_name("gray16le")
+    full = dic.ColorDictionary([dic.Palette((0,), np.arange(65536, dtype=np.uint16)[:, None])], 1)
+    assert len(dic.ColorDictionary.from_bytes(full.to_bytes(), gray16)) == 65536
+    too_big = dic.ColorDictionary([dic.Palette((0,), np.array([[0], [256]], np.uint16))], 1)
+    with pytest.raises(CorruptError):                  # an entry beyond maxval
+        dic.ColorDictionary.from_bytes(too_big.to_bytes(), by_name("gray"))
 
 
 def test_head_field_table_matches_writer(spec):
@@ -216,6 +300,12 @@ def test_dump_text_output(coded):
 
 
 def test_dump_agrees_with_reader(coded, dumped, spec):
+    _check_dump(coded, dumped, spec, groups=2, frames=4)
+    assert all(not g["dictionary"]["palettes"] for g in dumped["groups"])
+
+
+def _check_dump(coded, dumped, spec, groups: int, frames: int) -> None:
+    """The dump of ``coded`` says what FcvReader and GroupHeader read."""
     assert dumped["signature_ok"] and not dumped["problems"]
     assert all(c["crc_ok"] for c in dumped["chunks"])
     tags = [c["tag"] for c in dumped["chunks"]]
@@ -223,9 +313,10 @@ def test_dump_agrees_with_reader(coded, dumped, spec):
     assert set(tags) <= {_unquote(r["tag"]) for r in table(spec, "chunk-tags")}
     with FcvReader(coded) as reader:
         assert not reader.damaged_index
+        n_groups = groups
         groups = dumped["groups"]
-        assert len(groups) == len(reader.groups) == 2
-        assert sum(len(g["frames"]) for g in groups) == reader.frame_count == 4
+        assert len(groups) == len(reader.groups) == n_groups
+        assert sum(len(g["frames"]) for g in groups) == reader.frame_count == frames
         assert tags.count("FRAM") == reader.frame_count
         assert [g["offset"] for g in groups] == [e.offset for e in reader.groups]
         assert [e["offset"] for e in dumped["index"]["entries"]] == \
@@ -237,7 +328,7 @@ def test_dump_agrees_with_reader(coded, dumped, spec):
         head, info = dumped["head"], reader.info
         assert (head["width"], head["height"], head["pix_fmt_name"]) == \
             (info.width, info.height, info.pix_fmt)
-        assert head["frame_count"] == info.frame_count and head["group_count"] == 2
+        assert head["frame_count"] == info.frame_count and head["group_count"] == n_groups
         assert Fraction(head["frame_rate_num"], head["frame_rate_den"]) == info.frame_rate
         assert head["plane_sizes"] == [[w, h] for h, w in info.plane_shapes()]
         for g, group in enumerate(groups):
@@ -247,9 +338,28 @@ def test_dump_agrees_with_reader(coded, dumped, spec):
                     group["log2_block"], group["slices"], group["refs"], group["reason"]) == \
                 (header.first_frame, header.frame_count, header.max_error, header.log2_block,
                  header.slices, header.refs, header.reason)
-            assert group["dictionary"]["entries"] == len(header.dictionary)
+            dictionary = group["dictionary"]
+            assert dictionary["entries"] == len(header.dictionary)
+            assert dictionary["trailing_bytes"] == 0 and not dictionary["problems"]
+            assert len(dictionary["palettes"]) == len(header.dictionary.palettes)
+            for pal, want in zip(dictionary["palettes"], header.dictionary.palettes):
+                assert tuple(pal["planes"]) == want.planes
+                assert pal["entries"] == len(want)
+                assert pal["colours"] == want.entries.astype(int).tolist()
+                net = pal["network"]
+                assert (net["hidden"], net["shifts"]) == \
+                    (want.net.w1.shape[1], [want.net.s1, want.net.s2])
+                assert net["bytes"] == len(want.net.to_bytes()) and net["trailing_bytes"] == 0
             model = group["model"]
             assert model["trailing_bytes"] == 0 and group["trailing_bytes"] == 0
+            palette_planes = {p for pal in header.dictionary.palettes for p in pal.planes}
+            kinds = {f["kind"] for f in group["frames"]}
+            for kind in ("intra", "inter"):  # 4.3: only sample-coded planes have networks
+                for p, net in enumerate(model[kind]):
+                    if p in palette_planes:
+                        assert net is None and getattr(header.model, kind)[p] is None
+                    elif kind in kinds:
+                        assert net is not None
             for kind in ("intra", "inter"):
                 for net, want in zip(model[kind], getattr(header.model, kind)):
                     if want is None:
@@ -265,6 +375,70 @@ def test_dump_agrees_with_reader(coded, dumped, spec):
                 motion = 0 if frame["motion_bytes"] is None else 4 + frame["motion_bytes"]
                 assert 1 + motion + 4 * header.slices + sum(frame["slice_bytes"]) == len(payload)
             assert [f["kind"] for f in group["frames"]][0] == "intra"
+
+
+PALETTE_PARAMS = CodingParams(palette="on", hidden=(8, 8), train_steps=40, train_samples=6000)
+
+
+@pytest.fixture(scope="module")
+def palette_coded(tmp_path_factory):
+    """A few-colour 4:2:0 clip, 2 groups of 2 frames: a luma and a chroma-pair palette."""
+    folder = tmp_path_factory.mktemp("pal")
+    info, frames = screen_clip("yuv420p", colours=12, width=48, height=32, count=4, seed=2)
+    src = write_clip(folder / "screen.mkv", info, frames)
+    path = folder / "screen.fcv"
+    framecodec.encode(src, path, params=PALETTE_PARAMS, group_size=2)
+    return path, frames
+
+
+def test_dump_agrees_with_reader_on_palettes(palette_coded, spec):
+    path, frames = palette_coded
+    run = subprocess.run([sys.executable, str(DUMP), str(path), "--json"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+    dumped = json.loads(run.stdout)
+    _check_dump(path, dumped, spec, groups=2, frames=4)
+    for group in dumped["groups"]:
+        dictionary = group["dictionary"]
+        assert dictionary["mode"] == "palettes"
+        assert [p["planes"] for p in dictionary["palettes"]] == [[0], [1, 2]]
+        assert [p["mask"] for p in dictionary["palettes"]] == [1, 6]
+        assert {f["kind"] for f in group["frames"]} == {"intra", "inter"}
+        for kind in ("intra", "inter"):  # every plane is a palette plane: no networks
+            assert group["model"][kind] == [None, None, None]
+    assert_frames_equal(list(framecodec.decode_frames(path)), frames)
+    text = subprocess.run([sys.executable, str(DUMP), str(path)], capture_output=True,
+                          text=True, check=True).stdout
+    assert "palette 1: planes [1, 2], " in text and "problem" not in text
+
+
+def test_dump_reports_a_bad_palette_mask(palette_coded, tmp_path):
+    """Patch group 0's first palette mask to planes 0 and 1 (not a 4:2:0 plane set),
+    recompute the CRC: the reader refuses it and the dump says why."""
+    path, _ = palette_coded
+    data = bytearray(path.read_bytes())
+    with FcvReader(path) as reader:
+        offset = reader.groups[0].offset
+        header_bytes, _ = reader.read_group(0)
+        GroupHeader.from_bytes(header_bytes, reader.info, 0)
+    # GRUP payload: group, first, count (u32), max_error (u16), 4 x u8, dictionary blob
+    mask_at = offset + 8 + 4 + 4 + 4 + 2 + 4 + 4 + 3
+    assert data[mask_at] == 1
+    data[mask_at] = 0b011
+    (length,) = struct.unpack_from("<I", data, offset + 4)
+    payload = bytes(data[offset + 8:offset + 8 + length])
+    struct.pack_into("<I", data, offset + 8 + length,
+                     zlib.crc32(payload, zlib.crc32(b"GRUP")) & 0xFFFFFFFF)
+    bad = tmp_path / "mask.fcv"
+    bad.write_bytes(bytes(data))
+    with FcvReader(bad) as reader:
+        header_bytes, _ = reader.read_group(0)
+        with pytest.raises(CorruptError):
+            GroupHeader.from_bytes(header_bytes, reader.info, 0)
+    run = subprocess.run([sys.executable, str(DUMP), str(bad), "--json"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 1
+    assert any("not a plane set" in p for p in json.loads(run.stdout)["problems"])
 
 
 def test_group_field_table_matches_header(coded, spec):

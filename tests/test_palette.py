@@ -119,3 +119,20 @@ def test_palette_network_table_is_integer_and_bounded():
     assert lut.min() >= 0 and lut.max() < pk.N_LEVELS
     again = dic.PaletteNet.from_reader(ByteReader(net.to_bytes()))
     assert np.array_equal(again.lut(), lut)
+
+
+def test_targets_keep_palettes_exact(tmp_path):
+    """A PSNR target searches bounds down to 0: merged palettes would break them."""
+    info, frames = screen_clip("yuv444p", colours=12)
+    noisy = [Frame([np.clip(p.astype(int) + np.random.default_rng(t).integers(-3, 4, p.shape),
+                            0, 255).astype(np.uint8) for p in f.planes], f.pts)
+             for t, f in enumerate(frames)]
+    src = write_clip(tmp_path / "n.mkv", info, noisy)
+    out = tmp_path / "t.fcv"
+    result = framecodec.encode(src, out, target_psnr=60.0,
+                               params=CodingParams(**{**FAST_PAL.__dict__, "palette": "on"}))
+    decoded = list(framecodec.decode_frames(out))
+    for (_, bound, _, _), err in zip(result.groups_report, [max_abs_error(decoded, noisy)]):
+        assert err <= bound
+    with pytest.raises(Exception, match="merge only within"):
+        CodingParams(max_error=0, palette_near=2)

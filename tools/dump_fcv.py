@@ -6,9 +6,10 @@ Written from docs/FORMAT.md, not from framecodec's container or codec code, so
 that it cross-checks the spec against the bytes the encoder writes
 (tests/test_format_doc.py compares its output with ``FcvReader``). It lists
 every chunk with its offset, length and CRC status; the stream header fields;
-per group its header fields, dictionary and model record (network shapes and
-sizes); per frame its kind, motion substream length and slice lengths; the
-audio record, if any. It decodes no samples.
+per group its header fields, colour dictionary (per palette: its planes,
+entry count, colours and palette network shape) and model record (network
+shapes and sizes); per frame its kind, motion substream length and slice
+lengths; the audio record, if any. It decodes no samples.
 
 Usage::
 
@@ -119,14 +120,99 @@ def plane_sizes(fmt, width: int, height: int) -> list[list[int]]:
     return out
 
 
-def parse_dictionary(data: bytes) -> dict:
+def plane_sets(fmt) -> list[list[int]]:
+    """FORMAT.md 4.2: maximal runs of consecutive planes with the same shifts."""
+    _, family, planes, _, cw, ch = fmt
+    shifts = [(cw, ch) if family == "yuv" and p in (1, 2) else (0, 0) for p in range(planes)]
+    sets: list[list[int]] = []
+    for p in range(planes):
+        if sets and shifts[p] == shifts[sets[-1][-1]]:
+            sets[-1].append(p)
+        else:
+            sets.append([p])
+    return sets
+
+
+PALETTE_INPUTS, PALETTE_OUTPUTS = 12, 5  # FORMAT.md 4.2.1: pattern bits, candidate slots
+
+
+def parse_palette_net(data: bytes) -> dict:
+    """FORMAT.md 4.2.1: H, s1, s2, W1 (i8), B1 (i32), W2 (i16), B2 (i32)."""
+    r = Fields(data, "palette network")
+    hidden, s1, s2 = r.take("B"), r.take("B"), r.take("B")
+    w1 = struct.unpack(f"<{PALETTE_INPUTS * hidden}b", r.raw(PALETTE_INPUTS * hidden))
+    r.raw(4 * hidden)
+    w2 = struct.unpack(f"<{PALETTE_OUTPUTS * hidden}h", r.raw(2 * PALETTE_OUTPUTS * hidden))
+    r.raw(4 * PALETTE_OUTPUTS)
+    problems = []
+    if not 1 <= hidden <= 64 or s1 > 31 or s2 > 31:
+        problems.append("palette network width or shift out of range")
+    if any(w < -127 for w in w1) or any(w < -32767 for w in w2):
+        problems.append("palette network weight out of range")
+    if r.left:
+        problems.append(f"{r.left} bytes after the palette network")
+    return {"n_in": PALETTE_INPUTS, "hidden": hidden, "n_out": PALETTE_OUTPUTS,
+            "shifts": [s1, s2], "bytes": 3 + 26 * hidden + 20, "trailing_bytes": r.left,
+            "problems": problems}
+
+
+def parse_entries(packed: bytes, k: int, n: int, maxval: int | None) -> tuple[list, list]:
+    """(colours, problems): K rows of n i32 deltas, deflated (FORMAT.md 4.2)."""
+    want = k * n * 4
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(packed, want)
+    except zlib.error as exc:
+        return [], [f"entries do not inflate: {exc}"]
+    if not inflater.eof or inflater.unused_data or inflater.unconsumed_tail or len(raw) != want:
+        return [], ["entries do not inflate to exactly K * n * 4 bytes"]
+    deltas = struct.unpack(f"<{k * n}i", raw)
+    colours, acc, problems = [], [0] * n, []
+    for row in range(k):
+        acc = [acc[c] + deltas[row * n + c] for c in range(n)]
+        colours.append(list(acc))
+    if maxval is not None and any(not 0 <= v <= maxval for c in colours for v in c):
+        problems.append("palette entry outside 0..maxval")
+    if any(colours[i] >= colours[i + 1] for i in range(k - 1)):
+        problems.append("palette entries are not strictly increasing")
+    return colours, problems
+
+
+def parse_dictionary(data: bytes, head: dict | None = None) -> dict:
     r = Fields(data, "dictionary")
-    mode, planes, count = r.take("B"), r.take("B"), r.take("I")
-    out = {"mode": {0: "identity", 1: "palette"}.get(mode, f"unknown {mode}"),
-           "planes": planes, "entries": count, "bytes": len(data)}
-    if count:
-        out["packed_bytes"] = len(r.blob())
+    mode, planes, count = r.take("B"), r.take("B"), r.take("B")
+    out = {"mode": {0: "identity", 1: "palettes"}.get(mode, f"unknown {mode}"),
+           "planes": planes, "count": count, "entries": 0, "bytes": len(data),
+           "palettes": []}
+    problems = []
+    fmt = PIXEL_FORMATS.get(head["pix_fmt"]) if head else None
+    masks = {sum(1 << p for p in s) for s in plane_sets(fmt)} if fmt else None
+    maxval = (1 << fmt[3]) - 1 if fmt else None
+    if mode not in (0, 1) or (mode == 0) != (count == 0):
+        problems.append("dictionary mode and palette count disagree")
+    if fmt and planes != fmt[2]:
+        problems.append("dictionary plane count is not the format's")
+    used = 0
+    for _ in range(count):
+        mask, k = r.take("B"), r.take("I")
+        packed, net = r.blob(), r.blob()
+        pal = {"mask": mask, "planes": [p for p in range(8) if mask >> p & 1], "entries": k,
+               "packed_bytes": len(packed), "colours": [], "network": parse_palette_net(net)}
+        if masks is not None and mask not in masks:
+            problems.append(f"palette mask {mask:#x} is not a plane set")
+        if mask & used:
+            problems.append(f"palette mask {mask:#x} overlaps an earlier palette")
+        used |= mask
+        if not 1 <= k <= 65536:
+            problems.append(f"palette entry count {k} outside 1..65536")
+        elif pal["planes"]:
+            pal["colours"], found = parse_entries(packed, k, len(pal["planes"]), maxval)
+            problems += found
+        problems += pal["network"]["problems"]
+        out["entries"] += k
+        out["palettes"].append(pal)
     out["trailing_bytes"] = r.left
+    out["problems"] = problems
     return out
 
 
@@ -167,13 +253,13 @@ def parse_model(data: bytes) -> dict:
     return out
 
 
-def parse_group(payload: bytes) -> dict:
+def parse_group(payload: bytes, head: dict | None = None) -> dict:
     r = Fields(payload, "GRUP")
     g = {"group": r.take("I"), "first_frame": r.take("I"), "frame_count": r.take("I"),
          "max_error": r.take("H"), "log2_block": r.take("B"), "slices": r.take("B"),
          "refs": r.take("B"), "reason": r.take("B")}
     g["block"] = 1 << g["log2_block"]
-    g["dictionary"] = parse_dictionary(r.blob())
+    g["dictionary"] = parse_dictionary(r.blob(), head)
     g["model"] = parse_model(r.blob())
     g["trailing_bytes"] = r.left
     g["frames"] = []
@@ -253,7 +339,7 @@ def dump(path: str) -> dict:
             if tag == b"HEAD":
                 report["head"] = parse_head(payload)
             elif tag == b"GRUP":
-                group = parse_group(payload)
+                group = parse_group(payload, report["head"])
                 group["offset"] = pos
                 report["groups"].append(group)
             elif tag == b"FRAM":
@@ -301,6 +387,19 @@ def _consistency(report: dict) -> None:
             problems.append(f"group {g}: trailing bytes in its header or model record")
         if group["group"] != g:
             problems.append(f"group {g}: GRUP says group {group['group']}")
+        dictionary = group["dictionary"]
+        if dictionary["trailing_bytes"]:
+            problems.append(f"group {g}: trailing bytes in its colour dictionary")
+        problems.extend(f"group {g}: {p}" for p in dictionary["problems"])
+        palette_planes = {p for pal in dictionary["palettes"] for p in pal["planes"]}
+        for kind, nets in (("intra", group["model"].get("intra", [])),
+                           ("inter", group["model"].get("inter", []))):
+            if any(f["kind"] == kind for f in group["frames"]):
+                missing = [p for p, net in enumerate(nets)
+                           if net is None and p not in palette_planes]
+                if missing:
+                    problems.append(f"group {g}: no {kind} network for sample-coded "
+                                    f"plane(s) {missing}")
         for n, frame in enumerate(group["frames"]):
             if frame["group"] != g or frame["frame"] != expect + n:
                 problems.append(f"group {g}: FRAM {n} says group {frame['group']}, "
@@ -370,12 +469,20 @@ def print_report(report: dict, out=sys.stdout) -> None:
             say(f"    group {g['group']}: frames {g['first_frame']}+{g['frame_count']}, "
                 f"max error {g['max_error']}, block {g['block']}, slices {g['slices']}, "
                 f"refs {g['refs']}, reason {g['reason']} ({REASONS.get(g['reason'], '?')})")
-            say(f"    dictionary: {d['mode']}, {d['planes']} planes, {d['entries']} entries, "
-                f"{d['bytes']} bytes")
+            say(f"    dictionary: {d['mode']}, {d['planes']} planes, {d['count']} palettes, "
+                f"{d['entries']} entries, {d['bytes']} bytes")
+            for i, pal in enumerate(d["palettes"]):
+                net = pal["network"]
+                say(f"      palette {i}: planes {pal['planes']}, {pal['entries']} entries "
+                    f"({pal['packed_bytes']} bytes deflated), network {net['n_in']} -> "
+                    f"{net['hidden']} -> {net['n_out']}, shifts {net['shifts'][0]}/"
+                    f"{net['shifts'][1]}, {net['bytes']} bytes")
+            palette_planes = {p for pal in d["palettes"] for p in pal["planes"]}
             say(f"    model: {m['bytes']} bytes deflated, {m['inflated_bytes']} inflated")
             for kind in ("intra", "inter"):
                 for p, net in enumerate(m.get(kind, [])):
-                    say(f"      {kind} plane {p}: {_net_text(net)}")
+                    note = " (palette plane)" if p in palette_planes else ""
+                    say(f"      {kind} plane {p}: {_net_text(net)}{note}")
         elif c["offset"] in frames:
             f = frames[c["offset"]]
             motion = "" if f["motion_bytes"] is None else f", motion {f['motion_bytes']} bytes"
