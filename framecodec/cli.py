@@ -297,8 +297,8 @@ def _info(args) -> int:
     print(f"{'group':>5} {'frames':>13} {'started':>7} {'bytes':>11} {'model':>7} "
           f"{'dictionary':>10} {'max err':>7}")
     for g in report["groups"]:
-        dictionary = "identity" if g["dictionary_entries"] == 0 \
-            else f"{g['dictionary_entries']} colours"
+        dictionary = "identity" if not g["palettes"] else "+".join(
+            f"{p['colours']}" for p in g["palettes"]) + " colours"
         print(f"{g['index']:>5} {g['first_frame']:>6}-{g['first_frame'] + g['frames'] - 1:<6} "
               f"{g['started']:>7} {g['bytes']:>11,} {g['model_bytes']:>7,} {dictionary:>10} "
               f"{g['max_error']:>7}")

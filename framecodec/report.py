@@ -39,7 +39,10 @@ def describe(path: str | os.PathLike) -> dict:
             groups.append({
                 "index": g, "first_frame": entry.first_frame, "frames": entry.frame_count,
                 "bytes": size, "model_bytes": len(header.model.to_bytes()),
-                "dictionary_entries": len(header.dictionary), "max_error": header.max_error,
+                "dictionary_entries": len(header.dictionary),
+                "palettes": [{"planes": list(p.planes), "colours": len(p)}
+                             for p in header.dictionary.palettes],
+                "max_error": header.max_error,
                 "slices": header.slices, "block": 1 << header.log2_block,
                 "references": header.refs,
                 "started": REASONS.get(header.reason, f"reason {header.reason}"),
