@@ -45,12 +45,12 @@ class CodingParams:
     max_error: int = 0
     log2_block: int = 4
     slices: int = 0  # 0: chosen from the frame size
-    refs: int = 3  # reference frames a block may choose from
+    refs: int = 4  # reference frames a block may choose from
     search_range: int = 48
     subpel: bool = True
     hidden: tuple[int, int] | None = None  # None: chosen per group (modelfit)
     train_steps: int = 600
-    train_samples: int = 60000
+    train_samples: int = 120000
     motion_lambda: int = 4
     palette: str = "auto"  # auto: by measured size; on: whenever colours fit; off
     palette_max: int = 256  # most colours of a palette

@@ -29,12 +29,12 @@ class EncodeSettings:
     max_group: int = 60
     group_size: int = 0
     block: int = 16
-    refs: int = 3
+    refs: int = 4
     search_range: int = 48
     subpel: bool = True
     hidden: tuple[int, int] = (0, 0)
     train_steps: int = 600
-    train_samples: int = 60000
+    train_samples: int = 120000
     slices: int = 0
     palette: str = "auto"
     palette_max: int = 256
@@ -75,8 +75,8 @@ PRESETS = {
     "fast": EncodeSettings(refs=1, search_range=16, hidden=(16, 8), train_steps=200,
                            train_samples=20000),
     "default": EncodeSettings(),
-    "best": EncodeSettings(refs=4, search_range=64, hidden=(32, 32), train_steps=1500,
-                           train_samples=120000, max_group=120),
+    "best": EncodeSettings(refs=4, search_range=96, hidden=(32, 32), train_steps=1500,
+                           train_samples=200000, max_group=120),
 }
 
 

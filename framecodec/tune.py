@@ -35,7 +35,7 @@ SEARCH: list[tuple[str, list]] = [
     ("block", [8, 16, 32]),
     ("search_range", [16, 48, 96]),
     ("max_group", [15, 30, 60, 120]),
-    ("train_samples", [30000, 60000, 120000]),
+    ("train_samples", [60000, 120000, 200000]),
     ("palette", ["off", "on"]),
 ]
 
