@@ -18,7 +18,7 @@ import numpy as np
 
 from .bitstream import ByteReader, ByteWriter
 from .errors import CorruptError
-from .kernels.context import MAX_ROW_FEATURES, N_SEQ, n_row_features
+from .kernels.context import MAX_ROW_FEATURES, MAX_SEQ, n_row_features, n_sequential
 from .kernels.mlp import BIAS_MAX, COEF_FRAC, HEADER, HIDDEN_MAX, MAX_HIDDEN, OUT_WEIGHT_MAX, \
     WEIGHT_MAX
 
@@ -96,12 +96,17 @@ class IntNet:
         shifts = f[8:8 + w3.shape[1]].astype(np.int64)
         return (h @ w3 + b3) >> shifts
 
+    @property
+    def n_seq(self) -> int:
+        return int(self.flat[3])
+
     def predict(self, feats: np.ndarray, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mu, ls) in 1/16 units for row features (n, n_in) and sequential ones (n, 2)."""
+        """(mu, ls) in 1/16 units for row features (n, n_in) and sequential ones (n, n_seq)."""
         o = self.outputs(feats)
-        s = seqs.astype(np.int64)
-        mu = o[:, 0] + ((o[:, 2] * s[:, 0] + o[:, 3] * s[:, 1]) >> COEF_FRAC)
-        ls = o[:, 1] + ((o[:, 4] * np.abs(s[:, 0]) + o[:, 5] * np.abs(s[:, 1])) >> COEF_FRAC)
+        k = self.n_seq
+        s = seqs[:, :k].astype(np.int64)
+        mu = o[:, 0] + ((o[:, 2:2 + k] * s).sum(1) >> COEF_FRAC)
+        ls = o[:, 1] + ((o[:, 2 + k:2 + 2 * k] * np.abs(s)).sum(1) >> COEF_FRAC)
         return mu, ls
 
     def buckets(self, ls: np.ndarray) -> np.ndarray:
@@ -134,7 +139,7 @@ class IntNet:
         header = np.frombuffer(reader.raw(HEADER, "network header"), np.uint8).astype(np.int64)
         n_in, n_h1, n_h2, n_seq = (int(v) for v in header[:4])
         if not (1 <= n_in <= MAX_ROW_FEATURES and 1 <= n_h1 <= MAX_HIDDEN
-                and 0 <= n_h2 <= MAX_HIDDEN and n_seq == N_SEQ):
+                and 0 <= n_h2 <= MAX_HIDDEN and 2 <= n_seq <= MAX_SEQ):
             raise CorruptError("network shape out of range")
         n_out = 2 + 2 * n_seq
         dims = [(n_in, n_h1, 1)] + ([(n_h1, n_h2, 1)] if n_h2 else []) \
@@ -156,7 +161,7 @@ class IntNet:
             raise CorruptError("network record too short")
         n_in, n_h1, n_h2, n_seq, s1, s2, n_thr = (int(v) for v in f[:7])
         if not (1 <= n_in <= MAX_ROW_FEATURES and 1 <= n_h1 <= MAX_HIDDEN
-                and 0 <= n_h2 <= MAX_HIDDEN and n_seq == N_SEQ):
+                and 0 <= n_h2 <= MAX_HIDDEN and 2 <= n_seq <= MAX_SEQ):
             raise CorruptError("network shape out of range")
         n_out = 2 + 2 * n_seq
         if not all(0 <= s <= 31 for s in [s1, s2, *f[8:8 + n_out]]):
@@ -229,7 +234,8 @@ class GroupModel:
                 if present > 1:
                     raise CorruptError("model record presence flag is not 0 or 1")
                 net = IntNet.from_bytes(r) if present else None
-                if net is not None and net.n_in != n_row_features(inter, p):
+                if net is not None and (net.n_in != n_row_features(inter, p)
+                                        or net.n_seq != n_sequential(inter)):
                     raise CorruptError("network input count does not match its plane")
                 nets.append(net)
         r.expect_end()
@@ -241,9 +247,9 @@ _MAX_MODEL_BYTES = 1 << 22
 
 def _placeholder(inter: bool, plane: int) -> np.ndarray:
     """A valid network for a plane that is never sample-coded (a palette plane)."""
-    n_in = n_row_features(inter, plane)
-    return IntNet.build(np.zeros((n_in, 1)), np.zeros(1), 0, None, None, 0, np.zeros((1, 6)),
-                        np.zeros(6), np.zeros(6), []).flat
+    n_in, n_out = n_row_features(inter, plane), 2 + 2 * n_sequential(inter)
+    return IntNet.build(np.zeros((n_in, 1)), np.zeros(1), 0, None, None, 0,
+                        np.zeros((1, n_out)), np.zeros(n_out), np.zeros(n_out), []).flat
 
 
 def inflate(data: bytes, limit: int, what: str) -> bytes:

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import train
 from .kernels import motion as mo
-from .kernels.context import N_SEQ, n_row_features
+from .kernels.context import n_row_features, n_sequential
 from .kernels.gather import _gather_plane
 from .model import GroupModel
 
@@ -42,7 +42,7 @@ def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.
     for p in range(layout.n_planes):
         cap = int(wanted * 1.25) + 1024
         out.append([np.zeros((n_row_features(inter, p), cap), np.int32),
-                    np.zeros((N_SEQ, cap), np.int64), np.zeros(cap, np.int64), 0,
+                    np.zeros((n_sequential(inter), cap), np.int64), np.zeros(cap, np.int64), 0,
                     _keep_fraction(per_frame[p] * len(frames), wanted)])
     for t, (src, ref, skip) in enumerate(frames):
         err = np.zeros(layout.size, np.int64)
@@ -158,7 +158,7 @@ def _non_empty(feats, seqs, targets):
     """A set with at least one row: when every sample is skipped any valid net will do."""
     if feats.shape[0]:
         return feats, seqs, targets
-    return (np.zeros((1, feats.shape[1]), np.int64), np.zeros((1, N_SEQ), np.int64),
+    return (np.zeros((1, feats.shape[1]), np.int64), np.zeros((1, seqs.shape[1]), np.int64),
             np.zeros(1, np.int64))
 
 

@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - reported by require_torch()
     torch = None
 
 from .errors import UsageError
-from .kernels.context import N_SEQ
+from .kernels.context import MAX_SEQ
 from .kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, OUT_WEIGHT_MAX, WEIGHT_MAX
 from .model import MAX_BUCKETS, IntNet
 
@@ -65,18 +65,19 @@ class FloatNet(nn.Module if torch is not None else object):
     """The float twin of an integer predictor.
 
     An MLP maps the row features to a centre mu0, a log-scale ls0 and, per
-    sequential feature s_k, coefficients a_k and b_k:
+    sequential feature s_k (``n_seq`` of them), coefficients a_k and b_k:
     mu = mu0 + sum a_k s_k,  log-scale = ls0 + sum b_k |s_k|.
     """
 
-    def __init__(self, n_in: int, hidden: tuple[int, int]):
+    def __init__(self, n_in: int, hidden: tuple[int, int], n_seq: int):
         super().__init__()
         h1, h2 = hidden
         layers = [nn.Linear(n_in, h1), nn.ReLU()]
         if h2:
             layers += [nn.Linear(h1, h2), nn.ReLU()]
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(h2 or h1, 2 + 2 * N_SEQ)
+        self.n_seq = n_seq
+        self.head = nn.Linear(h2 or h1, 2 + 2 * n_seq)
         with torch.no_grad():
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
@@ -84,8 +85,9 @@ class FloatNet(nn.Module if torch is not None else object):
 
     def forward(self, x, s):
         o = self.head(self.body(x))
-        mu = o[:, 0] + (o[:, 2:2 + N_SEQ] * s).sum(1)
-        ls = o[:, 1] + (o[:, 2 + N_SEQ:] * s.abs()).sum(1)
+        k = self.n_seq
+        mu = o[:, 0] + (o[:, 2:2 + k] * s).sum(1)
+        ls = o[:, 1] + (o[:, 2 + k:] * s.abs()).sum(1)
         return mu, ls.clamp(-4.0, 10.0)
 
 
@@ -114,7 +116,7 @@ class StackedNets(nn.Module if torch is not None else object):
 
     def __init__(self, count: int, n_in: int, hidden: tuple[int, int]):
         super().__init__()
-        sizes = [n_in, hidden[0]] + ([hidden[1]] if hidden[1] else []) + [2 + 2 * N_SEQ]
+        sizes = [n_in, hidden[0]] + ([hidden[1]] if hidden[1] else []) + [2 + 2 * MAX_SEQ]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -133,18 +135,24 @@ class StackedNets(nn.Module if torch is not None else object):
         for w, b in zip(self.weights[:-1], self.biases[:-1]):
             h = torch.relu(torch.baddbmm(b, h, w))
         o = torch.baddbmm(self.biases[-1], h, self.weights[-1])
-        mu = o[..., 0] + (o[..., 2:2 + N_SEQ] * s).sum(-1)
-        ls = o[..., 1] + (o[..., 2 + N_SEQ:] * s.abs()).sum(-1)
+        mu = o[..., 0] + (o[..., 2:2 + MAX_SEQ] * s).sum(-1)
+        ls = o[..., 1] + (o[..., 2 + MAX_SEQ:] * s.abs()).sum(-1)
         return mu, ls.clamp(-4.0, 10.0)
 
-    def extract(self, index: int, n_in: int, hidden: tuple[int, int]) -> FloatNet:
-        net = FloatNet(n_in, hidden)
+    def extract(self, index: int, n_in: int, hidden: tuple[int, int], n_seq: int) -> FloatNet:
+        """Net ``index`` alone; padded inputs and unused sequential outputs dropped."""
+        net = FloatNet(n_in, hidden, n_seq)
         linears = [m for m in net.body if isinstance(m, nn.Linear)] + [net.head]
+        outputs = [0, 1] + [2 + k for k in range(n_seq)] + [2 + MAX_SEQ + k for k in range(n_seq)]
+        last = len(linears) - 1
         with torch.no_grad():
             for k, (lin, w, b) in enumerate(zip(linears, self.weights, self.biases)):
                 weight = w[index] if k else w[index, :n_in]
+                bias = b[index, 0]
+                if k == last:
+                    weight, bias = weight[:, outputs], bias[outputs]
                 lin.weight.copy_(weight.T)
-                lin.bias.copy_(b[index, 0])
+                lin.bias.copy_(bias)
         return net
 
 
@@ -162,10 +170,10 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
     torch.manual_seed(settings.seed)
     n_in = max(f.shape[1] for f, _, _ in datasets)
     xs, ss, ts = [], [], []
-    for feats, seqs, targets in datasets:
+    for feats, seqs, targets in datasets:  # pad inputs and sequential features to the widest
         x, s = _tensors(feats, seqs, bit_depth)
         xs.append(torch.nn.functional.pad(x, (0, n_in - x.shape[1])))
-        ss.append(s)
+        ss.append(torch.nn.functional.pad(s, (0, MAX_SEQ - s.shape[1])))
         ts.append(torch.from_numpy(targets.astype(np.float32)))
     stack = StackedNets(len(datasets), n_in, settings.hidden)
     opt = torch.optim.Adam(stack.parameters(), lr=settings.lr)
@@ -185,7 +193,8 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
         loss.backward()
         opt.step()
         sched.step()
-    return [stack.extract(k, f.shape[1], settings.hidden) for k, (f, _, _) in enumerate(datasets)]
+    return [stack.extract(k, f.shape[1], settings.hidden, s.shape[1])
+            for k, (f, s, _) in enumerate(datasets)]
 
 
 def fit(feats: np.ndarray, seqs: np.ndarray, targets: np.ndarray, *, bit_depth: int,
@@ -231,7 +240,7 @@ def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarr
     ws[0] /= scale
     # integer meaning of each output: 1/16 units for mu0 and ls0; the coefficients
     # act on raw sequential features, in units of 2**-(OUT_FRAC + COEF_FRAC)
-    factors = np.array([16.0, 16.0] + [16.0 * 2 ** COEF_FRAC / scale] * (2 * N_SEQ))
+    factors = np.array([16.0, 16.0] + [16.0 * 2 ** COEF_FRAC / scale] * (2 * net.n_seq))
     ws[-1] = ws[-1] * factors
     bs[-1] = bs[-1] * factors
 

@@ -18,7 +18,9 @@ Neighbours are named as in FFV1 (W left, N above, NE above right, ...).
 
 intra  base = N (or W in a slice's first row, or the mid value at its first
        sample); row features NW, NE, NN, NNE, NWW, NEE minus N (zero in a
-       slice's first row); sequential features W and WW minus base.
+       slice's first row); sequential features W and WW minus base, and W's
+       own MED residual, W - MED(WW, NW, NWW) (error feedback: where the
+       median predictor just failed, an edge or text stroke is near).
 inter  base = R, the reference at the sample; row features are the temporal
        residuals e = rec - R at N, NW, NE, NN, NWW, NEE and the reference's
        own texture R[W], R[N], R[E], R[S] minus R; sequential features e at
@@ -36,12 +38,18 @@ from ._jit import kernel
 
 N_INTRA_ROW = 6
 N_INTER_ROW = 10
-N_SEQ = 2
+N_SEQ_INTRA = 3
+N_SEQ_INTER = 2
+MAX_SEQ = 3
 MAX_ROW_FEATURES = 12
 
 
 def n_row_features(inter: bool, plane: int) -> int:
     return (N_INTER_ROW if inter else N_INTRA_ROW) + min(plane, 2)
+
+
+def n_sequential(inter: bool) -> int:
+    return N_SEQ_INTER if inter else N_SEQ_INTRA
 
 
 @kernel
@@ -128,9 +136,22 @@ def _intra_base(rec, i, x, y, w, ys, mid):
 
 
 @kernel
+def _med(a, b, c):
+    """LOCO-I's median edge detector of left a, above b, above-left c."""
+    mx = max(a, b)
+    mn = min(a, b)
+    if c >= mx:
+        return mn
+    if c <= mn:
+        return mx
+    return a + b - c
+
+
+@kernel
 def _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter):
-    """(base, s0, s1) of the sample at flat index i: the base the prediction is
-    relative to and the two same-row features (W and WW, relative as above)."""
+    """(base, s0, s1, s2) of the sample at flat index i: the base the prediction
+    is relative to and the same-row features (s2 is 0 for inter samples)."""
+    s2 = np.int64(0)
     if inter:
         base = np.int64(ref[i])
         s0 = np.int64(rec[i - 1]) - ref[i - 1] if x > 0 else 0
@@ -139,4 +160,7 @@ def _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter):
         base = _intra_base(rec, i, x, y, w, ys, half)
         s0 = np.int64(rec[i - 1]) - base if x > 0 else 0
         s1 = np.int64(rec[i - 2]) - base if x > 1 else 0
-    return base, np.int64(s0), np.int64(s1)
+        if x > 1 and y > ys:
+            s2 = np.int64(rec[i - 1]) - _med(np.int64(rec[i - 2]), np.int64(rec[i - w - 1]),
+                                             np.int64(rec[i - w - 2]))
+    return base, np.int64(s0), np.int64(s1), s2

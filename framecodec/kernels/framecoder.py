@@ -47,6 +47,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     qstep = 2 * near + 1
     max_exp = bd - 1
     n_row = N_INTER_ROW if inter else N_INTRA_ROW
+    n_seq = net[3]
     for y in range(ys, ye):
         brow = (y >> lby) * nbx
         row = off + y * w
@@ -70,9 +71,15 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                 rec[i] = ref[i]
                 err[i] = 0
                 continue
-            base, s0, s1 = _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter)
-            mu = outs[0, k] + ((outs[2, k] * s0 + outs[3, k] * s1) >> COEF_FRAC)
-            ls = outs[1, k] + ((outs[4, k] * abs(s0) + outs[5, k] * abs(s1)) >> COEF_FRAC)
+            base, s0, s1, s2 = _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter)
+            if n_seq == 2:
+                mu = outs[0, k] + ((outs[2, k] * s0 + outs[3, k] * s1) >> COEF_FRAC)
+                ls = outs[1, k] + ((outs[4, k] * abs(s0) + outs[5, k] * abs(s1)) >> COEF_FRAC)
+            else:
+                mu = outs[0, k] + ((outs[2, k] * s0 + outs[3, k] * s1 + outs[4, k] * s2)
+                                   >> COEF_FRAC)
+                ls = outs[1, k] + ((outs[5, k] * abs(s0) + outs[6, k] * abs(s1)
+                                    + outs[7, k] * abs(s2)) >> COEF_FRAC)
             k += 1
             pred = base + ((mu + 8) >> 4)
             pred = 0 if pred < 0 else (maxval if pred > maxval else pred)

@@ -20,7 +20,7 @@ def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, 
                   feats, seqs, targets, count):
     """Append sampled rows to ``feats``/``seqs``/``targets`` from ``count``; return the new count.
 
-    ``feats`` is (n_row_features, capacity) int32, ``seqs`` (2, capacity) int64;
+    ``feats`` is (n_row_features, capacity) int32, ``seqs`` (n_sequential, capacity) int64;
     ``slice_y`` holds each slice's first plane-0 row, then the height;
     ``keep`` is the kept fraction times 2**32.
     """
@@ -43,7 +43,7 @@ def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, 
                 if inter and skip[brow + (x >> lbx)]:
                     err[i] = 0  # as the coder: a skipped sample equals its base
                     continue
-                base, s0, s1 = _base_and_sequential(src, ref, i, x, y, w, ys, half, inter)
+                base, s0, s1, s2 = _base_and_sequential(src, ref, i, x, y, w, ys, half, inter)
                 err[i] = np.int64(src[i]) - base
                 hashed = ((i + salt) * np.int64(2654435761)) & 0xFFFFFFFF
                 if hashed < keep and count < cap:
@@ -54,6 +54,8 @@ def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, 
                     _cross_row_features(err, geom, p, y, x, feats, n_row, count)
                     seqs[0, count] = s0
                     seqs[1, count] = s1
+                    if seqs.shape[0] > 2:
+                        seqs[2, count] = s2
                     targets[count] = np.int64(src[i]) - base
                     count += 1
     return count

@@ -5,7 +5,7 @@ The network is a flat int32 array ``net`` (one kernel argument):
 
     [0] n_in  [1] n_h1  [2] n_h2 (0: one hidden layer)  [3] n_seq
     [4] s1    [5] s2    [6] n_thr  [7] 0
-    [8 .. 8 + n_out) output shifts, n_out = 2 + 2 * n_seq   (up to word 15)
+    [8 .. 8 + n_out) output shifts, n_out = 2 + 2 * n_seq   (n_seq 2 or 3)
     W1[n_in][n_h1] B1[n_h1]  (W2[n_h1][n_h2] B2[n_h2])  W3[n_last][n_out] B3[n_out]
     thresholds[n_thr]
 
@@ -29,7 +29,7 @@ WEIGHT_MAX = 127
 OUT_WEIGHT_MAX = 32767
 BIAS_MAX = (1 << 30) - 1
 MAX_HIDDEN = 64
-MAX_OUT = 6
+MAX_OUT = 8
 COEF_FRAC = 8
 
 
