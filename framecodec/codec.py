@@ -94,6 +94,11 @@ class Layout:
         block = 1 << log2_block
         self.nbx = -(-info.width // block)
         self.nby = -(-info.height // block)
+        # skip flags are kept per quarter block ("unit"): static parts of a
+        # block are copied even when the rest of it changes (a caret, a tooltip)
+        self.log2_unit = log2_block - 1
+        self.nux = -(-info.width // (block >> 1))
+        self.nuy = -(-info.height // (block >> 1))
         n = max(1, min(slices, self.nby, MAX_SLICES))
         rows = [(s * self.nby // n) * block for s in range(n)] + [info.height]
         self.slice_y = np.array(rows, np.int64)
@@ -290,22 +295,22 @@ class _GroupState:
         out = ByteWriter().u8(kind)
         ref = np.zeros(lay.size, np.uint16)
         ref_idx = np.zeros(self.pal.idx_size, np.int32)
-        skip = np.zeros(lay.nbx * lay.nby, np.uint8)
+        skip = np.zeros(lay.nux * lay.nuy, np.uint8)
         if kind == INTER:
             if encode:
                 self.mv = mv
                 ref_idx = self._reference(ref)
-                mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_block, lay.nbx,
-                             lay.nby, self.header.max_error, skip)
-                out.blob(_encode_stream(lambda st, buf: fc._code_motion(
-                    True, self.mv, skip, lay.nbx, lay.nby, len(self.refs), self.ctx.motion,
-                    st, buf), lay.nbx * lay.nby * 8 + 64, [self.ctx.motion]))
+                mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_unit, lay.nux,
+                             lay.nuy, self.header.max_error, skip)
+                out.vblob(rc.encode_stream(lambda st, buf: fc._code_motion(
+                    True, self.mv, skip, lay.nbx, lay.nby, lay.nux, lay.nuy, len(self.refs),
+                    self.ctx.motion, st, buf), lay.nbx * lay.nby * 12 + 64, [self.ctx.motion]))
             else:
-                motion = np.frombuffer(reader.blob("motion"), np.uint8).copy()
+                motion = np.frombuffer(reader.vblob("motion"), np.uint8).copy()
                 st = rc.new_state()
                 rc._dec_init(st, motion)
-                fc._code_motion(False, self.mv, skip, lay.nbx, lay.nby, len(self.refs),
-                                self.ctx.motion, st, motion)
+                fc._code_motion(False, self.mv, skip, lay.nbx, lay.nby, lay.nux, lay.nuy,
+                                len(self.refs), self.ctx.motion, st, motion)
                 _check_overread(st, motion, group, index, "motion")
                 ref_idx = self._reference(ref)
         if src is None:
@@ -313,9 +318,9 @@ class _GroupState:
         if src_idx is None:
             src_idx = np.zeros(self.pal.idx_size, np.int32)
         if not encode:
-            lengths = [reader.u32("slice length") for _ in range(lay.n_slices)]
+            lengths = [reader.uvar("slice length") for _ in range(lay.n_slices - 1)]
+            lengths.append(reader.remaining - sum(lengths))  # the last slice takes the rest
             datas = [np.frombuffer(reader.raw(n, "slice"), np.uint8).copy() for n in lengths]
-            reader.expect_end()
         rec = np.zeros(lay.size, np.uint16)
         idx = np.zeros(self.pal.idx_size, np.int32)
         err = np.zeros(lay.size, np.int64)
@@ -327,17 +332,17 @@ class _GroupState:
 
         def run(s: int, st, buf) -> None:
             fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
-                           lay.slice_y[s + 1], inter, skip, lay.log2_block, lay.nbx, nets,
+                           lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
                            offsets, probs[s], lay.bit_depth, self.header.max_error, st, buf,
                            pal.role, pal.table, pal.entries, pal.luts, src_idx, idx, ref_idx,
                            pal_probs[s])
 
         if encode:
-            slices = _map_slices(lambda s: _encode_stream(
+            slices = _map_slices(lambda s: rc.encode_stream(
                 lambda st, buf: run(s, st, buf), lay.slice_samples(s) * 2 + 1024,
                 [probs[s], pal_probs[s]]), lay.n_slices, self.threads)
-            for data in slices:
-                out.u32(len(data))
+            for data in slices[:-1]:
+                out.uvar(len(data))
             for data in slices:
                 out.raw(data)
         else:
@@ -482,11 +487,14 @@ def _analyse(info, frames, params, layout, src, mvs, intra, fits) -> GroupAnalys
                                    for planes, _, mapping in fits]) for f in frames]
     dictionary = ColorDictionary(palettes, layout.n_planes)
     skip_planes = {p for planes, _, _ in fits for p in planes}
-    fitted = modelfit.fit_group_nets(layout, src, mvs, intra, params, skip_planes)
+    candidates = modelfit.fit_group_nets(layout, src, mvs, intra, params, skip_planes)
     if fits:
         modelfit.fit_palette_nets(layout, dictionary, src, src_idx, mvs, intra, params)
-    return GroupAnalysis(info, frames, layout, src, mvs, intra, fitted, params, dictionary,
-                         src_idx)
+    analyses = [GroupAnalysis(info, frames, layout, src, mvs, intra, fitted, params, dictionary,
+                              src_idx) for fitted in candidates]
+    if len(analyses) == 1:
+        return analyses[0]
+    return min(analyses, key=lambda a: _coded_size(a, params.max_error))  # measured
 
 
 def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, threads: int = 1,
@@ -525,19 +533,3 @@ def encode_group(info: VideoInfo, frames: list[Frame], first_frame: int, params:
     return code_group(analyse_group(info, frames, params), first_frame, params.max_error,
                       threads=threads, keep_reconstruction=keep_reconstruction, reason=reason,
                       progress=progress)
-
-
-def _encode_stream(code: Callable, capacity: int, states: list[np.ndarray]) -> bytes:
-    """Run a coding kernel into a buffer, growing it (and replaying) if it overflows."""
-    saved = [s.copy() for s in states]
-    while True:
-        st = rc.new_state()
-        buf = np.zeros(capacity, np.uint8)
-        rc._enc_init(st)
-        code(st, buf)
-        n = rc._enc_flush(st, buf)
-        if not st[rc.OVERFLOW]:
-            return buf[:n].tobytes()
-        for s, keep in zip(states, saved):
-            s[...] = keep
-        capacity *= 4

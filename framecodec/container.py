@@ -171,7 +171,7 @@ class FcvWriter:
         self._groups.append(GroupEntry(self._f.tell(), self._frames, len(frames)))
         self._f.write(_chunk(b"GRUP", struct.pack("<I", index) + header))
         for pts, payload in frames:
-            meta = struct.pack("<IIq", index, self._frames, pts)
+            meta = ByteWriter().uvar(index).uvar(self._frames).svar(pts).getvalue()
             self._f.write(_chunk(b"FRAM", meta + payload))
             self._frames += 1
 
@@ -396,14 +396,15 @@ class FcvReader:
             offset = chunk.offset + 12 + len(chunk.payload)
             if chunk.tag[:1].islower():
                 continue  # ancillary: not ours to read here
-            if chunk.tag != b"FRAM" or len(chunk.payload) < 16:
+            if chunk.tag != b"FRAM":
                 raise CorruptError("expected a frame chunk", group=index, frame=frame,
                                    offset=chunk.offset)
-            g, f, pts = struct.unpack_from("<IIq", chunk.payload)
+            r = ByteReader(chunk.payload, "frame chunk", group=index, frame=frame)
+            g, f, pts = r.uvar("group"), r.uvar("frame"), r.svar("pts")
             if g != index or f != frame:
                 raise CorruptError("frame chunk out of place", group=index, frame=frame,
                                    offset=chunk.offset)
-            yield frame, pts, chunk.payload[16:]
+            yield frame, pts, r.raw(r.remaining, "frame")
             n += 1
 
     def frame_pts(self, frame: int) -> int:

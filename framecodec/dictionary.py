@@ -29,7 +29,6 @@ from .bitstream import ByteReader, ByteWriter
 from .errors import CorruptError
 from .kernels.mlp import BIAS_MAX
 from .kernels.palette import N_CAND, N_LEVELS, N_PATTERNS
-from .model import inflate
 from .pixfmt import PixelFormat
 
 __all__ = ["ColorDictionary", "Palette", "PaletteNet", "plane_sets", "MAX_ENTRIES"]
@@ -247,3 +246,15 @@ def to_indices(frame_planes, planes: tuple[int, ...], mapping: dict) -> np.ndarr
     uniq, inverse = np.unique(keys, return_inverse=True)
     lookup = np.array([mapping[int(k)] for k in uniq.tolist()], np.int32)
     return lookup[inverse]
+
+
+def inflate(data: bytes, limit: int, what: str) -> bytes:
+    """A complete zlib stream inflating to at most ``limit`` bytes, or CorruptError."""
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(data, limit)
+    except zlib.error as exc:
+        raise CorruptError(f"{what} does not inflate: {exc}") from None
+    if not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
+        raise CorruptError(f"{what} is truncated, too large or followed by extra bytes")
+    return raw

@@ -11,20 +11,29 @@ oracles.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bitstream import ByteReader, ByteWriter
 from .errors import CorruptError
 from .kernels.context import MAX_ROW_FEATURES, MAX_SEQ, n_row_features, n_sequential
 from .kernels.mlp import BIAS_MAX, COEF_FRAC, HEADER, HIDDEN_MAX, MAX_HIDDEN, OUT_WEIGHT_MAX, \
     WEIGHT_MAX
+from .records import RecordReader, RecordWriter
 
 __all__ = ["IntNet", "GroupModel", "MAX_BUCKETS"]
 
 MAX_BUCKETS = 16
+
+# record classes of the model record (records.py): (class, largest exponent)
+_PRESENCE = (0, 1)
+_HEADER_CLASS = (1, 8)
+_HIDDEN_WEIGHTS = (2, 7)
+_HIDDEN_BIASES = (3, 30)
+_OUT_WEIGHTS = (4, 15)
+_OUT_BIASES = (5, 30)
+_THRESHOLDS = (6, 32)
+N_RECORD_CLASSES = 7
 
 
 @dataclass
@@ -118,39 +127,40 @@ class IntNet:
         f = self.flat
         return IntNet.build(w1, b1, f[4], w2, b2, f[5], w3, b3, f[8:8 + w3.shape[1]], thresholds)
 
-    def to_bytes(self) -> bytes:
-        """16 header bytes (u8), then per layer its weights (int8 for hidden layers,
-        int16 for the output layer) and its biases (int32), then the thresholds
-        (int32), all little-endian."""
+    def write(self, rec: RecordWriter) -> None:
+        """The 16 header fields, then per layer its weights and biases, then the
+        thresholds (the first, then the gaps), each array in its record class."""
         f = self.flat
         if f[:HEADER].min() < 0 or f[:HEADER].max() > 255:
             raise ValueError("network header field out of range")
         w1, b1, w2, b2, w3, b3, thr = self.layers()
-        parts = [f[:HEADER].astype(np.uint8).tobytes()]
-        for w, b, dtype in ((w1, b1, np.int8), (w2, b2, np.int8), (w3, b3, "<i2")):
+        rec.ints(*_HEADER_CLASS, f[:HEADER])
+        for w, b in ((w1, b1), (w2, b2)):
             if w is not None:
-                parts += [w.astype(dtype).tobytes(), b.astype("<i4").tobytes()]
-        parts.append(thr.astype("<i4").tobytes())
-        return b"".join(parts)
+                rec.ints(*_HIDDEN_WEIGHTS, w).ints(*_HIDDEN_BIASES, b)
+        rec.ints(*_OUT_WEIGHTS, w3).ints(*_OUT_BIASES, b3)
+        rec.ints(*_THRESHOLDS, np.diff(thr, prepend=0))
 
     @staticmethod
-    def from_bytes(reader) -> IntNet:
-        """Read one network from a ``ByteReader``; validates before returning."""
-        header = np.frombuffer(reader.raw(HEADER, "network header"), np.uint8).astype(np.int64)
+    def read(rec: RecordReader) -> IntNet:
+        """Read one network written by ``write``; validates before returning."""
+        header = rec.ints(*_HEADER_CLASS, HEADER)
         n_in, n_h1, n_h2, n_seq = (int(v) for v in header[:4])
         if not (1 <= n_in <= MAX_ROW_FEATURES and 1 <= n_h1 <= MAX_HIDDEN
-                and 0 <= n_h2 <= MAX_HIDDEN and 2 <= n_seq <= MAX_SEQ):
+                and 0 <= n_h2 <= MAX_HIDDEN and 2 <= n_seq <= MAX_SEQ
+                and 0 <= header[6] < MAX_BUCKETS):
             raise CorruptError("network shape out of range")
         n_out = 2 + 2 * n_seq
-        dims = [(n_in, n_h1, 1)] + ([(n_h1, n_h2, 1)] if n_h2 else []) \
-            + [(n_h2 or n_h1, n_out, 2)]
         parts = [header]
-        for n_a, n_b, size in dims:
-            dtype = np.int8 if size == 1 else "<i2"
-            parts.append(np.frombuffer(reader.raw(n_a * n_b * size, "weights"), dtype))
-            parts.append(np.frombuffer(reader.raw(4 * n_b, "biases"), "<i4"))
-        parts.append(np.frombuffer(reader.raw(4 * int(header[6]), "thresholds"), "<i4"))
-        net = IntNet(np.concatenate([p.astype(np.int64) for p in parts]).astype(np.int32))
+        for n_a, n_b in [(n_in, n_h1)] + ([(n_h1, n_h2)] if n_h2 else []):
+            parts += [rec.ints(*_HIDDEN_WEIGHTS, n_a * n_b), rec.ints(*_HIDDEN_BIASES, n_b)]
+        parts += [rec.ints(*_OUT_WEIGHTS, (n_h2 or n_h1) * n_out),
+                  rec.ints(*_OUT_BIASES, n_out),
+                  np.cumsum(rec.ints(*_THRESHOLDS, int(header[6])))]
+        flat = np.concatenate(parts)
+        if np.abs(flat).max() > np.iinfo(np.int32).max:
+            raise CorruptError("network value out of range")
+        net = IntNet(flat.astype(np.int32))
         net.validate()
         return net
 
@@ -211,38 +221,34 @@ class GroupModel:
         return np.concatenate(flats), offsets
 
     def to_bytes(self) -> bytes:
-        """u8 plane count; per kind (intra, inter) and plane a u8 presence flag and
-        the network; the whole deflated (zlib)."""
-        w = ByteWriter().u8(len(self.intra))
+        """u8 plane count, then one record (records.py): per kind (intra, inter)
+        and plane a presence flag and, if present, the network."""
+        rec = RecordWriter(N_RECORD_CLASSES)
         for nets in (self.intra, self.inter):
             for net in nets:
-                w.u8(net is not None)
+                rec.ints(*_PRESENCE, [net is not None])
                 if net is not None:
-                    w.raw(net.to_bytes())
-        return zlib.compress(w.getvalue(), 9)
+                    net.write(rec)
+        return bytes([len(self.intra)]) + rec.getvalue()
 
     @staticmethod
     def from_bytes(data: bytes, n_planes: int) -> GroupModel:
-        raw = inflate(data, _MAX_MODEL_BYTES, "model record")
-        r = ByteReader(raw, "model record")
-        if r.u8("plane count") != n_planes:
+        if len(data) < 1 or data[0] != n_planes:
             raise CorruptError("model record plane count does not match the stream")
+        rec = RecordReader(data[1:], N_RECORD_CLASSES, "model record")
         model = GroupModel()
         for inter, nets in ((False, model.intra), (True, model.inter)):
             for p in range(n_planes):
-                present = r.u8("presence")
-                if present > 1:
+                present = int(rec.ints(*_PRESENCE, 1)[0])
+                if present not in (0, 1):
                     raise CorruptError("model record presence flag is not 0 or 1")
-                net = IntNet.from_bytes(r) if present else None
+                net = IntNet.read(rec) if present else None
                 if net is not None and (net.n_in != n_row_features(inter, p)
                                         or net.n_seq != n_sequential(inter)):
                     raise CorruptError("network input count does not match its plane")
                 nets.append(net)
-        r.expect_end()
+        rec.finish()
         return model
-
-
-_MAX_MODEL_BYTES = 1 << 22
 
 
 def _placeholder(inter: bool, plane: int) -> np.ndarray:
@@ -250,15 +256,3 @@ def _placeholder(inter: bool, plane: int) -> np.ndarray:
     n_in, n_out = n_row_features(inter, plane), 2 + 2 * n_sequential(inter)
     return IntNet.build(np.zeros((n_in, 1)), np.zeros(1), 0, None, None, 0,
                         np.zeros((1, n_out)), np.zeros(n_out), np.zeros(n_out), []).flat
-
-
-def inflate(data: bytes, limit: int, what: str) -> bytes:
-    """A complete zlib stream inflating to at most ``limit`` bytes, or CorruptError."""
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(data, limit)
-    except zlib.error as exc:
-        raise CorruptError(f"{what} does not inflate: {exc}") from None
-    if not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
-        raise CorruptError(f"{what} is truncated, too large or followed by extra bytes")
-    return raw

@@ -53,7 +53,7 @@ def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.
                 continue
             feats, seqs, targets, count, keep = out[p]
             out[p][3] = _gather_plane(src, ref, err, layout.geom, p, layout.slice_y, inter, skip,
-                                      layout.log2_block, layout.nbx, layout.bit_depth, keep,
+                                      layout.log2_unit, layout.nux, layout.bit_depth, keep,
                                       t * 7919 + p * 104729, feats, seqs, targets, count)
     return [(feats[:, :n].T.copy(), seqs[:, :n].T.copy(), targets[:n])
             for p, (feats, seqs, targets, n, _) in enumerate(out) if p not in skip_planes]
@@ -82,18 +82,23 @@ class FittedNets:
         return model
 
 
-SMALL, LARGE = (16, 8), (32, 16)  # the two model sizes an automatic choice weighs
+TINY, SMALL, LARGE = (8, 8), (16, 8), (32, 16)  # the model sizes an automatic choice weighs
 
 
 def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
                    intra: list[bool], params: CodingParams,
-                   skip_planes=frozenset()) -> FittedNets:
+                   skip_planes=frozenset()) -> list[FittedNets]:
     """Train the intra predictors on the intra frames, the inter ones on the others.
 
-    With ``params.hidden`` None the model size is chosen per group: the small
-    model first; the large one too when the group codes enough samples that
-    it could pay for its bigger header; the one with the smaller estimated
-    total (ideal code length of the group's samples plus weights) is kept.
+    Returns the candidate models, to be coded and compared by the caller (one
+    when ``params.hidden`` fixes the size). Otherwise the small model comes
+    first; the tiny one is a candidate too when the small one's record is a
+    noticeable share of the group's bits (short or very predictable groups);
+    the large one when the group codes enough samples that it could pay for
+    its bigger record and its estimated total (ideal code length of the
+    training samples plus the record) is smaller. Ideal code lengths
+    overstate what a larger network saves (the coder's adaptive contexts
+    absorb much of a scale error), so the choice itself is measured.
     """
     planes = [p for p in range(layout.n_planes) if p not in skip_planes]
     intra_sets = gather(layout, [(src[t], None, None) for t in range(len(src)) if intra[t]],
@@ -106,9 +111,9 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
         prevs = np.stack([src[t - 1 - r] for r in range(min(params.refs, t))])
         mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
                        layout.nbx, layout.max_value, ref)
-        skip = np.zeros(layout.nbx * layout.nby, np.uint8)
-        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_block, layout.nbx,
-                     layout.nby, params.max_error, skip)
+        skip = np.zeros(layout.nux * layout.nuy, np.uint8)
+        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
+                     layout.nuy, params.max_error, skip)
         inter_frames.append((src[t], ref, skip))
     inter_sets = gather(layout, inter_frames, True, params.train_samples, skip_planes) \
         if inter_frames else []
@@ -120,28 +125,37 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
         nets = train.fit_many(datasets, bit_depth=layout.bit_depth, settings=settings)
         bits = sum(n * train.mean_bits(net, *data, bit_depth=layout.bit_depth)
                    for net, data, n in zip(nets, datasets, population))
-        weights = sum(_weight_count(d[0].shape[1], hidden) for d in datasets)
-        return nets, bits + 8 * weights, bits
+        return nets, bits + _model_bits(datasets, hidden), bits
+
+    def fitted(nets) -> FittedNets:
+        return FittedNets(nets, datasets, len(intra_sets), layout.n_planes, planes)
 
     if not datasets:  # every plane is palette-coded
-        return FittedNets([], [], 0, layout.n_planes, planes)
+        return [fitted([])]
     if params.hidden is not None:
-        nets, _, _ = fit(params.hidden)
-    else:
-        nets, total, bits = fit(SMALL)
-        extra = 8 * sum(_weight_count(d[0].shape[1], LARGE) - _weight_count(d[0].shape[1], SMALL)
-                        for d in datasets)
-        if 0.03 * bits > extra:  # a larger model saving 3% would pay for itself
-            large, large_total, _ = fit(LARGE)
-            if large_total < total:
-                nets = large
-    return FittedNets(nets, datasets, len(intra_sets), layout.n_planes, planes)
+        return [fitted(fit(params.hidden)[0])]
+    nets, total, bits = fit(SMALL)
+    candidates = [fitted(nets)]
+    if _model_bits(datasets, SMALL) > 0.015 * bits:
+        candidates.append(fitted(fit(TINY)[0]))
+    elif 0.03 * bits > _model_bits(datasets, LARGE) - _model_bits(datasets, SMALL):
+        large, large_total, _ = fit(LARGE)  # a larger model saving 3% would pay for itself
+        if large_total < total:
+            candidates.append(fitted(large))
+    return candidates
 
 
-def _weight_count(n_in: int, hidden: tuple[int, int]) -> int:
+def _model_bits(datasets, hidden: tuple[int, int]) -> float:
+    """Estimated size of the networks in the model record, in bits: about 6.5
+    bits per hidden weight, 13 per hidden bias, 17.5 per output weight and 35
+    per output bias (measured on records of the corpus's clips)."""
     h1, h2 = hidden
     last = h2 or h1
-    return n_in * h1 + h1 + (h1 * h2 + h2 if h2 else 0) + 6 * last + 6
+    total = 0.0
+    for feats, seqs, _ in datasets:
+        n_in, n_out = feats.shape[1], 2 + 2 * seqs.shape[1]
+        total += 6.5 * (n_in * h1 + h1 * h2) + 13 * (h1 + h2) + 17.5 * last * n_out + 35 * n_out
+    return total
 
 
 def _population(layout: Layout, n_intra: int, inter_frames, planes: list[int]) -> list[int]:
@@ -187,8 +201,8 @@ def fit_palette_nets(layout: Layout, dictionary, src: list[np.ndarray], src_idx:
                 prevs = np.stack([src_idx[t - 1 - r] for r in range(min(params.refs, t))])
                 pk._compensate_indices(prevs, ioff, w, h, sx, sy, mvs[t], layout.log2_block,
                                        layout.nbx, ref)
-                skip = np.zeros(layout.nbx * layout.nby, np.uint8)
+                skip = np.zeros(layout.nux * layout.nuy, np.uint8)
             count = pk._gather_index(plane, ref, w, h, rows, inter, skip,
-                                     layout.log2_block - sx, layout.log2_block - sy, layout.nbx,
+                                     layout.log2_unit - sx, layout.log2_unit - sy, layout.nux,
                                      keep, t * 7919 + s, patterns, targets, count)
         pal.net = train.fit_palette_net(patterns[:count], targets[:count])

@@ -59,9 +59,17 @@ class NaiveRangeEncoder:
             self.bit(probs, base + 21 + min(j, 15), (a >> j) & 1)
 
     def finish(self) -> bytes:
+        """The stored substream: the interval's value with the most trailing
+        zero bits, at most 4 trailing zero bytes dropped, the first byte (0) dropped."""
+        top = self.low + self.range
+        self.low = next(v for k in range(32, -1, -1)
+                        if (v := -(-self.low // (1 << k)) * (1 << k)) < top)
         for _ in range(5):
             self._shift_low()
-        return bytes(self.out)
+        out = bytes(self.out)
+        assert out[0] == 0
+        stripped = out.rstrip(b"\0")
+        return out[1:max(len(stripped), len(out) - 4, 1)]
 
 
 def mlp_outputs(flat: np.ndarray, feats: np.ndarray) -> np.ndarray:

@@ -10,9 +10,9 @@ from numba import njit
 from framecodec.kernels import _jit, motion, rangecoder as rc
 from framecodec.kernels.mlp import COEF_FRAC, HEADER, MAX_HIDDEN, _mlp_rows
 from framecodec.kernels.symbols import SET_SIZE, _dec_signed, _enc_signed
-from framecodec.model import IntNet
+from framecodec.model import N_RECORD_CLASSES, IntNet
 from framecodec.errors import CorruptError
-from framecodec.bitstream import ByteReader
+from framecodec.records import RecordReader, RecordWriter
 import naive
 
 
@@ -50,12 +50,15 @@ def test_range_coder_matches_oracle_and_round_trips(scale):
     oracle_probs = rc.new_probs(3 * SET_SIZE).astype(np.int64)
     for i, v in enumerate(values):
         oracle.signed(oracle_probs, (i % 3) * SET_SIZE, int(v), int(sign_ctx[i]), 8)
-    assert bytes(buf[:n]) == oracle.finish()
+    stored = bytes(buf[1:n])
+    assert buf[0] == 0 and stored == oracle.finish()
     assert np.array_equal(probs, oracle_probs)
     out = np.zeros_like(values)
-    _decode_values(values.size, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), rc.new_state(),
-                   buf[:n].copy(), out)
+    st = rc.new_state()
+    _decode_values(values.size, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), st,
+                   np.frombuffer(stored, np.uint8).copy(), out)
     assert np.array_equal(out, values)
+    assert st[rc.OVERREAD] <= 4  # the flush drops at most 4 trailing zero bytes
 
 
 def test_encoder_reports_overflow_instead_of_writing_past_its_buffer():
@@ -73,8 +76,25 @@ def test_truncated_stream_reads_zeros_and_counts_them():
     n = _encode_values(values, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), st, buf)
     out = np.zeros_like(values)
     st = rc.new_state()
-    _decode_values(400, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), st, buf[: n // 2].copy(), out)
+    _decode_values(400, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), st, buf[1: n // 2].copy(), out)
     assert st[rc.OVERREAD] > 4
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 40])
+def test_short_streams_flush_to_few_bytes_and_round_trip(count):
+    rng = np.random.default_rng(count)
+    for _ in range(20):
+        values = rng.integers(-3, 4, count)
+        sign_ctx = np.zeros(count, np.int64)
+        st, buf = rc.new_state(), np.zeros(4096, np.uint8)
+        n = _encode_values(values, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), st, buf)
+        stored = bytes(buf[1:n])
+        assert buf[0] == 0 and len(stored) <= (0 if count == 0 else 1 + count)
+        out = np.zeros_like(values)
+        dst = rc.new_state()
+        _decode_values(count, sign_ctx, 8, rc.new_probs(3 * SET_SIZE), dst,
+                       np.frombuffer(stored, np.uint8).copy(), out)
+        assert np.array_equal(out, values) and dst[rc.OVERREAD] <= 4
 
 
 def random_net(rng, n_in=8, h1=12, h2=6):
@@ -101,18 +121,34 @@ def test_mlp_kernel_matches_oracles(h2):
     assert np.array_equal(net.outputs(feats.T), want)
 
 
-def test_network_bytes_round_trip_and_validation():
+def _net_record(net) -> bytes:
+    rec = RecordWriter(N_RECORD_CLASSES)
+    net.write(rec)
+    return rec.getvalue()
+
+
+def test_network_record_round_trip_and_validation():
     rng = np.random.default_rng(3)
     net = random_net(rng)
-    again = IntNet.from_bytes(ByteReader(net.to_bytes()))
+    data = _net_record(net)
+    rec = RecordReader(data, N_RECORD_CLASSES, "net")
+    again = IntNet.read(rec)
+    rec.finish()
     assert np.array_equal(again.flat, net.flat)
     mu, ls = net.predict(rng.integers(-50, 50, (10, 8)), rng.integers(-50, 50, (10, 2)))
     o = net.outputs(rng.integers(-50, 50, (10, 8)))
     assert mu.shape == ls.shape == (10,) and o.shape == (10, 6)
-    bad = bytearray(net.to_bytes())
-    bad[0] = 40  # more inputs than the kernels accept
-    with pytest.raises(CorruptError):
-        IntNet.from_bytes(ByteReader(bytes(bad)))
+    header = net.flat[:HEADER].copy()
+    header[0] = 40  # more inputs than the kernels accept
+    wide = RecordWriter(N_RECORD_CLASSES).ints(1, 8, header).getvalue()
+    with pytest.raises(CorruptError, match="shape"):
+        IntNet.read(RecordReader(wide, N_RECORD_CLASSES, "net"))
+    with pytest.raises(CorruptError):  # a record cut short
+        IntNet.read(RecordReader(data[: len(data) // 2], N_RECORD_CLASSES, "net"))
+    rec = RecordReader(data + b"\x5a" * 8, N_RECORD_CLASSES, "net")
+    IntNet.read(rec)
+    with pytest.raises(CorruptError):  # bytes after the record
+        rec.finish()
     assert COEF_FRAC == 8 and HEADER == 16
 
 

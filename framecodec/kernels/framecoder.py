@@ -12,7 +12,8 @@ drift from the decoder. Per sample, in raster order within a slice:
                 near N    v = JPEG-LS quantised (x - pred) with step 2N+1
     rec = pred + v (mod 2**bd) or clamp(pred + v * (2N+1))
 
-Samples of blocks flagged *skip* are copied from the reference, uncoded.
+Samples of units (quarter blocks) flagged *skip* are copied from the
+reference, uncoded; ``skip`` is indexed on the unit grid (``log2u``, ``nux``).
 """
 
 import numpy as np
@@ -30,18 +31,20 @@ N_BUCKETS_MAX = 16
 SAMPLE_CONTEXTS = N_BUCKETS_MAX * SET_SIZE
 SKIP_CONTEXTS = 2 * SET_SIZE
 REF_CONTEXTS = SKIP_CONTEXTS + 3
-MOTION_CONTEXTS = REF_CONTEXTS + 3 * (MAX_REFS - 1)
+PARTIAL_CONTEXTS = REF_CONTEXTS + 3 * (MAX_REFS - 1)
+UNIT_CONTEXTS = PARTIAL_CONTEXTS + 3
+MOTION_CONTEXTS = UNIT_CONTEXTS + 8
 MV_MAX_EXP = 14
 
 
 @kernel
-def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2b, nbx,
+def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                      net, probs, bd, near, st, buf, feats, h1, h2, outs, acc, cols):
     off = geom[p, 0]
     w = geom[p, 1]
     h = geom[p, 2]
-    lbx = log2b - geom[p, 3]
-    lby = log2b - geom[p, 4]
+    lbx = log2u - geom[p, 3]
+    lby = log2u - geom[p, 4]
     maxval = (np.int64(1) << bd) - 1
     half = np.int64(1) << (bd - 1)
     qstep = 2 * near + 1
@@ -49,7 +52,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     n_row = N_INTER_ROW if inter else N_INTRA_ROW
     n_seq = net[3]
     for y in range(ys, ye):
-        brow = (y >> lby) * nbx
+        brow = (y >> lby) * nux
         row = off + y * w
         n = 0
         for x in range(w):
@@ -104,7 +107,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
 
 
 @kernel
-def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2b, nbx,
+def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
                 nets, net_off, probs, bd, near, st, buf, pal_role, pal_table, pal_entries,
                 pal_luts, src_idx, idx, ref_idx, pal_probs):
     """Code plane-0 rows [y0, y1) and the matching rows of every other plane.
@@ -136,19 +139,28 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
             view = idx[ioff:ioff + w * h]
             _code_index_rows(encode, src_idx[ioff:ioff + w * h], view,
                              ref_idx[ioff:ioff + w * h], w, ys, ye, inter, skip,
-                             log2b - geom[first, 3], log2b - sy, nbx, pal_luts[role], n_ent,
+                             log2u - geom[first, 3], log2u - sy, nux, pal_luts[role], n_ent,
                              n_bits, pal_probs[role], st, buf)
             _palette_fill(view, pal_entries[eoff:eoff + 4 * n_ent], first, count, geom, ys, ye,
                           rec, err)
             continue
         net = nets[net_off[p]:net_off[p + 1]]
-        _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2b, nbx,
+        _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                          net, probs[p], bd, near, st, buf, feats, h1, h2, outs, acc, cols)
 
 
 @kernel
-def _code_motion(encode, mv, skip, nbx, nby, n_refs, probs, st, buf):
-    """Per block in raster order: reference index, vector (median-predicted), skip flag."""
+def _code_motion(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf):
+    """Per block in raster order: reference index, vector (median-predicted), skip flags.
+
+    Skip is coded per block as "all its units skip"; if not, and the block has
+    more than one unit inside the frame, "some units skip"; if so, one flag per
+    unit in raster order, except a last flag the others imply (``skip`` is on
+    the unit grid, ``nux`` x ``nuy``).
+    """
+    whole = np.zeros(nbx * nby, np.uint8)  # every unit of the block skips
+    partial = np.zeros(nbx * nby, np.uint8)  # some, not all, units skip
+    units = np.zeros(4, np.int64)
     for by in range(nby):
         for bx in range(nbx):
             k = by * nbx + bx
@@ -175,12 +187,50 @@ def _code_motion(encode, mv, skip, nbx, nby, n_refs, probs, st, buf):
                 else:
                     v = pred + _dec_signed(st, buf, probs, c * SET_SIZE, 0, MV_MAX_EXP)
                     mv[k, c] = min(max(v, -MV_MAX), MV_MAX)
+            n_units = 0
+            n_skipped = 0
+            for uy in range(2 * by, min(2 * by + 2, nuy)):
+                for ux in range(2 * bx, min(2 * bx + 2, nux)):
+                    units[n_units] = uy * nux + ux
+                    n_units += 1
+                    n_skipped += skip[uy * nux + ux] if encode else 0
             ctx = SKIP_CONTEXTS
             if bx > 0:
-                ctx += skip[k - 1]
+                ctx += whole[k - 1]
             if by > 0:
-                ctx += skip[k - nbx]
+                ctx += whole[k - nbx]
             if encode:
-                _enc_bit(st, buf, probs, ctx, skip[k])
+                whole[k] = 1 if n_skipped == n_units else 0
+                _enc_bit(st, buf, probs, ctx, whole[k])
             else:
-                skip[k] = _dec_bit(st, buf, probs, ctx)
+                whole[k] = _dec_bit(st, buf, probs, ctx)
+            if whole[k] or n_units == 1:
+                for j in range(n_units):
+                    skip[units[j]] = whole[k]
+                continue
+            ctx = PARTIAL_CONTEXTS
+            if bx > 0:
+                ctx += partial[k - 1]
+            if by > 0:
+                ctx += partial[k - nbx]
+            if encode:
+                partial[k] = 1 if n_skipped > 0 else 0
+                _enc_bit(st, buf, probs, ctx, partial[k])
+            else:
+                partial[k] = _dec_bit(st, buf, probs, ctx)
+            seen = 0
+            for j in range(n_units):
+                u = units[j]
+                if not partial[k]:
+                    skip[u] = 0
+                elif j == n_units - 1 and seen == 0:
+                    skip[u] = 1  # some unit skips
+                elif j == n_units - 1 and seen == n_units - 1:
+                    skip[u] = 0  # not all units skip
+                else:
+                    ctx = UNIT_CONTEXTS + 2 * j + (skip[u - 1] if u % nux > 0 else 0)
+                    if encode:
+                        _enc_bit(st, buf, probs, ctx, skip[u])
+                    else:
+                        skip[u] = _dec_bit(st, buf, probs, ctx)
+                seen += skip[u]

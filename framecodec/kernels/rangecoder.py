@@ -9,6 +9,9 @@ their mean is the probability that the bit is 1. The mean stays within
 [71, 65465] / 65536, so no decision ever costs more than about 10 bits and the
 coder can never be driven into a zero-width interval.
 
+The encoder's first byte is always 0 (nothing can carry into it), so it is
+not stored: ``stored_bytes`` drops it and the decoder starts from 4 bytes.
+
 Invariants (docs/FORMAT.md, "Range coder"): ``2**24 <= range < 2**32`` after
 every renormalisation; ``low < 2**33``. The decoder reads bytes past the end
 of its buffer as zeros and counts them, so a truncated stream decodes to
@@ -110,10 +113,56 @@ def _enc_bit(st, buf, probs, ctx, bit):
 
 @kernel
 def _enc_flush(st, buf):
-    """Finish the stream; returns the number of bytes written."""
+    """Finish the stream; returns the number of bytes written.
+
+    Any value in [low, low + range) decodes the same decisions, and the
+    decoder reads zeros past the end: the flush takes the value in the
+    interval with the most trailing zero bits, writes it and drops up to 4
+    trailing zero bytes (usually 3; the decoder accepts reading 4 past the end).
+    """
+    low = st[LOW]
+    top = low + st[RANGE]
+    for k in range(32, -1, -1):
+        mask = (np.int64(1) << k) - 1
+        v = (low + mask) & ~mask
+        if v < top:
+            st[LOW] = v
+            break
     for _ in range(5):
         _shift_low(st, buf)
-    return st[POS]
+    n = st[POS]
+    trimmed = 0
+    while trimmed < 4 and n > 1 and buf[n - 1] == 0 and not st[OVERFLOW]:
+        n -= 1
+        trimmed += 1
+    return n
+
+
+def encode_stream(code, capacity: int, states: list[np.ndarray]) -> bytes:
+    """Run ``code(st, buf)`` into a fresh encoder and return the stored substream.
+
+    If the buffer overflows, the adaptive ``states`` are restored and the
+    coding replayed into a buffer 4 times larger."""
+    saved = [s.copy() for s in states]
+    while True:
+        st = new_state()
+        buf = np.zeros(capacity, np.uint8)
+        _enc_init(st)
+        code(st, buf)
+        data = stored_bytes(st, buf)
+        if not st[OVERFLOW]:
+            return data
+        for s, keep in zip(states, saved):
+            s[...] = keep
+        capacity *= 4
+
+
+def stored_bytes(st: np.ndarray, buf: np.ndarray) -> bytes:
+    """Flush the encoder and return the substream as stored: without its first byte."""
+    n = _enc_flush(st, buf)
+    if buf[0] != 0:
+        raise AssertionError("range coder's first byte must be 0")
+    return buf[1:n].tobytes()
 
 
 @kernel
@@ -132,7 +181,7 @@ def _dec_init(st, buf):
     st[DRANGE] = 0xFFFFFFFF
     st[DPOS] = 0
     st[OVERREAD] = 0
-    for _ in range(5):
+    for _ in range(4):  # the encoder's first byte, always 0, is not stored
         st[CODE] = ((st[CODE] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
 
 

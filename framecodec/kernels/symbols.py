@@ -53,3 +53,13 @@ def _dec_signed(st, buf, probs, base, sign_ctx, max_exp):
     for j in range(e - 1, -1, -1):
         a = (a << 1) | _dec_bit(st, buf, probs, base + _MANT + min(j, 15))
     return -a if negative else a
+
+
+@kernel
+def _code_values(encode, values, base, max_exp, probs, st, buf):
+    """Code (or decode into) ``values`` with one context set, sign context 0."""
+    for i in range(values.shape[0]):
+        if encode:
+            _enc_signed(st, buf, probs, base, values[i], 0, max_exp)
+        else:
+            values[i] = _dec_signed(st, buf, probs, base, 0, max_exp)

@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: MIT
+"""Integer records (networks of the group header) coded with the range coder.
+
+A record is a sequence of integer arrays, each coded value by value with the
+signed binarisation of kernels/symbols.py in the context set of its *class*
+(hidden weights, output weights, biases, ...): values of one class share
+statistics across every network of the record, which is what makes the
+record smaller than a general-purpose compressor can (docs/FORMAT.md 4.3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import CorruptError
+from .kernels import rangecoder as rc
+from .kernels.symbols import SET_SIZE, _code_values
+
+__all__ = ["RecordWriter", "RecordReader"]
+
+
+class RecordWriter:
+    """Collects arrays by class; ``getvalue`` codes them in one substream."""
+
+    def __init__(self, n_classes: int):
+        self._n_classes = n_classes
+        self._parts: list[tuple[int, np.ndarray, int]] = []
+
+    def ints(self, cls: int, max_exp: int, values) -> RecordWriter:
+        """Values of class ``cls``, each of magnitude below ``2**(max_exp + 1)``."""
+        values = np.asarray(values, np.int64).ravel()
+        if values.size and np.abs(values).max() >= 1 << (max_exp + 1):
+            raise ValueError(f"record value out of range for class {cls}")
+        self._parts.append((cls, values, max_exp))
+        return self
+
+    def getvalue(self) -> bytes:
+        probs = rc.new_probs(self._n_classes * SET_SIZE)
+
+        def code(st, buf):
+            for cls, values, max_exp in self._parts:
+                _code_values(True, values, cls * SET_SIZE, max_exp, probs, st, buf)
+
+        total = sum(v.size for _, v, _ in self._parts)
+        return rc.encode_stream(code, 4 * total + 64, [probs])
+
+
+class RecordReader:
+    """Decodes the arrays in the order they were written; ``finish`` checks the end."""
+
+    def __init__(self, data: bytes, n_classes: int, what: str):
+        self._data = np.frombuffer(data, np.uint8).copy()
+        self._probs = rc.new_probs(n_classes * SET_SIZE)
+        self._st = rc.new_state()
+        self._what = what
+        rc._dec_init(self._st, self._data)
+
+    def ints(self, cls: int, max_exp: int, n: int) -> np.ndarray:
+        out = np.zeros(n, np.int64)
+        _code_values(False, out, cls * SET_SIZE, max_exp, self._probs, self._st, self._data)
+        if self._st[rc.OVERREAD] > 4:
+            raise CorruptError(f"{self._what} ends early")
+        return out
+
+    def finish(self) -> None:
+        """A complete record is read to its last byte, and at most 4 bytes past it."""
+        if self._st[rc.DPOS] < self._data.size:
+            raise CorruptError(f"{self._what} is followed by unused bytes")
