@@ -32,11 +32,12 @@ def _keep_fraction(total: int, wanted: int) -> int:
 
 
 def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]],
-           inter: bool, wanted: int,
-           skip_planes=frozenset()) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(row features (n, k), sequential features (n, 2), targets (n,)) per sample-coded
-    plane (palette planes, in ``skip_planes``, are left out and give no cross-plane
-    feature, as in the coder), from (source, reference, skip) triples."""
+           inter: bool, wanted: int, skip_planes=frozenset(),
+           near: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(row features (n, k), sequential features (n, n_seq), targets (n,)) per
+    sample-coded plane (palette planes, in ``skip_planes``, are left out and give
+    no cross-plane feature, as in the coder), from (source, reference, skip)
+    triples; ``near`` > 0 gathers what near-lossless coding sees (no MED feature)."""
     out = []
     per_frame = [layout.shapes[p][0] * layout.shapes[p][1] for p in range(layout.n_planes)]
     for p in range(layout.n_planes):
@@ -53,7 +54,7 @@ def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.
                 continue
             feats, seqs, targets, count, keep = out[p]
             out[p][3] = _gather_plane(src, ref, err, layout.geom, p, layout.slice_y, inter, skip,
-                                      layout.log2_unit, layout.nux, layout.bit_depth, keep,
+                                      layout.log2_unit, layout.nux, layout.bit_depth, near, keep,
                                       t * 7919 + p * 104729, feats, seqs, targets, count)
     return [(feats[:, :n].T.copy(), seqs[:, :n].T.copy(), targets[:n])
             for p, (feats, seqs, targets, n, _) in enumerate(out) if p not in skip_planes]
@@ -102,7 +103,7 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     """
     planes = [p for p in range(layout.n_planes) if p not in skip_planes]
     intra_sets = gather(layout, [(src[t], None, None) for t in range(len(src)) if intra[t]],
-                        False, params.train_samples, skip_planes)
+                        False, params.train_samples, skip_planes, params.max_error)
     inter_frames = []
     for t in range(1, len(src)):
         if intra[t]:
@@ -115,7 +116,8 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
         mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
                      layout.nuy, params.max_error, skip)
         inter_frames.append((src[t], ref, skip))
-    inter_sets = gather(layout, inter_frames, True, params.train_samples, skip_planes) \
+    inter_sets = gather(layout, inter_frames, True, params.train_samples, skip_planes,
+                        params.max_error) \
         if inter_frames else []
     datasets = [_non_empty(*data) for data in intra_sets + inter_sets]
     population = _population(layout, sum(intra), inter_frames, planes)

@@ -129,6 +129,9 @@ class StackedNets(nn.Module if torch is not None else object):
             self.weights[-1].mul_(0.1)
             self.biases[-1].zero_()
             self.biases[-1][:, :, 1] = 1.0
+            # coefficients of the third sequential feature start at 0: a net whose
+            # data never has it (inter, near-lossless) keeps them at exactly 0
+            self.weights[-1][:, :, [2 + 2, 2 + MAX_SEQ + 2]] = 0.0
 
     def forward(self, x, s):
         h = x

@@ -367,14 +367,23 @@ def _check_dump(coded, dumped, spec, groups: int, frames: int) -> None:
                         continue
                     assert (net["n_in"], tuple(net["hidden"]), net["n_thr"]) == \
                         (want.n_in, want.hidden, want.n_buckets - 1)
-                    assert net["bytes"] == len(want.to_bytes())
+                    # thresholds come last: equal ones mean the whole record decoded alike
+                    assert net["thresholds"] == want.layers()[-1].tolist()
+                    assert net["out_shifts"] == want.flat[8:8 + net["n_out"]].tolist()
+                    assert not net["problems"]
             for frame, (index, pts, payload) in zip(group["frames"], frames, strict=True):
                 assert (frame["frame"], frame["pts"]) == (index, pts)
                 assert frame["kind"] == {0: "intra", 1: "inter"}[payload[0]]
                 assert len(frame["slice_bytes"]) == header.slices
-                motion = 0 if frame["motion_bytes"] is None else 4 + frame["motion_bytes"]
-                assert 1 + motion + 4 * header.slices + sum(frame["slice_bytes"]) == len(payload)
+                motion = 0 if frame["motion_bytes"] is None else \
+                    _uvar_size(frame["motion_bytes"]) + frame["motion_bytes"]
+                lengths = sum(_uvar_size(n) for n in frame["slice_bytes"][:-1])
+                assert 1 + motion + lengths + sum(frame["slice_bytes"]) == len(payload)
             assert [f["kind"] for f in group["frames"]][0] == "intra"
+
+
+def _uvar_size(n: int) -> int:
+    return max(1, -(-n.bit_length() // 7))
 
 
 PALETTE_PARAMS = CodingParams(palette="on", hidden=(8, 8), train_steps=40, train_samples=6000)
@@ -508,3 +517,24 @@ def test_dump_reads_the_audio_record(tmp_path):
     assert audio["version"] == 1 and audio["codec"] == info.codec
     assert sum(audio["pieces"]) == audio["size"] == len(data)
     assert audio["start_us"] == round(info.start * 1e6) and audio["end_us"] == round(info.end * 1e6)
+
+
+def test_varint_table_matches_code(spec):
+    from framecodec.bitstream import ByteReader, ByteWriter
+    for row in table(spec, "varints"):
+        value, kind = int(row["value"]), _unquote(row["type"])
+        want = bytes.fromhex(_unquote(row["bytes"]))
+        data = getattr(ByteWriter(), kind)(value).getvalue()
+        assert data == want, f"{kind} {value}"
+        assert getattr(ByteReader(data), kind)() == value
+
+
+def test_record_class_table_matches_model(spec):
+    from framecodec import model
+    code = {"presence": model._PRESENCE, "header": model._HEADER_CLASS,
+            "hidden weights": model._HIDDEN_WEIGHTS, "hidden biases": model._HIDDEN_BIASES,
+            "output weights": model._OUT_WEIGHTS, "output biases": model._OUT_BIASES,
+            "thresholds": model._THRESHOLDS}
+    rows = table(spec, "record-classes")
+    assert {r["name"]: (int(r["class"]), int(r["max_exp"])) for r in rows} == code
+    assert len(rows) == model.N_RECORD_CLASSES

@@ -211,3 +211,27 @@ def test_motion_estimation_finds_a_pan():
     motion._estimate(cur.ravel(), planes, 1, w, h, 4, nbx, nby, 8, 4, 1, mv.copy(), mv)
     inner = mv.reshape(nby, nbx, 3)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (5, 4)])
+def test_motion_substream_round_trips_unit_skips(size):
+    """Vectors, references and per-unit skips (odd unit grids included) come back."""
+    from framecodec.kernels import framecoder as fc
+    nbx, nby = size
+    rng = np.random.default_rng(nbx * 10 + nby)
+    for nux, nuy in ((2 * nbx, 2 * nby), (2 * nbx - 1, 2 * nby - 1)):
+        for _ in range(10):
+            mv = np.zeros((nbx * nby, 3), np.int64)
+            mv[:, :2] = rng.integers(-40, 41, (nbx * nby, 2))
+            mv[:, 2] = rng.integers(0, 3, nbx * nby)
+            skip = (rng.random(nux * nuy) < rng.random()).astype(np.uint8)
+            probs = rc.new_probs(fc.MOTION_CONTEXTS)
+            data = rc.encode_stream(lambda st, buf: fc._code_motion(
+                True, mv, skip, nbx, nby, nux, nuy, 3, probs, st, buf), 4096, [probs])
+            got_mv, got_skip = np.zeros_like(mv), np.zeros_like(skip)
+            st, buf = rc.new_state(), np.frombuffer(data, np.uint8).copy()
+            rc._dec_init(st, buf)
+            fc._code_motion(False, got_mv, got_skip, nbx, nby, nux, nuy, 3,
+                            rc.new_probs(fc.MOTION_CONTEXTS), st, buf)
+            assert np.array_equal(got_mv, mv) and np.array_equal(got_skip, skip)
+            assert st[rc.OVERREAD] <= 4

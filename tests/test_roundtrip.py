@@ -126,3 +126,33 @@ def test_static_blocks_cost_about_a_bit(tmp_path):
         sizes = [len(p) for _, _, p in payloads]
     assert all(size < 40 for size in sizes[1:]), sizes  # 16 blocks: a few bytes each frame
     assert_frames_equal(list(framecodec.decode_frames(out)), still)
+
+
+def test_static_parts_of_a_changed_block_are_skipped(tmp_path):
+    """A change inside one quarter of a block codes that quarter only (unit skips, 6.3)."""
+    from fractions import Fraction
+
+    from framecodec.bitstream import ByteReader
+    from framecodec.codec import CodingParams, encode_group
+    from framecodec.frames import Frame, VideoInfo
+    from framecodec.kernels import framecoder as fc
+    from framecodec.kernels import rangecoder as rc
+    rng = np.random.default_rng(5)
+    info = VideoInfo(64, 64, "yuv444p", Fraction(25), Fraction(1, 25))
+    noise = [rng.integers(0, 256, (64, 64)).astype(np.uint8) for _ in range(3)]
+    changed = [p.copy() for p in noise]
+    for p in changed:
+        p[20:24, 18:22] = rng.integers(0, 256, (4, 4))  # inside unit (2, 2) of block (1, 1)
+    frames = [Frame(noise, 0), Frame(changed, 1)]
+    params = CodingParams(hidden=(8, 8), train_steps=40, train_samples=6000, search_range=0)
+    coded = encode_group(info, frames, 0, params, keep_reconstruction=True)
+    assert_frames_equal(coded.reconstructed, frames)
+    r = ByteReader(coded.frames[1])
+    assert r.u8() == 1  # inter
+    motion = np.frombuffer(r.vblob(), np.uint8).copy()
+    st, skip, mv = rc.new_state(), np.zeros(64, np.uint8), np.zeros((16, 3), np.int64)
+    rc._dec_init(st, motion)
+    fc._code_motion(False, mv, skip, 4, 4, 8, 8, 1, rc.new_probs(fc.MOTION_CONTEXTS), st,
+                    motion)
+    assert np.flatnonzero(skip == 0).tolist() == [2 * 8 + 2]
+    assert len(coded.frames[1]) < 200  # ~48 noise samples, 8 bits each, and little else

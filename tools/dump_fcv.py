@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Print the container structure of a .fcv file, read with ``struct`` alone.
+"""Print the container structure of a .fcv file, read with the standard library alone.
 
 Written from docs/FORMAT.md, not from framecodec's container or codec code, so
 that it cross-checks the spec against the bytes the encoder writes
 (tests/test_format_doc.py compares its output with ``FcvReader``). It lists
 every chunk with its offset, length and CRC status; the stream header fields;
 per group its header fields, colour dictionary (per palette: its planes,
-entry count, colours and palette network shape) and model record (network
-shapes and sizes); per frame its kind, motion substream length and slice
-lengths; the audio record, if any. It decodes no samples.
+entry count, colours and palette network shape) and model record (decoded
+with a plain range decoder: network shapes, shifts and thresholds); per frame
+its kind, motion substream length and slice lengths; the audio record, if
+any. It decodes no samples.
 
 Usage::
 
@@ -95,6 +96,76 @@ class Fields:
     def blob(self) -> bytes:
         return self.raw(self.take("I"))
 
+    def uvar(self) -> int:
+        """FORMAT.md 1.2: LEB128, at most 10 bytes, minimal, below 2^64."""
+        value = 0
+        for i in range(10):
+            b = self.take("B")
+            value |= (b & 0x7F) << (7 * i)
+            if not b & 0x80:
+                if (b == 0 and i) or value >= 1 << 64:
+                    raise Truncated(f"{self.what}: invalid variable-length integer")
+                return value
+        raise Truncated(f"{self.what}: variable-length integer longer than 10 bytes")
+
+    def svar(self) -> int:
+        u = self.uvar()
+        return u >> 1 if not u & 1 else -(u >> 1) - 1
+
+    def vblob(self) -> bytes:
+        return self.raw(self.uvar())
+
+
+class RangeDecoder:
+    """FORMAT.md 6.1 and 6.2: the binary range decoder and signed values, plainly."""
+
+    def __init__(self, data: bytes, contexts: int):
+        self.data, self.pos, self.overread = data, 0, 0
+        self.models = [[32768, 32768] for _ in range(contexts)]
+        self.code, self.range = 0, 0xFFFFFFFF
+        for _ in range(4):
+            self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
+
+    def _byte(self) -> int:
+        b = self.data[self.pos] if self.pos < len(self.data) else 0
+        self.overread += self.pos >= len(self.data)
+        self.pos += 1
+        return b
+
+    def bit(self, ctx: int) -> int:
+        m = self.models[ctx]
+        bound = (self.range >> 16) * ((m[0] + m[1]) >> 1)
+        if self.code < bound:
+            self.range, bit = bound, 1
+            m[0] += (65536 - m[0]) >> 4
+            m[1] += (65536 - m[1]) >> 7
+        else:
+            self.code -= bound
+            self.range -= bound
+            bit = 0
+            m[0] -= m[0] >> 4
+            m[1] -= m[1] >> 7
+        while self.range < 1 << 24:
+            self.range <<= 8
+            self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
+        return bit
+
+    def signed(self, base: int, max_exp: int) -> int:
+        if self.bit(base):
+            return 0
+        negative = self.bit(base + 1)  # sign context 0
+        e = 0
+        while e < max_exp and self.bit(base + 5 + min(e, 15)):
+            e += 1
+        a = 1
+        for j in range(e - 1, -1, -1):
+            a = (a << 1) | self.bit(base + 21 + min(j, 15))
+        return -a if negative else a
+
+    def ints(self, record_class: tuple[int, int], n: int) -> list[int]:
+        cls, max_exp = record_class
+        return [self.signed(cls * SET_SIZE, max_exp) for _ in range(n)]
+
 
 # ----------------------------------------------------------------- payloads
 
@@ -133,6 +204,10 @@ def plane_sets(fmt) -> list[list[int]]:
     return sets
 
 
+SET_SIZE = 37  # FORMAT.md 6.2
+# FORMAT.md 4.3: model record classes, (class, largest exponent)
+PRESENCE, HEADER, HIDDEN_W, HIDDEN_B, OUT_W, OUT_B, THRESHOLDS = \
+    (0, 1), (1, 8), (2, 7), (3, 30), (4, 15), (5, 30), (6, 32)
 PALETTE_INPUTS, PALETTE_OUTPUTS = 12, 5  # FORMAT.md 4.2.1: pattern bits, candidate slots
 
 
@@ -222,34 +297,55 @@ def net_size(n_in: int, h1: int, h2: int, n_out: int, n_thr: int) -> int:
             + 2 * last * n_out + 4 * n_out + 4 * n_thr)
 
 
-def parse_network(r: Fields) -> dict:
-    head = r.raw(16)
+def parse_network(d: RangeDecoder) -> dict:
+    """FORMAT.md 4.4, from the model record's range decoder."""
+    head = d.ints(HEADER, 16)
     n_in, h1, h2, n_seq, s1, s2, n_thr = head[:7]
+    problems = [] if not any([head[7], *head[8 + 2 + 2 * n_seq:]]) else \
+        ["reserved network header fields are not zero"]
+    if not (1 <= n_in <= 12 and 1 <= h1 <= 64 and 0 <= h2 <= 64 and 2 <= n_seq <= 3
+            and 0 <= n_thr <= 15):
+        raise Truncated("network shape out of range")
     n_out = 2 + 2 * n_seq
-    size = net_size(n_in, h1, h2, n_out, n_thr)
-    r.raw(size - 16)
-    body = r.data[r.pos - size + 16:r.pos]
-    thresholds = list(struct.unpack_from(f"<{n_thr}i", body, len(body) - 4 * n_thr))
+    values = 16
+    for n_a, n_b in [(n_in, h1)] + ([(h1, h2)] if h2 else []):
+        weights, biases = d.ints(HIDDEN_W, n_a * n_b), d.ints(HIDDEN_B, n_b)
+        values += len(weights) + len(biases)
+        if any(abs(w) > 127 for w in weights) or any(abs(b) >= 1 << 30 for b in biases):
+            problems.append("hidden weight or bias out of range")
+    weights, biases = d.ints(OUT_W, (h2 or h1) * n_out), d.ints(OUT_B, n_out)
+    if any(abs(w) > 32767 for w in weights) or any(abs(b) >= 1 << 30 for b in biases):
+        problems.append("output weight or bias out of range")
+    gaps = d.ints(THRESHOLDS, n_thr)
+    thresholds = [sum(gaps[:i + 1]) for i in range(n_thr)]
+    if any(g <= 0 for g in gaps[1:]):
+        problems.append("thresholds are not increasing")
+    values += len(weights) + len(biases) + n_thr
     return {"n_in": n_in, "hidden": [h1, h2], "n_seq": n_seq, "n_out": n_out,
             "shifts": [s1, s2], "out_shifts": list(head[8:8 + n_out]),
-            "reserved": [head[7], head[14], head[15]], "n_thr": n_thr,
-            "thresholds": thresholds, "bytes": size}
+            "reserved": [head[7], *head[8 + n_out:]], "n_thr": n_thr,
+            "thresholds": thresholds, "values": values, "problems": problems}
 
 
 def parse_model(data: bytes) -> dict:
+    """FORMAT.md 4.3: u8 plane count, then one range-coded record."""
     out = {"bytes": len(data)}
-    inflater = zlib.decompressobj()
-    raw = inflater.decompress(data, 1 << 22)
-    out["inflated_bytes"] = len(raw)
-    r = Fields(raw, "model record")
-    planes = r.take("B")
+    if not data:
+        raise Truncated("empty model record")
+    planes = data[0]
     out["planes"] = planes
+    d = RangeDecoder(data[1:], 7 * SET_SIZE)
     for kind in ("intra", "inter"):
         nets = []
         for _ in range(planes):
-            nets.append(parse_network(r) if r.take("B") else None)
+            present = d.ints(PRESENCE, 1)[0]
+            if present not in (0, 1):
+                raise Truncated("presence flag is not 0 or 1")
+            nets.append(parse_network(d) if present else None)
         out[kind] = nets
-    out["trailing_bytes"] = r.left
+    # a complete record is read to its last byte, and at most 4 bytes past it
+    out["trailing_bytes"] = max(0, len(data) - 1 - d.pos)
+    out["overread"] = d.overread
     return out
 
 
@@ -268,15 +364,17 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
 
 def parse_frame(payload: bytes, slices: int | None) -> dict:
     r = Fields(payload, "FRAM")
-    f = {"group": r.take("I"), "frame": r.take("I"), "pts": r.take("q")}
+    f = {"group": r.uvar(), "frame": r.uvar(), "pts": r.svar()}
     kind = r.take("B")
     f["kind"] = KINDS.get(kind, f"unknown {kind}")
-    f["motion_bytes"] = len(r.blob()) if kind == 1 else None
+    f["motion_bytes"] = len(r.vblob()) if kind == 1 else None
     if slices is None:
         raise Truncated("frame before any group header: slice count unknown")
-    lengths = [r.take("I") for _ in range(slices)]
+    lengths = [r.uvar() for _ in range(slices - 1)]  # the last slice takes the rest
     for n in lengths:
         r.raw(n)
+    lengths.append(r.left)
+    r.raw(r.left)
     f["slice_bytes"] = lengths
     f["trailing_bytes"] = r.left
     return f
@@ -383,8 +481,14 @@ def _consistency(report: dict) -> None:
         problems.append("TAIL does not point at the INDX chunk")
     expect = 0
     for g, group in enumerate(report["groups"]):
-        if group["trailing_bytes"] or group["model"].get("trailing_bytes"):
-            problems.append(f"group {g}: trailing bytes in its header or model record")
+        model = group["model"]
+        if group["trailing_bytes"] or model.get("trailing_bytes") or model.get("overread", 0) > 4:
+            problems.append(f"group {g}: trailing bytes in its header, or a model record "
+                            "with unused bytes or cut short")
+        for kind in ("intra", "inter"):
+            for net in model.get(kind, []):
+                problems.extend(f"group {g}: {kind} network: {p}"
+                                for p in (net or {}).get("problems", []))
         if group["group"] != g:
             problems.append(f"group {g}: GRUP says group {group['group']}")
         dictionary = group["dictionary"]
@@ -438,7 +542,7 @@ def _net_text(net: dict | None) -> str:
     h1, h2 = net["hidden"]
     layers = f"{net['n_in']} -> {h1}" + (f" -> {h2}" if h2 else "") + f" -> {net['n_out']}"
     return (f"{layers}, shifts {net['shifts'][0]}/{net['shifts'][1]}, out shifts "
-            f"{net['out_shifts']}, {net['n_thr']} thresholds, {net['bytes']} bytes")
+            f"{net['out_shifts']}, {net['n_thr']} thresholds, {net['values']} values")
 
 
 def print_report(report: dict, out=sys.stdout) -> None:
@@ -478,7 +582,7 @@ def print_report(report: dict, out=sys.stdout) -> None:
                     f"{net['hidden']} -> {net['n_out']}, shifts {net['shifts'][0]}/"
                     f"{net['shifts'][1]}, {net['bytes']} bytes")
             palette_planes = {p for pal in d["palettes"] for p in pal["planes"]}
-            say(f"    model: {m['bytes']} bytes deflated, {m['inflated_bytes']} inflated")
+            say(f"    model: {m['bytes']} bytes")
             for kind in ("intra", "inter"):
                 for p, net in enumerate(m.get(kind, [])):
                     note = " (palette plane)" if p in palette_planes else ""

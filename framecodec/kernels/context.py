@@ -148,9 +148,11 @@ def _med(a, b, c):
 
 
 @kernel
-def _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter):
+def _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter, near):
     """(base, s0, s1, s2) of the sample at flat index i: the base the prediction
-    is relative to and the same-row features (s2 is 0 for inter samples)."""
+    is relative to and the same-row features (s2 is 0 for inter samples, and
+    when near-lossless: there the MED residual of W is mostly quantisation
+    noise, which the network, trained on source samples, would trust)."""
     s2 = np.int64(0)
     if inter:
         base = np.int64(ref[i])
@@ -160,7 +162,7 @@ def _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter):
         base = _intra_base(rec, i, x, y, w, ys, half)
         s0 = np.int64(rec[i - 1]) - base if x > 0 else 0
         s1 = np.int64(rec[i - 2]) - base if x > 1 else 0
-        if x > 1 and y > ys:
+        if near == 0 and x > 1 and y > ys:
             s2 = np.int64(rec[i - 1]) - _med(np.int64(rec[i - 2]), np.int64(rec[i - w - 1]),
                                              np.int64(rec[i - w - 2]))
     return base, np.int64(s0), np.int64(s1), s2

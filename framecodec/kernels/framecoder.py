@@ -74,7 +74,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                 rec[i] = ref[i]
                 err[i] = 0
                 continue
-            base, s0, s1, s2 = _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter)
+            base, s0, s1, s2 = _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter,
+                                                    near)
             if n_seq == 2:
                 mu = outs[0, k] + ((outs[2, k] * s0 + outs[3, k] * s1) >> COEF_FRAC)
                 ls = outs[1, k] + ((outs[4, k] * abs(s0) + outs[5, k] * abs(s1)) >> COEF_FRAC)

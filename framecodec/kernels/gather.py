@@ -16,7 +16,7 @@ from .context import N_INTER_ROW, N_INTRA_ROW, _base_and_sequential, _cross_row_
 
 
 @kernel
-def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, keep, salt,
+def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, near, keep, salt,
                   feats, seqs, targets, count):
     """Append sampled rows to ``feats``/``seqs``/``targets`` from ``count``; return the new count.
 
@@ -43,7 +43,8 @@ def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, 
                 if inter and skip[brow + (x >> lbx)]:
                     err[i] = 0  # as the coder: a skipped sample equals its base
                     continue
-                base, s0, s1, s2 = _base_and_sequential(src, ref, i, x, y, w, ys, half, inter)
+                base, s0, s1, s2 = _base_and_sequential(src, ref, i, x, y, w, ys, half, inter,
+                                                        near)
                 err[i] = np.int64(src[i]) - base
                 hashed = ((i + salt) * np.int64(2654435761)) & 0xFFFFFFFF
                 if hashed < keep and count < cap:

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: MIT
+"""The automatic model size: candidates are trained, and the smaller coding is kept."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from framecodec import codec, modelfit
+from framecodec.codec import CodingParams
+from helpers import moving_pattern
+
+
+def test_short_group_weighs_the_tiny_model_by_its_coded_size(monkeypatch):
+    info, frames = moving_pattern("yuv420p", 48, 32, count=3)
+    params = CodingParams(train_steps=40, train_samples=6000)  # hidden=None: automatic
+    seen = []
+    fit = modelfit.fit_group_nets
+
+    def spy(*args, **kwargs):
+        seen.append(fit(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(modelfit, "fit_group_nets", spy)
+    chosen = codec.analyse_group(info, frames, params)
+    candidates = seen[-1]
+    # in a 3-frame 48x32 group the small model's record outweighs 1.5% of the bits
+    assert [c.freeze(8, 16).intra[0].hidden for c in candidates] == \
+        [modelfit.SMALL, modelfit.TINY]
+    sizes = [codec._coded_size(dataclasses.replace(chosen, fitted=c), 0) for c in candidates]
+    assert codec._coded_size(chosen, 0) == min(sizes)
+    assert chosen.fitted is candidates[sizes.index(min(sizes))]
+
+
+def test_fixed_model_size_trains_one_candidate():
+    info, frames = moving_pattern("gray", 32, 32, count=2)
+    params = CodingParams(hidden=(8, 4), train_steps=20, train_samples=2000)
+    layout = codec.Layout(info, params.log2_block, 1)
+    src = [layout.flatten(f) for f in frames]
+    from framecodec import motion
+    mvs, intra = motion.estimate(layout, src, params)
+    candidates = modelfit.fit_group_nets(layout, src, mvs, intra, params)
+    assert len(candidates) == 1 and candidates[0].freeze(8, 16).intra[0].hidden == (8, 4)
