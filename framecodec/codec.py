@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -422,6 +422,7 @@ class GroupAnalysis:
     params: CodingParams
     dictionary: ColorDictionary
     src_idx: list[np.ndarray]
+    trial: tuple[int, EncodedGroup] | None = None  # (bound, coding) measured during analysis
 
     @property
     def palette_near(self) -> int:
@@ -455,7 +456,9 @@ def analyse_group(info: VideoInfo, frames: list[Frame], params: CodingParams) ->
 
 
 def _coded_size(analysis: GroupAnalysis, max_error: int) -> int:
-    coded = code_group(analysis, 0, max_error)
+    """Code the group to measure it; the coding is kept for ``code_group`` to reuse."""
+    coded = code_group(analysis, 0, max_error, keep_reconstruction=True)
+    analysis.trial = (max_error, coded)
     return len(coded.header_bytes) + sum(len(p) for p in coded.frames)
 
 
@@ -506,6 +509,8 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
     if max_error < a.palette_near:
         raise ValueError(f"group analysed with palettes merged within {a.palette_near} "
                          f"cannot be coded at bound {max_error}")
+    if a.trial is not None and a.trial[0] == max_error:
+        return _reuse(a.trial[1], first_frame, reason, keep_reconstruction, progress)
     model = a.fitted.freeze(layout.bit_depth, MAX_BUCKETS)
     header = GroupHeader(first_frame, len(a.frames), max_error, a.params.log2_block,
                          layout.n_slices, a.params.refs, a.dictionary, model, reason)
@@ -524,6 +529,17 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
         if progress:
             progress(1)
     return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None)
+
+
+def _reuse(trial: EncodedGroup, first_frame: int, reason: int, keep_reconstruction: bool,
+           progress: Callable[[int], None] | None) -> EncodedGroup:
+    """A coding measured during analysis, placed at ``first_frame``: frame payloads
+    do not depend on where the group starts, only its header does."""
+    header = replace(trial.header, first_frame=first_frame, reason=reason)
+    if progress:
+        progress(len(trial.frames))
+    return EncodedGroup(header, header.to_bytes(), trial.frames,
+                        trial.reconstructed if keep_reconstruction else None)
 
 
 def encode_group(info: VideoInfo, frames: list[Frame], first_frame: int, params: CodingParams,
