@@ -495,9 +495,18 @@ def _analyse(info, frames, params, layout, src, mvs, intra, fits) -> GroupAnalys
         modelfit.fit_palette_nets(layout, dictionary, src, src_idx, mvs, intra, params)
     analyses = [GroupAnalysis(info, frames, layout, src, mvs, intra, fitted, params, dictionary,
                               src_idx) for fitted in candidates]
-    if len(analyses) == 1:
-        return analyses[0]
-    return min(analyses, key=lambda a: _coded_size(a, params.max_error))  # measured
+    if len(analyses) > 1 or params.max_error > 0:
+        chosen = min(analyses, key=lambda a: _coded_size(a, params.max_error))  # measured
+    else:
+        chosen = analyses[0]
+    if params.max_error == 0 or not chosen.fitted.nets:
+        return chosen
+    # near-lossless: retrain on the contexts the decoder will see, keep it if smaller
+    rec = [layout.flatten(f) for f in chosen.trial[1].reconstructed]
+    refit = modelfit.refit_closed_loop(layout, src, rec, mvs, intra, params,
+                                       chosen.fitted.hidden, skip_planes)
+    second = replace(chosen, fitted=refit, trial=None)
+    return min((chosen, second), key=lambda a: _coded_size(a, params.max_error))
 
 
 def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, threads: int = 1,

@@ -31,13 +31,14 @@ def _keep_fraction(total: int, wanted: int) -> int:
     return int(min(1.0, wanted / max(total, 1)) * (1 << 32))
 
 
-def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]],
-           inter: bool, wanted: int, skip_planes=frozenset(),
+def gather(layout: Layout, frames: list[tuple], inter: bool, wanted: int,
+           skip_planes=frozenset(),
            near: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(row features (n, k), sequential features (n, n_seq), targets (n,)) per
     sample-coded plane (palette planes, in ``skip_planes``, are left out and give
-    no cross-plane feature, as in the coder), from (source, reference, skip)
-    triples; ``near`` > 0 gathers what near-lossless coding sees (no MED feature)."""
+    no cross-plane feature, as in the coder), from (source, context, reference,
+    skip) tuples (context None: the source; reference and skip None for intra);
+    ``near`` > 0 gathers what near-lossless coding sees (no MED feature)."""
     out = []
     per_frame = [layout.shapes[p][0] * layout.shapes[p][1] for p in range(layout.n_planes)]
     for p in range(layout.n_planes):
@@ -45,15 +46,17 @@ def gather(layout: Layout, frames: list[tuple[np.ndarray, np.ndarray | None, np.
         out.append([np.zeros((n_row_features(inter, p), cap), np.int32),
                     np.zeros((n_sequential(inter), cap), np.int64), np.zeros(cap, np.int64), 0,
                     _keep_fraction(per_frame[p] * len(frames), wanted)])
-    for t, (src, ref, skip) in enumerate(frames):
+    for t, (src, ctx, ref, skip) in enumerate(frames):
         err = np.zeros(layout.size, np.int64)
-        ref = src if ref is None else ref
+        ctx = src if ctx is None else ctx
+        ref = ctx if ref is None else ref
         skip = np.zeros(1, np.uint8) if skip is None else skip
         for p in range(layout.n_planes):
             if p in skip_planes:
                 continue
             feats, seqs, targets, count, keep = out[p]
-            out[p][3] = _gather_plane(src, ref, err, layout.geom, p, layout.slice_y, inter, skip,
+            out[p][3] = _gather_plane(src, ctx, ref, err, layout.geom, p, layout.slice_y, inter,
+                                      skip,
                                       layout.log2_unit, layout.nux, layout.bit_depth, near, keep,
                                       t * 7919 + p * 104729, feats, seqs, targets, count)
     return [(feats[:, :n].T.copy(), seqs[:, :n].T.copy(), targets[:n])
@@ -70,6 +73,7 @@ class FittedNets:
     n_intra: int
     n_planes: int
     planes: list[int]
+    hidden: tuple[int, int] | None = None
 
     def freeze(self, bit_depth: int, buckets: int) -> GroupModel:
         """Integer networks (None for palette planes); thresholds from the training data."""
@@ -102,25 +106,8 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     absorb much of a scale error), so the choice itself is measured.
     """
     planes = [p for p in range(layout.n_planes) if p not in skip_planes]
-    intra_sets = gather(layout, [(src[t], None, None) for t in range(len(src)) if intra[t]],
-                        False, params.train_samples, skip_planes, params.max_error)
-    inter_frames = []
-    for t in range(1, len(src)):
-        if intra[t]:
-            continue
-        ref = np.zeros(layout.size, np.uint16)
-        prevs = np.stack([src[t - 1 - r] for r in range(min(params.refs, t))])
-        mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
-                       layout.nbx, layout.max_value, ref)
-        skip = np.zeros(layout.nux * layout.nuy, np.uint8)
-        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
-                     layout.nuy, params.max_error, skip)
-        inter_frames.append((src[t], ref, skip))
-    inter_sets = gather(layout, inter_frames, True, params.train_samples, skip_planes,
-                        params.max_error) \
-        if inter_frames else []
-    datasets = [_non_empty(*data) for data in intra_sets + inter_sets]
-    population = _population(layout, sum(intra), inter_frames, planes)
+    datasets, n_intra, population = _group_datasets(layout, src, None, mvs, intra, params,
+                                                    skip_planes)
 
     def fit(hidden):
         settings = train.TrainSettings(hidden=hidden, steps=params.train_steps)
@@ -129,22 +116,69 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
                    for net, data, n in zip(nets, datasets, population))
         return nets, bits + _model_bits(datasets, hidden), bits
 
-    def fitted(nets) -> FittedNets:
-        return FittedNets(nets, datasets, len(intra_sets), layout.n_planes, planes)
+    def fitted(nets, hidden=None) -> FittedNets:
+        return FittedNets(nets, datasets, n_intra, layout.n_planes, planes, hidden)
 
     if not datasets:  # every plane is palette-coded
         return [fitted([])]
     if params.hidden is not None:
-        return [fitted(fit(params.hidden)[0])]
+        return [fitted(fit(params.hidden)[0], params.hidden)]
     nets, total, bits = fit(SMALL)
-    candidates = [fitted(nets)]
+    candidates = [fitted(nets, SMALL)]
     if _model_bits(datasets, SMALL) > 0.015 * bits:
-        candidates.append(fitted(fit(TINY)[0]))
+        candidates.append(fitted(fit(TINY)[0], TINY))
     elif 0.03 * bits > _model_bits(datasets, LARGE) - _model_bits(datasets, SMALL):
         large, large_total, _ = fit(LARGE)  # a larger model saving 3% would pay for itself
         if large_total < total:
-            candidates.append(fitted(large))
+            candidates.append(fitted(large, LARGE))
     return candidates
+
+
+def refit_closed_loop(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray],
+                      mvs: list[np.ndarray], intra: list[bool], params: CodingParams,
+                      hidden: tuple[int, int], skip_planes=frozenset()) -> FittedNets:
+    """Retrain on what near-lossless decoding sees: contexts from ``rec``, a
+    coding's reconstruction at ``params.max_error``, targets from the source.
+
+    Networks trained on source contexts meet noisier ones when decoding (every
+    neighbour is off by up to the bound); this second pass removes that mismatch.
+    """
+    planes = [p for p in range(layout.n_planes) if p not in skip_planes]
+    datasets, n_intra, _ = _group_datasets(layout, src, rec, mvs, intra, params, skip_planes)
+    if not datasets:
+        return FittedNets([], [], 0, layout.n_planes, planes)
+    settings = train.TrainSettings(hidden=hidden, steps=params.train_steps)
+    nets = train.fit_many(datasets, bit_depth=layout.bit_depth, settings=settings)
+    return FittedNets(nets, datasets, n_intra, layout.n_planes, planes, hidden)
+
+
+def _group_datasets(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | None,
+                    mvs: list[np.ndarray], intra: list[bool], params: CodingParams,
+                    skip_planes) -> tuple[list, int, list[int]]:
+    """Training sets (intra planes, then inter planes), the intra count and the
+    samples each set's net will code; contexts from ``rec`` (None: the source),
+    inter references compensated from it, skips decided as the coder does."""
+    ctx = src if rec is None else rec
+    intra_sets = gather(layout, [(src[t], ctx[t], None, None) for t in range(len(src))
+                                 if intra[t]], False, params.train_samples, skip_planes,
+                        params.max_error)
+    inter_frames = []
+    for t in range(1, len(src)):
+        if intra[t]:
+            continue
+        ref = np.zeros(layout.size, np.uint16)
+        prevs = np.stack([ctx[t - 1 - r] for r in range(min(params.refs, t))])
+        mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
+                       layout.nbx, layout.max_value, ref)
+        skip = np.zeros(layout.nux * layout.nuy, np.uint8)
+        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
+                     layout.nuy, params.max_error, skip)
+        inter_frames.append((src[t], ctx[t], ref, skip))
+    inter_sets = gather(layout, inter_frames, True, params.train_samples, skip_planes,
+                        params.max_error) if inter_frames else []
+    datasets = [_non_empty(*data) for data in intra_sets + inter_sets]
+    planes = [p for p in range(layout.n_planes) if p not in skip_planes]
+    return datasets, len(intra_sets), _population(layout, sum(intra), inter_frames, planes)
 
 
 def _model_bits(datasets, hidden: tuple[int, int]) -> float:
@@ -165,7 +199,7 @@ def _population(layout: Layout, n_intra: int, inter_frames, planes: list[int]) -
     sizes = [layout.shapes[p][0] * layout.shapes[p][1] for p in planes]
     counts = [n_intra * s for s in sizes]
     if inter_frames:
-        block_share = [1.0 - float(skip.mean()) for _, _, skip in inter_frames]
+        block_share = [1.0 - float(skip.mean()) for _, _, _, skip in inter_frames]
         counts += [int(s * sum(block_share)) for s in sizes]
     return counts
 

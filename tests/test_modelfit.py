@@ -55,3 +55,20 @@ def test_measured_coding_is_reused_exactly():
     assert reused.header_bytes == fresh.header_bytes and reused.frames == fresh.frames
     for a, b in zip(reused.reconstructed, fresh.reconstructed):
         assert all((p == q).all() for p, q in zip(a.planes, b.planes))
+
+
+def test_closed_loop_gather_reads_contexts_from_the_reconstruction():
+    """Features come from the context frame, targets from the source (refit_closed_loop)."""
+    import numpy as np
+    info, frames = moving_pattern("yuv420p", 40, 24, count=1)
+    layout = codec.Layout(info, 4, 1)
+    src = layout.flatten(frames[0])
+    rng = np.random.default_rng(0)
+    rec = np.clip(src.astype(np.int64) + rng.integers(-2, 3, src.size), 0, 255).astype(np.uint16)
+    alone = modelfit.gather(layout, [(rec, None, None, None)], False, 10 ** 6, near=2)
+    closed = modelfit.gather(layout, [(src, rec, None, None)], False, 10 ** 6, near=2)
+    for p, ((fa, sa, ta), (fb, sb, tb)) in enumerate(zip(alone, closed)):
+        assert np.array_equal(fa, fb) and np.array_equal(sa, sb)
+        off, w, h = (int(v) for v in layout.geom[p, :3])
+        shift = src[off:off + w * h].astype(np.int64) - rec[off:off + w * h]
+        assert np.array_equal(tb - ta, shift)  # every sample kept, in raster order

@@ -16,9 +16,13 @@ from .context import N_INTER_ROW, N_INTRA_ROW, _base_and_sequential, _cross_row_
 
 
 @kernel
-def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, near, keep, salt,
-                  feats, seqs, targets, count):
+def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, near, keep,
+                  salt, feats, seqs, targets, count):
     """Append sampled rows to ``feats``/``seqs``/``targets`` from ``count``; return the new count.
+
+    Contexts (features, base, ``err``) are read from ``ctx`` and targets are
+    ``src`` minus base: ``ctx`` is ``src`` itself, or, to train on what
+    near-lossless decoding sees, the reconstruction (``ref`` then compensates it).
 
     ``feats`` is (n_row_features, capacity) int32, ``seqs`` (n_sequential, capacity) int64;
     ``slice_y`` holds each slice's first plane-0 row, then the height;
@@ -43,15 +47,15 @@ def _gather_plane(src, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, 
                 if inter and skip[brow + (x >> lbx)]:
                     err[i] = 0  # as the coder: a skipped sample equals its base
                     continue
-                base, s0, s1, s2 = _base_and_sequential(src, ref, i, x, y, w, ys, half, inter,
+                base, s0, s1, s2 = _base_and_sequential(ctx, ref, i, x, y, w, ys, half, inter,
                                                         near)
-                err[i] = np.int64(src[i]) - base
+                err[i] = np.int64(ctx[i]) - base
                 hashed = ((i + salt) * np.int64(2654435761)) & 0xFFFFFFFF
                 if hashed < keep and count < cap:
                     if inter:
-                        _inter_row_features(src, ref, i, x, y, w, h, ys, feats, count)
+                        _inter_row_features(ctx, ref, i, x, y, w, h, ys, feats, count)
                     else:
-                        _intra_row_features(src, i, x, y, w, ys, feats, count)
+                        _intra_row_features(ctx, i, x, y, w, ys, feats, count)
                     _cross_row_features(err, geom, p, y, x, feats, n_row, count)
                     seqs[0, count] = s0
                     seqs[1, count] = s1
