@@ -151,6 +151,21 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
 
 
 @kernel
+def _code_block_flag(encode, flags, k, bx, by, nbx, base, value, probs, st, buf):
+    """Block k's flag (``value`` when encoding), its context from the left and upper blocks'."""
+    ctx = base
+    if bx > 0:
+        ctx += flags[k - 1]
+    if by > 0:
+        ctx += flags[k - nbx]
+    if encode:
+        flags[k] = value
+        _enc_bit(st, buf, probs, ctx, value)
+    else:
+        flags[k] = _dec_bit(st, buf, probs, ctx)
+
+
+@kernel
 def _code_motion(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf):
     """Per block in raster order: reference index, vector (median-predicted), skip flags.
 
@@ -195,30 +210,14 @@ def _code_motion(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf):
                     units[n_units] = uy * nux + ux
                     n_units += 1
                     n_skipped += skip[uy * nux + ux] if encode else 0
-            ctx = SKIP_CONTEXTS
-            if bx > 0:
-                ctx += whole[k - 1]
-            if by > 0:
-                ctx += whole[k - nbx]
-            if encode:
-                whole[k] = 1 if n_skipped == n_units else 0
-                _enc_bit(st, buf, probs, ctx, whole[k])
-            else:
-                whole[k] = _dec_bit(st, buf, probs, ctx)
+            _code_block_flag(encode, whole, k, bx, by, nbx, SKIP_CONTEXTS,
+                             1 if n_skipped == n_units else 0, probs, st, buf)
             if whole[k] or n_units == 1:
                 for j in range(n_units):
                     skip[units[j]] = whole[k]
                 continue
-            ctx = PARTIAL_CONTEXTS
-            if bx > 0:
-                ctx += partial[k - 1]
-            if by > 0:
-                ctx += partial[k - nbx]
-            if encode:
-                partial[k] = 1 if n_skipped > 0 else 0
-                _enc_bit(st, buf, probs, ctx, partial[k])
-            else:
-                partial[k] = _dec_bit(st, buf, probs, ctx)
+            _code_block_flag(encode, partial, k, bx, by, nbx, PARTIAL_CONTEXTS,
+                             1 if n_skipped > 0 else 0, probs, st, buf)
             seen = 0
             for j in range(n_units):
                 u = units[j]
