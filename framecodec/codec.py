@@ -495,7 +495,7 @@ def _analyse(info, frames, params, layout, src, mvs, intra, fits) -> GroupAnalys
         modelfit.fit_palette_nets(layout, dictionary, src, src_idx, mvs, intra, params)
     analyses = [GroupAnalysis(info, frames, layout, src, mvs, intra, fitted, params, dictionary,
                               src_idx) for fitted in candidates]
-    if len(analyses) > 1 or params.max_error > 0:
+    if len(analyses) > 1 or params.max_error > 0:  # near-lossless refits from a coding
         chosen = min(analyses, key=lambda a: _coded_size(a, params.max_error))  # measured
     else:
         chosen = analyses[0]

@@ -105,32 +105,26 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     overstate what a larger network saves (the coder's adaptive contexts
     absorb much of a scale error), so the choice itself is measured.
     """
-    planes = [p for p in range(layout.n_planes) if p not in skip_planes]
-    datasets, n_intra, population = _group_datasets(layout, src, None, mvs, intra, params,
-                                                    skip_planes)
+    data = _group_data(layout, src, None, mvs, intra, params, skip_planes)
 
     def fit(hidden):
-        settings = train.TrainSettings(hidden=hidden, steps=params.train_steps)
-        nets = train.fit_many(datasets, bit_depth=layout.bit_depth, settings=settings)
-        bits = sum(n * train.mean_bits(net, *data, bit_depth=layout.bit_depth)
-                   for net, data, n in zip(nets, datasets, population))
-        return nets, bits + _model_bits(datasets, hidden), bits
+        fitted = _train(layout, data, params, hidden)
+        bits = sum(n * train.mean_bits(net, *d, bit_depth=layout.bit_depth)
+                   for net, d, n in zip(fitted.nets, data.datasets, data.population))
+        return fitted, bits + _model_bits(data.datasets, hidden), bits
 
-    def fitted(nets, hidden=None) -> FittedNets:
-        return FittedNets(nets, datasets, n_intra, layout.n_planes, planes, hidden)
-
-    if not datasets:  # every plane is palette-coded
-        return [fitted([])]
+    if not data.datasets:  # every plane is palette-coded
+        return [_train(layout, data, params, None)]
     if params.hidden is not None:
-        return [fitted(fit(params.hidden)[0], params.hidden)]
-    nets, total, bits = fit(SMALL)
-    candidates = [fitted(nets, SMALL)]
-    if _model_bits(datasets, SMALL) > 0.015 * bits:
-        candidates.append(fitted(fit(TINY)[0], TINY))
-    elif 0.03 * bits > _model_bits(datasets, LARGE) - _model_bits(datasets, SMALL):
+        return [fit(params.hidden)[0]]
+    small, total, bits = fit(SMALL)
+    candidates = [small]
+    if _model_bits(data.datasets, SMALL) > 0.015 * bits:
+        candidates.append(fit(TINY)[0])
+    elif 0.03 * bits > _model_bits(data.datasets, LARGE) - _model_bits(data.datasets, SMALL):
         large, large_total, _ = fit(LARGE)  # a larger model saving 3% would pay for itself
         if large_total < total:
-            candidates.append(fitted(large, LARGE))
+            candidates.append(large)
     return candidates
 
 
@@ -143,21 +137,35 @@ def refit_closed_loop(layout: Layout, src: list[np.ndarray], rec: list[np.ndarra
     Networks trained on source contexts meet noisier ones when decoding (every
     neighbour is off by up to the bound); this second pass removes that mismatch.
     """
-    planes = [p for p in range(layout.n_planes) if p not in skip_planes]
-    datasets, n_intra, _ = _group_datasets(layout, src, rec, mvs, intra, params, skip_planes)
-    if not datasets:
-        return FittedNets([], [], 0, layout.n_planes, planes)
-    settings = train.TrainSettings(hidden=hidden, steps=params.train_steps)
-    nets = train.fit_many(datasets, bit_depth=layout.bit_depth, settings=settings)
-    return FittedNets(nets, datasets, n_intra, layout.n_planes, planes, hidden)
+    return _train(layout, _group_data(layout, src, rec, mvs, intra, params, skip_planes),
+                  params, hidden)
 
 
-def _group_datasets(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | None,
-                    mvs: list[np.ndarray], intra: list[bool], params: CodingParams,
-                    skip_planes) -> tuple[list, int, list[int]]:
-    """Training sets (intra planes, then inter planes), the intra count and the
-    samples each set's net will code; contexts from ``rec`` (None: the source),
-    inter references compensated from it, skips decided as the coder does."""
+@dataclass
+class _GroupData:
+    """A group's training sets (intra planes, then inter planes), how many are
+    intra, the samples each set's net will code, and the sample-coded planes."""
+
+    datasets: list
+    n_intra: int
+    population: list[int]
+    planes: list[int]
+
+
+def _train(layout: Layout, data: _GroupData, params: CodingParams,
+           hidden: tuple[int, int] | None) -> FittedNets:
+    nets = []
+    if data.datasets:
+        settings = train.TrainSettings(hidden=hidden, steps=params.train_steps)
+        nets = train.fit_many(data.datasets, bit_depth=layout.bit_depth, settings=settings)
+    return FittedNets(nets, data.datasets, data.n_intra, layout.n_planes, data.planes, hidden)
+
+
+def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | None,
+                mvs: list[np.ndarray], intra: list[bool], params: CodingParams,
+                skip_planes) -> _GroupData:
+    """Training data with contexts from ``rec`` (None: the source), inter
+    references compensated from it, skips decided as the coder does."""
     ctx = src if rec is None else rec
     intra_sets = gather(layout, [(src[t], ctx[t], None, None) for t in range(len(src))
                                  if intra[t]], False, params.train_samples, skip_planes,
@@ -176,9 +184,9 @@ def _group_datasets(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray]
         inter_frames.append((src[t], ctx[t], ref, skip))
     inter_sets = gather(layout, inter_frames, True, params.train_samples, skip_planes,
                         params.max_error) if inter_frames else []
-    datasets = [_non_empty(*data) for data in intra_sets + inter_sets]
     planes = [p for p in range(layout.n_planes) if p not in skip_planes]
-    return datasets, len(intra_sets), _population(layout, sum(intra), inter_frames, planes)
+    return _GroupData([_non_empty(*d) for d in intra_sets + inter_sets], len(intra_sets),
+                      _population(layout, sum(intra), inter_frames, planes), planes)
 
 
 def _model_bits(datasets, hidden: tuple[int, int]) -> float:
