@@ -344,14 +344,18 @@ def _make_info(stream, first: av.VideoFrame, pix_fmt: str) -> VideoInfo:
 
 
 class _AudioCapture:
-    """Stream-copies one audio stream's packets into a Matroska file, untouched."""
+    """Stream-copies one audio stream's packets into a Matroska file, untouched.
+
+    The file is written bit-exact (no random UIDs, no muxer version), so an
+    encode of the same input gives the same bytes every time."""
 
     def __init__(self, stream, path: Path):
         self.stream = stream
         self.path = path
         self.codec = stream.codec_context.name
         self.packets = 0
-        self._out = av.open(str(path), "w", format="matroska")
+        self._out = av.open(str(path), "w", format="matroska",
+                            options={"fflags": "+bitexact"})
         self._copy = self._out.add_stream_from_template(stream)
 
     def add(self, packet) -> None:
