@@ -11,10 +11,11 @@ Importing the package loads neither torch nor PyAV; encoding needs torch
 (``pip install 'framecodec[train]'``), decoding never does.
 """
 
-from .api import DecodeResult, EncodeResult, decode, decode_frames, encode
-from .container import FcvReader as open  # noqa: A001 - mirrors av.open
+from .api import decode, decode_frames, encode
 from .errors import CorruptError, FormatError, FramecodecError, InputError, UsageError
+from .format.container import FcvReader as open  # noqa: A001 - mirrors av.open
 from .frames import Frame, VideoInfo
+from .results import DecodeResult, EncodeResult
 
 __version__ = "0.1.0"
 

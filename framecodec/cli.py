@@ -135,7 +135,7 @@ def _size(text: str) -> int:
 
 def encode_settings(args):
     """Preset, then settings file, then the options given on the command line."""
-    from . import config
+    from .encoder import settings as config
 
     settings = config.preset(args.preset or "default")
     if args.config is not None:
@@ -166,17 +166,17 @@ def _encode(args) -> int:
                         progress=not args.quiet, audio=not args.no_audio)
     if not args.quiet:
         if targets:
-            for g, (frames, bound, psnr, size) in enumerate(result.groups_report):
-                shown = "inf" if psnr == float("inf") else f"{psnr:.2f}"
-                print(f"  group {g}: {frames} frames, max error {bound}, PSNR {shown} dB, "
-                      f"{size:,} bytes")
+            for g, group in enumerate(result.groups_report):
+                shown = "inf" if group.psnr == float("inf") else f"{group.psnr:.2f}"
+                print(f"  group {g}: {group.frames} frames, max error {group.bound}, "
+                      f"PSNR {shown} dB, {group.bytes:,} bytes")
         print(result.summary())
     return 0
 
 
 def _bitrate_size(args, bits_per_second: int) -> int:
     """Bytes a bitrate allows over the frames to encode (frame count / frame rate)."""
-    from . import media
+    from .io import media
 
     with media.open_source(args.input) as source:
         info = source.info
@@ -216,17 +216,19 @@ def media_is_view(args) -> bool:
     """Whether the output is a PNG sequence that cannot hold the samples exactly."""
     if args.output.suffix.lower() != ".png":
         return False
-    from . import media
-    from .container import FcvReader
+    from .format.container import FcvReader
+    from .io import media
 
     with FcvReader(args.input) as reader:
         return not media.png_is_exact(reader.info)
 
 
 def _tune(args) -> int:
-    from . import config, media, train, tune
+    from .encoder import settings as config
+    from .encoder import train, tune
     from .errors import UsageError
-    from .outputs import check_output
+    from .io import media
+    from .io.outputs import check_output
 
     train.require_torch()
     targets = [t for t in (args.max_error, args.target_psnr, args.target_size,
@@ -276,7 +278,7 @@ def _tune(args) -> int:
 
 
 def _count(path) -> int:
-    from . import media
+    from .io import media
 
     with media.open_source(path) as source:
         return sum(1 for _ in source.frames())

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Looking into .fcv files: ``describe`` (framecodec info) and ``verify``.
 
-Neither imports torch; ``verify`` decodes with the same decoder as
-``decode`` and, given the source, measures the error per plane.
+Neither imports torch or the encoder; both read groups through the decoder's
+own loop (coding/decoder.py), and ``verify``, given the source, measures the
+error per plane and per group (metrics.py).
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ import math
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from .codec import GroupDecoder, GroupHeader
-from .container import FcvReader
+from .coding.decoder import iter_group, read_group_header
 from .errors import FramecodecError
-from .grouping import REASONS
+from .format.container import FcvReader
+from .format.group import REASONS
+from .metrics import PlaneStats
 
 __all__ = ["describe", "verify", "VerifyReport"]
 
@@ -33,8 +33,7 @@ def describe(path: str | os.PathLike) -> dict:
         groups = []
         ends = [g.offset for g in reader.groups[1:]] + [None]
         for g, (entry, end) in enumerate(zip(reader.groups, ends)):
-            header_bytes, _ = reader.read_group(g)
-            header = GroupHeader.from_bytes(header_bytes, info, g)
+            header, _ = read_group_header(reader, g)
             size = (end if end is not None else _end_of_groups(reader)) - entry.offset
             groups.append({
                 "index": g, "first_frame": entry.first_frame, "frames": entry.frame_count,
@@ -120,6 +119,7 @@ def verify(path: str | os.PathLike, source: str | os.PathLike | None = None, *,
         return report
     with reader:
         info = reader.info
+        peak = info.format.max_value
         report.expected_frames = info.frame_count or reader.frame_count
         report.bound = reader.header.max_error
         if reader.damaged_index:
@@ -130,18 +130,11 @@ def verify(path: str | os.PathLike, source: str | os.PathLike | None = None, *,
         except FramecodecError as exc:
             report.problems.append(str(exc))
         src_frames = _source_frames(source) if source is not None else None
-        squared = [0.0] * info.format.planes
-        counts = [0] * info.format.planes
-        report.max_error = [0] * info.format.planes if src_frames is not None else []
-        peak = info.format.max_value
+        total = PlaneStats()
         for g in range(len(reader.groups)):
-            group_sq, group_n = 0.0, 0
+            group = PlaneStats()
             try:
-                header_bytes, payloads = reader.read_group(g)
-                decoder = GroupDecoder(info, GroupHeader.from_bytes(header_bytes, info, g), g,
-                                       threads)
-                for index, pts, payload in payloads:
-                    frame = decoder.decode_frame(payload, index, pts)
+                for index, frame in iter_group(reader, g, threads):
                     report.frames += 1
                     if src_frames is None:
                         continue
@@ -150,33 +143,27 @@ def verify(path: str | os.PathLike, source: str | os.PathLike | None = None, *,
                         report.problems.append(f"source has fewer frames than frame {index}")
                         src_frames = None
                         continue
-                    for p, (a, b) in enumerate(zip(original.planes, frame.planes)):
-                        d = a.astype(np.int64) - b.astype(np.int64)
-                        report.max_error[p] = max(report.max_error[p], int(np.abs(d).max()))
-                        squared[p] += float((d * d).sum())
-                        counts[p] += d.size
-                        group_sq += float((d * d).sum())
-                        group_n += d.size
+                    group.add(original, frame)
             except FramecodecError as exc:
                 report.problems.append(str(exc))
-            if src_frames is not None and group_n:
-                report.group_psnr.append(math.inf if group_sq == 0 else
-                                         10 * math.log10(peak * peak * group_n / group_sq))
+            if src_frames is not None and group.count:
+                report.group_psnr.append(group.psnr(peak))
+            total.merge(group)
         if report.frames != report.expected_frames:
             report.problems.append(f"decoded {report.frames} frames, header says "
                                    f"{report.expected_frames}")
-        if report.max_error:
-            peak = info.format.max_value
-            report.psnr = [math.inf if s == 0 else 10 * math.log10(peak * peak * n / s)
-                           for s, n in zip(squared, counts)]
-            if max(report.max_error) > report.bound:
-                report.problems.append(f"error {max(report.max_error)} exceeds the file's "
+        if source is not None:
+            report.max_error = total.max_error or [0] * info.format.planes
+            report.psnr = total.plane_psnr(peak) if total.count else \
+                [math.inf] * info.format.planes
+            if total.worst > report.bound:
+                report.problems.append(f"error {total.worst} exceeds the file's "
                                        f"bound {report.bound}")
     return report
 
 
 def _source_frames(source):
-    from . import media
+    from .io import media
 
     src = media.open_source(source)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framecodec import media
-from framecodec.codec import CodingParams
+from framecodec.io import media
+from framecodec.encoder.settings import EncodeSettings
 from framecodec.frames import Frame, VideoInfo
 from framecodec.pixfmt import by_name
 
@@ -19,7 +19,7 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 SAMPLE = ROOT / "samples" / "carphone_176x144_30f.mkv"
 
 # Small networks and short training: tests check exactness, not compression.
-FAST = CodingParams(hidden=(8, 8), train_steps=40, train_samples=6000)
+FAST = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000)
 
 
 def corpus_clip(name: str) -> Path:

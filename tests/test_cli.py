@@ -16,7 +16,7 @@ from helpers import FAST, SAMPLE, assert_frames_equal, read_frames
 @pytest.fixture(scope="module")
 def coded(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "s.fcv"
-    framecodec.encode(SAMPLE, path, params=FAST, frames=(0, 4), group_size=2)
+    framecodec.encode(SAMPLE, path, settings=FAST, frames=(0, 4), group_size=2)
     return path
 
 

@@ -9,7 +9,7 @@ import zlib
 import pytest
 
 import framecodec
-from framecodec.container import SIGNATURE, FcvReader
+from framecodec.format.container import SIGNATURE, FcvReader
 from framecodec.errors import CorruptError, FormatError
 from helpers import FAST, SAMPLE
 
@@ -17,7 +17,7 @@ from helpers import FAST, SAMPLE
 @pytest.fixture(scope="module")
 def coded(tmp_path_factory):
     path = tmp_path_factory.mktemp("fcv") / "s.fcv"
-    framecodec.encode(SAMPLE, path, params=FAST, frames=(0, 6), group_size=3)
+    framecodec.encode(SAMPLE, path, settings=FAST, frames=(0, 6), group_size=3)
     return path.read_bytes()
 
 

@@ -13,7 +13,7 @@ from helpers import FAST, SAMPLE
 
 def test_decode_without_torch(tmp_path):
     coded = tmp_path / "s.fcv"
-    framecodec.encode(SAMPLE, coded, params=FAST, frames=(0, 3))
+    framecodec.encode(SAMPLE, coded, settings=FAST, frames=(0, 3))
     script = textwrap.dedent(f"""
         import sys
         class NoTorch:

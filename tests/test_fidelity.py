@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import framecodec
-from framecodec import cli, media
+from framecodec import cli
+from framecodec.io import media
 from framecodec.frames import ColorInfo, Frame, VideoInfo
 from helpers import (FAST, assert_frames_equal, corpus_clip, max_abs_error, moving_pattern,
                      read_frames, write_clip)
@@ -26,7 +27,7 @@ CARPHONE = "camera_carphone_176x144.mkv"
 
 def coded(src, tmp_path, name="c.fcv", **kw):
     out = tmp_path / name
-    kw.setdefault("params", FAST)
+    kw.setdefault("settings", FAST)
     framecodec.encode(src, out, overwrite=True, **kw)
     return out
 

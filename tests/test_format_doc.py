@@ -24,9 +24,10 @@ import numpy as np
 import pytest
 
 import framecodec
-from framecodec import dictionary as dic
-from framecodec.codec import CodingParams, GroupHeader
-from framecodec.container import FcvReader, encode_stream_header
+from framecodec.encoder.settings import EncodeSettings
+from framecodec.format import dictionary as dic
+from framecodec.format.group import GroupHeader
+from framecodec.format.container import FcvReader, encode_stream_header
 from framecodec.errors import CorruptError
 from framecodec.frames import ColorInfo, VideoInfo
 from framecodec.pixfmt import PIXEL_FORMATS, by_name
@@ -132,7 +133,7 @@ def test_constants_table_matches_code(spec):
 def test_constants_table_is_complete(spec):
     paths = {_unquote(row["code"]) for row in table(spec, "constants")}
     required = {
-        "framecodec.container.SIGNATURE", "framecodec.kernels.rangecoder.PROB_BITS",
+        "framecodec.format.container.SIGNATURE", "framecodec.kernels.rangecoder.PROB_BITS",
         "framecodec.kernels.rangecoder.FAST_SHIFT", "framecodec.kernels.rangecoder.SLOW_SHIFT",
         "framecodec.kernels.symbols.SET_SIZE", "framecodec.kernels.mlp.COEF_FRAC",
         "framecodec.kernels.mlp.HIDDEN_MAX", "framecodec.kernels.mlp.WEIGHT_MAX",
@@ -140,15 +141,15 @@ def test_constants_table_is_complete(spec):
         "framecodec.kernels.motion.MV_MAX", "framecodec.kernels.motion.MAX_REFS",
         "framecodec.kernels.framecoder.MOTION_CONTEXTS",
         "framecodec.kernels.framecoder.SAMPLE_CONTEXTS",
-        "framecodec.dictionary.IDENTITY", "framecodec.dictionary.PALETTES",
-        "framecodec.dictionary.MAX_ENTRIES", "framecodec.dictionary.N_PATTERN_BITS",
-        "framecodec.dictionary.LEVEL_THRESHOLDS", "framecodec.kernels.palette.N_CAND",
+        "framecodec.format.dictionary.IDENTITY", "framecodec.format.dictionary.PALETTES",
+        "framecodec.format.dictionary.MAX_ENTRIES", "framecodec.format.dictionary.N_PATTERN_BITS",
+        "framecodec.format.dictionary.LEVEL_THRESHOLDS", "framecodec.kernels.palette.N_CAND",
         "framecodec.kernels.palette.N_PATTERNS", "framecodec.kernels.palette.N_LEVELS",
         "framecodec.kernels.palette.FLAG_CONTEXTS", "framecodec.kernels.palette.ESCAPE_PREFIX",
         "framecodec.kernels.palette.ESCAPE_BITS", "framecodec.kernels.palette.PALETTE_CONTEXTS",
     }
-    required |= {f"framecodec.container.LIMITS.{f.name}"
-                 for f in dataclasses.fields(framecodec.container.LIMITS)}
+    required |= {f"framecodec.format.container.LIMITS.{f.name}"
+                 for f in dataclasses.fields(framecodec.format.container.LIMITS)}
     assert not required - paths, f"constants missing from FORMAT.md: {required - paths}"
 
 
@@ -172,7 +173,7 @@ def test_quoted_constants_match_table(spec, constants):
 
 def test_chunk_tags_match_container(spec):
     documented = {_unquote(row["tag"]) for row in table(spec, "chunk-tags")}
-    source = (ROOT / "framecodec" / "container.py").read_text()
+    source = (ROOT / "framecodec" / "format" / "container.py").read_text()
     assert documented == set(re.findall(r'b"([A-Za-z]{4})"', source))
 
 
@@ -275,7 +276,7 @@ def test_head_field_table_matches_writer(spec):
 @pytest.fixture(scope="module")
 def coded(tmp_path_factory):
     path = tmp_path_factory.mktemp("fmt") / "s.fcv"
-    framecodec.encode(SAMPLE, path, params=FAST, frames=(0, 4), group_size=2)
+    framecodec.encode(SAMPLE, path, settings=FAST, frames=(0, 4), group_size=2)
     return path
 
 
@@ -386,7 +387,8 @@ def _uvar_size(n: int) -> int:
     return max(1, -(-n.bit_length() // 7))
 
 
-PALETTE_PARAMS = CodingParams(palette="on", hidden=(8, 8), train_steps=40, train_samples=6000)
+PALETTE_SETTINGS = EncodeSettings(palette="on", hidden=(8, 8), train_steps=40,
+                                  train_samples=6000)
 
 
 @pytest.fixture(scope="module")
@@ -396,7 +398,7 @@ def palette_coded(tmp_path_factory):
     info, frames = screen_clip("yuv420p", colours=12, width=48, height=32, count=4, seed=2)
     src = write_clip(folder / "screen.mkv", info, frames)
     path = folder / "screen.fcv"
-    framecodec.encode(src, path, params=PALETTE_PARAMS, group_size=2)
+    framecodec.encode(src, path, settings=PALETTE_SETTINGS, group_size=2)
     return path, frames
 
 
@@ -506,7 +508,7 @@ def test_dump_reads_the_audio_record(tmp_path):
     """``auds``/``audm`` (an animation clip with AAC audio; skipped without the corpus)."""
     out = tmp_path / "a.fcv"
     framecodec.encode(corpus_clip("animation_wannaworktogether_480x352.mp4"), out,
-                      params=FAST, frames=(2, 4), group_size=2)
+                      settings=FAST, frames=(2, 4), group_size=2)
     run = subprocess.run([sys.executable, str(DUMP), str(out), "--json"],
                          capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr
@@ -520,7 +522,7 @@ def test_dump_reads_the_audio_record(tmp_path):
 
 
 def test_varint_table_matches_code(spec):
-    from framecodec.bitstream import ByteReader, ByteWriter
+    from framecodec.format.bitstream import ByteReader, ByteWriter
     for row in table(spec, "varints"):
         value, kind = int(row["value"]), _unquote(row["type"])
         want = bytes.fromhex(_unquote(row["bytes"]))
@@ -530,7 +532,7 @@ def test_varint_table_matches_code(spec):
 
 
 def test_record_class_table_matches_model(spec):
-    from framecodec import model
+    from framecodec.format import model
     code = {"presence": model._PRESENCE, "header": model._HEADER_CLASS,
             "hidden weights": model._HIDDEN_WEIGHTS, "hidden biases": model._HIDDEN_BIASES,
             "output weights": model._OUT_WEIGHTS, "output biases": model._OUT_BIASES,

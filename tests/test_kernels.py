@@ -10,9 +10,9 @@ from numba import njit
 from framecodec.kernels import _jit, motion, rangecoder as rc
 from framecodec.kernels.mlp import COEF_FRAC, HEADER, MAX_HIDDEN, _mlp_rows
 from framecodec.kernels.symbols import SET_SIZE, _dec_signed, _enc_signed
-from framecodec.model import N_RECORD_CLASSES, IntNet
+from framecodec.format.model import N_RECORD_CLASSES, IntNet
 from framecodec.errors import CorruptError
-from framecodec.records import RecordReader, RecordWriter
+from framecodec.format.records import RecordReader, RecordWriter
 import naive
 
 
@@ -226,12 +226,11 @@ def test_motion_substream_round_trips_unit_skips(size):
             mv[:, 2] = rng.integers(0, 3, nbx * nby)
             skip = (rng.random(nux * nuy) < rng.random()).astype(np.uint8)
             probs = rc.new_probs(fc.MOTION_CONTEXTS)
-            data = rc.encode_stream(lambda st, buf: fc._code_motion(
-                True, mv, skip, nbx, nby, nux, nuy, 3, probs, st, buf), 4096, [probs])
+            data = rc.encode_substream(lambda st, buf: fc._code_motion(
+                True, mv, skip, nbx, nby, nux, nuy, 3, probs, st, buf), 16, [probs])
             got_mv, got_skip = np.zeros_like(mv), np.zeros_like(skip)
-            st, buf = rc.new_state(), np.frombuffer(data, np.uint8).copy()
-            rc._dec_init(st, buf)
+            coder = rc.RangeDecoder(data, "motion")
             fc._code_motion(False, got_mv, got_skip, nbx, nby, nux, nuy, 3,
-                            rc.new_probs(fc.MOTION_CONTEXTS), st, buf)
+                            rc.new_probs(fc.MOTION_CONTEXTS), coder.st, coder.buf)
             assert np.array_equal(got_mv, mv) and np.array_equal(got_skip, skip)
-            assert st[rc.OVERREAD] <= 4
+            coder.check_complete(used_up=True)

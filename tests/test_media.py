@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from framecodec import media
+from framecodec.io import media
 from framecodec.errors import InputError, UsageError
 from framecodec.frames import ColorInfo, Frame, VideoInfo
 from framecodec.pixfmt import by_name

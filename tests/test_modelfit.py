@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from framecodec import codec, modelfit
-from framecodec.codec import CodingParams
+from framecodec.encoder import analysis, groupcoder, modelfit, motion
+from framecodec.format.layout import Layout
+from framecodec.encoder.settings import EncodeSettings
 from helpers import moving_pattern
 
 
 def test_short_group_weighs_the_tiny_model_by_its_coded_size(monkeypatch):
     info, frames = moving_pattern("yuv420p", 48, 32, count=3)
-    params = CodingParams(train_steps=40, train_samples=6000)  # hidden=None: automatic
+    settings = EncodeSettings(train_steps=40, train_samples=6000)  # hidden (0, 0): automatic
     seen = []
     fit = modelfit.fit_group_nets
 
@@ -21,37 +22,36 @@ def test_short_group_weighs_the_tiny_model_by_its_coded_size(monkeypatch):
         return seen[-1]
 
     monkeypatch.setattr(modelfit, "fit_group_nets", spy)
-    chosen = codec.analyse_group(info, frames, params)
+    chosen = analysis.analyse_group(info, frames, settings)
     candidates = seen[-1]
     # in a 3-frame 48x32 group the small model's record outweighs 1.5% of the bits
     assert [c.freeze(8, 16).intra[0].hidden for c in candidates] == \
         [modelfit.SMALL, modelfit.TINY]
-    sizes = [codec._coded_size(dataclasses.replace(chosen, fitted=c, trial=None), 0)
+    sizes = [analysis._coded_size(dataclasses.replace(chosen, fitted=c, trial=None), 0)
              for c in candidates]
-    assert codec._coded_size(chosen, 0) == min(sizes)
+    assert analysis._coded_size(chosen, 0) == min(sizes)
     assert chosen.fitted is candidates[sizes.index(min(sizes))]
 
 
 def test_fixed_model_size_trains_one_candidate():
     info, frames = moving_pattern("gray", 32, 32, count=2)
-    params = CodingParams(hidden=(8, 4), train_steps=20, train_samples=2000)
-    layout = codec.Layout(info, params.log2_block, 1)
+    settings = EncodeSettings(hidden=(8, 4), train_steps=20, train_samples=2000)
+    layout = Layout(info, settings.log2_block, 1)
     src = [layout.flatten(f) for f in frames]
-    from framecodec import motion
-    mvs, intra = motion.estimate(layout, src, params)
-    candidates = modelfit.fit_group_nets(layout, src, mvs, intra, params)
+    mvs, intra = motion.estimate(layout, src, settings)
+    candidates = modelfit.fit_group_nets(layout, src, mvs, intra, settings)
     assert len(candidates) == 1 and candidates[0].freeze(8, 16).intra[0].hidden == (8, 4)
 
 
 def test_measured_coding_is_reused_exactly():
     """The coding kept from measuring candidates equals a fresh coding, wherever the group starts."""
     info, frames = moving_pattern("yuv420p", 48, 32, count=3)
-    params = CodingParams(train_steps=40, train_samples=6000)
-    analysis = codec.analyse_group(info, frames, params)
-    assert analysis.trial is not None  # two candidates were measured
-    reused = codec.code_group(analysis, 7, 0, reason=1, keep_reconstruction=True)
-    analysis.trial = None
-    fresh = codec.code_group(analysis, 7, 0, reason=1, keep_reconstruction=True)
+    settings = EncodeSettings(train_steps=40, train_samples=6000)
+    analysed = analysis.analyse_group(info, frames, settings)
+    assert analysed.trial is not None  # two candidates were measured
+    reused = groupcoder.code_group(analysed, 7, 0, reason=1, keep_reconstruction=True)
+    analysed.trial = None
+    fresh = groupcoder.code_group(analysed, 7, 0, reason=1, keep_reconstruction=True)
     assert reused.header_bytes == fresh.header_bytes and reused.frames == fresh.frames
     for a, b in zip(reused.reconstructed, fresh.reconstructed):
         assert all((p == q).all() for p, q in zip(a.planes, b.planes))
@@ -61,7 +61,7 @@ def test_closed_loop_gather_reads_contexts_from_the_reconstruction():
     """Features come from the context frame, targets from the source (refit_closed_loop)."""
     import numpy as np
     info, frames = moving_pattern("yuv420p", 40, 24, count=1)
-    layout = codec.Layout(info, 4, 1)
+    layout = Layout(info, 4, 1)
     src = layout.flatten(frames[0])
     rng = np.random.default_rng(0)
     rec = np.clip(src.astype(np.int64) + rng.integers(-2, 3, src.size), 0, 255).astype(np.uint16)

@@ -7,17 +7,19 @@ import numpy as np
 import pytest
 
 import framecodec
-from framecodec import dictionary as dic
+from framecodec.encoder import palettes
+from framecodec.encoder.analysis import analyse_group
+from framecodec.format import dictionary as dic
 from framecodec import report
-from framecodec.bitstream import ByteReader
-from framecodec.codec import CodingParams
+from framecodec.format.bitstream import ByteReader
+from framecodec.encoder.settings import EncodeSettings
 from framecodec.errors import CorruptError
 from framecodec.frames import Frame, VideoInfo
 from framecodec.kernels import palette as pk
 from framecodec.pixfmt import by_name
 from helpers import assert_frames_equal, max_abs_error, read_frames, write_clip
 
-FAST_PAL = CodingParams(hidden=(8, 8), train_steps=40, train_samples=6000, refs=2)
+FAST_PAL = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000, refs=2)
 
 
 def screen_clip(pix_fmt: str, colours: int = 16, width: int = 96, height: int = 64,
@@ -47,7 +49,7 @@ def encode(tmp_path, frames, info, mode, max_error=0, name="c"):
     src = write_clip(tmp_path / f"{name}.mkv", info, frames)
     out = tmp_path / f"{name}_{mode}.fcv"
     result = framecodec.encode(src, out, max_error=max_error,
-                               params=CodingParams(**{**FAST_PAL.__dict__, "palette": mode}))
+                               settings=FAST_PAL.replace(palette=mode))
     return result, list(framecodec.decode_frames(out)), report.describe(out)
 
 
@@ -66,9 +68,9 @@ def test_k_colour_content_round_trips_through_palettes(tmp_path, pix_fmt):
 
 def test_exactly_k_colours(tmp_path):
     info, frames = screen_clip("gbrp", colours=16)
-    fits = dic.fit_palette([f.planes for f in frames], (0, 1, 2), 256, 0)
+    fits = palettes.fit_palette([f.planes for f in frames], (0, 1, 2), 256, 0)
     assert fits is not None and len(fits[0]) == 16
-    assert dic.fit_palette([f.planes for f in frames], (0, 1, 2), 15, 0) is None
+    assert palettes.fit_palette([f.planes for f in frames], (0, 1, 2), 15, 0) is None
 
 
 def test_palette_merging_keeps_the_bound(tmp_path):
@@ -129,10 +131,9 @@ def test_targets_keep_palettes_exact(tmp_path):
              for t, f in enumerate(frames)]
     src = write_clip(tmp_path / "n.mkv", info, noisy)
     out = tmp_path / "t.fcv"
-    result = framecodec.encode(src, out, target_psnr=60.0,
-                               params=CodingParams(**{**FAST_PAL.__dict__, "palette": "on"}))
+    result = framecodec.encode(src, out, target_psnr=60.0, settings=FAST_PAL.replace(palette="on"))
     decoded = list(framecodec.decode_frames(out))
-    for (_, bound, _, _), err in zip(result.groups_report, [max_abs_error(decoded, noisy)]):
-        assert err <= bound
-    with pytest.raises(Exception, match="merge only within"):
-        CodingParams(max_error=0, palette_near=2)
+    for group, err in zip(result.groups_report, [max_abs_error(decoded, noisy)]):
+        assert err <= group.bound
+    with pytest.raises(ValueError, match="merge only within"):
+        analyse_group(info, frames, FAST_PAL, palette_near=2)

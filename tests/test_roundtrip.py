@@ -22,9 +22,9 @@ CLIPS = [
 ]
 
 
-def round_trip(src, tmp_path, *, frames=None, max_error=0, params=FAST, **kw):
+def round_trip(src, tmp_path, *, frames=None, max_error=0, settings=FAST, **kw):
     out = tmp_path / "clip.fcv"
-    result = framecodec.encode(src, out, max_error=max_error, frames=frames, params=params,
+    result = framecodec.encode(src, out, max_error=max_error, frames=frames, settings=settings,
                                overwrite=True, **kw)
     decoded = list(framecodec.decode_frames(out))
     return result, decoded
@@ -81,7 +81,7 @@ def test_synthetic_formats(tmp_path, pix_fmt, width, height, max_error):
 
 def test_random_access_matches_full_decode(tmp_path):
     out = tmp_path / "s.fcv"
-    framecodec.encode(SAMPLE, out, params=FAST, group_size=7, frames=(0, 20))
+    framecodec.encode(SAMPLE, out, settings=FAST, group_size=7, frames=(0, 20))
     full = list(framecodec.decode_frames(out))
     part = list(framecodec.decode_frames(out, frames=(9, 16)))
     assert_frames_equal(part, full[9:16])
@@ -89,9 +89,9 @@ def test_random_access_matches_full_decode(tmp_path):
 
 
 def test_threads_and_cache_do_not_change_frames(tmp_path):
-    params = dataclasses.replace(FAST, slices=4)
+    settings = FAST.replace(slices=4)
     out = tmp_path / "s.fcv"
-    framecodec.encode(SAMPLE, out, params=params, frames=(0, 6), group_size=6)
+    framecodec.encode(SAMPLE, out, settings=settings, frames=(0, 6), group_size=6)
     one = list(framecodec.decode_frames(out, threads=1))
     two = list(framecodec.decode_frames(out, threads=2))
     again = list(framecodec.decode_frames(out, threads=2))
@@ -100,17 +100,17 @@ def test_threads_and_cache_do_not_change_frames(tmp_path):
 
 
 def test_encoder_is_deterministic_and_thread_independent(tmp_path):
-    params = dataclasses.replace(FAST, slices=3)
+    settings = FAST.replace(slices=3)
     a, b = tmp_path / "a.fcv", tmp_path / "b.fcv"
-    framecodec.encode(SAMPLE, a, params=params, frames=(0, 4), threads=1)
-    framecodec.encode(SAMPLE, b, params=params, frames=(0, 4), threads=2)
+    framecodec.encode(SAMPLE, a, settings=settings, frames=(0, 4), threads=1)
+    framecodec.encode(SAMPLE, b, settings=settings, frames=(0, 4), threads=2)
     assert a.read_bytes() == b.read_bytes()
 
 
 def test_parallel_jobs_give_the_same_file(tmp_path):
     a, b = tmp_path / "a.fcv", tmp_path / "b.fcv"
-    framecodec.encode(SAMPLE, a, params=FAST, frames=(0, 9), group_size=3, jobs=1)
-    framecodec.encode(SAMPLE, b, params=FAST, frames=(0, 9), group_size=3, jobs=2)
+    framecodec.encode(SAMPLE, a, settings=FAST, frames=(0, 9), group_size=3, jobs=1)
+    framecodec.encode(SAMPLE, b, settings=FAST, frames=(0, 9), group_size=3, jobs=2)
     assert a.read_bytes() == b.read_bytes()
 
 
@@ -120,7 +120,7 @@ def test_static_blocks_cost_about_a_bit(tmp_path):
     still = [dataclasses.replace(frames[0], pts=t) for t in range(5)]
     src = write_clip(tmp_path / "still.mkv", info, still)
     out = tmp_path / "still.fcv"
-    framecodec.encode(src, out, params=FAST)
+    framecodec.encode(src, out, settings=FAST)
     with framecodec.open(out) as reader:
         _, payloads = reader.read_group(0)
         sizes = [len(p) for _, _, p in payloads]
@@ -132,8 +132,9 @@ def test_static_parts_of_a_changed_block_are_skipped(tmp_path):
     """A change inside one quarter of a block codes that quarter only (unit skips, 6.3)."""
     from fractions import Fraction
 
-    from framecodec.bitstream import ByteReader
-    from framecodec.codec import CodingParams, encode_group
+    from framecodec.format.bitstream import ByteReader
+    from framecodec.encoder.analysis import analyse_group
+    from framecodec.encoder.groupcoder import code_group
     from framecodec.frames import Frame, VideoInfo
     from framecodec.kernels import framecoder as fc
     from framecodec.kernels import rangecoder as rc
@@ -144,15 +145,14 @@ def test_static_parts_of_a_changed_block_are_skipped(tmp_path):
     for p in changed:
         p[20:24, 18:22] = rng.integers(0, 256, (4, 4))  # inside unit (2, 2) of block (1, 1)
     frames = [Frame(noise, 0), Frame(changed, 1)]
-    params = CodingParams(hidden=(8, 8), train_steps=40, train_samples=6000, search_range=0)
-    coded = encode_group(info, frames, 0, params, keep_reconstruction=True)
+    settings = FAST.replace(search_range=0)
+    coded = code_group(analyse_group(info, frames, settings), 0, 0, keep_reconstruction=True)
     assert_frames_equal(coded.reconstructed, frames)
     r = ByteReader(coded.frames[1])
     assert r.u8() == 1  # inter
-    motion = np.frombuffer(r.vblob(), np.uint8).copy()
-    st, skip, mv = rc.new_state(), np.zeros(64, np.uint8), np.zeros((16, 3), np.int64)
-    rc._dec_init(st, motion)
-    fc._code_motion(False, mv, skip, 4, 4, 8, 8, 1, rc.new_probs(fc.MOTION_CONTEXTS), st,
-                    motion)
+    motion = rc.RangeDecoder(r.vblob(), "motion")
+    skip, mv = np.zeros(64, np.uint8), np.zeros((16, 3), np.int64)
+    fc._code_motion(False, mv, skip, 4, 4, 8, 8, 1, rc.new_probs(fc.MOTION_CONTEXTS),
+                    motion.st, motion.buf)
     assert np.flatnonzero(skip == 0).tolist() == [2 * 8 + 2]
     assert len(coded.frames[1]) < 200  # ~48 noise samples, 8 bits each, and little else

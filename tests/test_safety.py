@@ -51,7 +51,7 @@ def zero_frames(path):
 @pytest.fixture(scope="module")
 def coded(tmp_path_factory):
     path = tmp_path_factory.mktemp("safety") / "s.fcv"
-    framecodec.encode(SAMPLE, path, params=FAST, frames=(0, 4), group_size=2)
+    framecodec.encode(SAMPLE, path, settings=FAST, frames=(0, 4), group_size=2)
     return path.read_bytes()
 
 
@@ -109,7 +109,7 @@ def test_interrupted_encode_leaves_nothing(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        framecodec.encode(SAMPLE, out, params=FAST, frames=(0, 4), group_size=2,
+        framecodec.encode(SAMPLE, out, settings=FAST, frames=(0, 4), group_size=2,
                           on_group=interrupt)
     assert list(tmp_path.iterdir()) == []
 

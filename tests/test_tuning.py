@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 import framecodec
-from framecodec import cli, config, report, tune
+from framecodec import cli, report
+from framecodec.encoder import settings as config
+from framecodec.encoder import tune
 from framecodec.errors import UsageError
 from framecodec.frames import Frame
 from helpers import FAST, SAMPLE, corpus_clip, moving_pattern, read_frames, write_clip
@@ -74,8 +76,8 @@ def test_target_psnr_is_met_by_every_group(tmp_path):
     out = tmp_path / "p.fcv"
     result = framecodec.encode(SAMPLE, out, frames=(0, 8), settings=FAST_SETTINGS.replace(
         group_size=4), target_psnr=44.0)
-    assert all(psnr >= 44.0 for _, _, psnr, _ in result.groups_report)
-    assert all(bound >= 1 for _, bound, _, _ in result.groups_report)  # the target is used
+    assert all(group.psnr >= 44.0 for group in result.groups_report)
+    assert all(group.bound >= 1 for group in result.groups_report)  # the target is used
     checked = report.verify(out, SAMPLE)
     assert checked.sound and len(checked.group_psnr) == 2
     assert all(p >= 44.0 for p in checked.group_psnr)

@@ -21,14 +21,13 @@ import numpy as np
 from ._jit import kernel
 from .context import MAX_ROW_FEATURES, N_INTER_ROW, N_INTRA_ROW, _base_and_sequential, \
     _cross_row_features, _inter_row_features, _intra_row_features
-from .mlp import COEF_FRAC, MAX_HIDDEN, MAX_OUT, _bucket, _mlp_rows
+from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_OUT, _bucket, _mlp_rows
 from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .palette import _code_index_rows, _palette_fill
 from .rangecoder import _dec_bit, _enc_bit
 from .symbols import SET_SIZE, _dec_signed, _enc_signed
 
-N_BUCKETS_MAX = 16
-SAMPLE_CONTEXTS = N_BUCKETS_MAX * SET_SIZE
+SAMPLE_CONTEXTS = MAX_BUCKETS * SET_SIZE
 SKIP_CONTEXTS = 2 * SET_SIZE
 REF_CONTEXTS = SKIP_CONTEXTS + 3
 PARTIAL_CONTEXTS = REF_CONTEXTS + 3 * (MAX_REFS - 1)

@@ -31,6 +31,8 @@ BIAS_MAX = (1 << 30) - 1
 MAX_HIDDEN = 64
 MAX_OUT = 8
 COEF_FRAC = 8
+MU_FRAC = 4  # the centre and log-scale outputs are in units of 2**-MU_FRAC
+MAX_BUCKETS = 16  # coding contexts a network's log-scale thresholds can make
 
 
 @kernel

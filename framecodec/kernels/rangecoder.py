@@ -23,6 +23,7 @@ Decoder state ``st`` (int64[8]): code, range, pos, overread.
 
 import numpy as np
 
+from ..errors import CorruptError
 from ._jit import kernel
 
 PROB_BITS = 16
@@ -138,11 +139,12 @@ def _enc_flush(st, buf):
     return n
 
 
-def encode_stream(code, capacity: int, states: list[np.ndarray]) -> bytes:
+def encode_substream(code, capacity: int, states: list[np.ndarray]) -> bytes:
     """Run ``code(st, buf)`` into a fresh encoder and return the stored substream.
 
-    If the buffer overflows, the adaptive ``states`` are restored and the
-    coding replayed into a buffer 4 times larger."""
+    The buffer is sized by the caller's estimate; if it overflows, the adaptive
+    ``states`` the coding changed are restored and the coding replayed into a
+    buffer 4 times larger, so callers never size it exactly."""
     saved = [s.copy() for s in states]
     while True:
         st = new_state()
@@ -202,3 +204,27 @@ def _dec_bit(st, buf, probs, ctx):
         st[CODE] = ((st[CODE] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
     return bit
 
+
+
+class RangeDecoder:
+    """One substream being decoded: the kernels' state and buffer, and its end checks.
+
+    Kernels take ``st`` and ``buf``; after them, ``check_complete`` tells a
+    payload that was cut or damaged (the decoder read far past its end) and,
+    for records that must be used up, one followed by unused bytes.
+    """
+
+    def __init__(self, data, what: str, **where):
+        self.buf = np.frombuffer(data, np.uint8).copy()
+        self.st = new_state()
+        self.what = what
+        self.where = where
+        _dec_init(self.st, self.buf)
+
+    def check_complete(self, *, used_up: bool = False) -> None:
+        # A valid stream ends with the coder's flush bytes; the decoder may read
+        # up to 4 zero bytes past the trimmed end, never more.
+        if self.st[OVERREAD] > 4:
+            raise CorruptError(f"{self.what} ends early", **self.where)
+        if used_up and self.st[DPOS] < self.buf.size:
+            raise CorruptError(f"{self.what} is followed by unused bytes", **self.where)

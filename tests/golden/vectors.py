@@ -100,7 +100,7 @@ def _colours(width: int, height: int, count: int):
 
 
 def _write(path: Path, pix_fmt: str, width: int, height: int, frames) -> None:
-    from framecodec import media
+    from framecodec.io import media
     from framecodec.frames import VideoInfo
 
     info = VideoInfo(width, height, pix_fmt, Fraction(25), Fraction(1, 25))
@@ -110,7 +110,7 @@ def _write(path: Path, pix_fmt: str, width: int, height: int, frames) -> None:
 
 
 def _carphone_crop(path: Path) -> None:
-    from framecodec import media
+    from framecodec.io import media
     from framecodec.frames import Frame, VideoInfo
 
     with media.open_source(SAMPLE) as source:
@@ -169,7 +169,7 @@ def make_inputs() -> None:
 
 def settings_for(name: str):
     """The encoder settings of a vector (a framecodec settings object)."""
-    from framecodec.config import from_mapping
+    from framecodec.encoder.settings import from_mapping
 
     _, changes = VECTORS[name]
     return from_mapping({**FAST, **changes})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from .errors import CorruptError
+from ..errors import CorruptError
 
 __all__ = ["ByteWriter", "ByteReader", "VAR_BYTES", "VAR_LIMIT"]
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from .api import PlaneStats
-from .codec import GroupDecoder, GroupHeader, analyse_group, code_group
-from .config import EncodeSettings
-from .errors import UsageError
-from .frames import Frame, VideoInfo
-from .targets import code_for_psnr, code_for_size, first_guess
+from ..coding.decoder import decode_group
+from ..errors import UsageError
+from ..format.group import GroupHeader
+from ..frames import Frame, VideoInfo
+from ..metrics import PlaneStats
+from .jobs import GroupJob, code_job
+from .settings import EncodeSettings
 
 __all__ = ["Trial", "TuneTarget", "tune", "SEARCH"]
 
@@ -84,46 +85,34 @@ def sample_frames(source, info: VideoInfo, length: int) -> list[list[Frame]]:
 
 def _measure(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettings,
              target: TuneTarget) -> Trial:
-    params = settings.coding_params()
-    peak = info.format.max_value
+    """Code the windows in groups as ``encode`` would (the same worker), then decode them."""
+    if target.psnr is None and target.size_per_frame is None:
+        settings = settings.replace(max_error=target.max_error or 0)
     size = settings.group_size or settings.max_group
-    total_bytes, samples, stats = 0, 0, PlaneStats()
-    coded_groups = []
+    stats, results = PlaneStats(), []
     t0 = time.perf_counter()
     for frames in windows:
         for at in range(0, len(frames), size):
             group = frames[at:at + size]
-            if target.psnr is not None:
-                params = replace(params, max_error=min(first_guess(target.psnr, peak), peak // 2))
-            if target.psnr is not None or target.size_per_frame is not None:
-                params = replace(params, palette_near=0)  # bounds are searched from 0
-            analysis = analyse_group(info, group, params)
-            if target.psnr is not None:
-                coded, group_stats, _ = code_for_psnr(analysis, 0, target.psnr, peak // 2,
-                                                      PlaneStats)
-            elif target.size_per_frame is not None:
-                budget = int(target.size_per_frame * len(group))
-                coded, group_stats, _, _ = code_for_size(analysis, 0, budget, peak // 2,
-                                                         PlaneStats)
-            else:
-                coded = code_group(analysis, 0, target.max_error or 0, keep_reconstruction=True)
-                group_stats = PlaneStats()
-                for src, rec in zip(group, coded.reconstructed):
-                    group_stats.add(src, rec)
-            stats.merge(group_stats)
-            total_bytes += len(coded.header_bytes) + sum(len(p) for p in coded.frames)
-            samples += len(group) * info.samples_per_frame
-            coded_groups.append(coded)
+            budget = None if target.size_per_frame is None else \
+                int(target.size_per_frame * len(group))
+            result = code_job(GroupJob(len(results), 0, group, 0, info, settings, target.psnr,
+                                       budget))
+            stats.merge(result.stats)
+            results.append(result)
     encode_seconds = time.perf_counter() - t0
     n_frames = sum(len(w) for w in windows)
     t0 = time.perf_counter()
-    for coded in coded_groups:
-        decoder = GroupDecoder(info, GroupHeader.from_bytes(coded.header_bytes, info, 0), 0)
-        for k, payload in enumerate(coded.frames):
-            decoder.decode_frame(payload, k, None)
+    for result in results:
+        header = GroupHeader.from_bytes(result.header, info, 0)
+        payloads = [(k, None, p) for k, p in enumerate(result.payloads)]
+        for _ in decode_group(info, header, payloads):
+            pass
     decode_seconds = time.perf_counter() - t0
-    trial = Trial(settings, "", total_bytes, samples, stats.psnr(peak), max(stats.max_error),
-                  n_frames / encode_seconds, n_frames / max(decode_seconds, 1e-9))
+    total_bytes = sum(r.bytes for r in results)
+    samples = n_frames * info.samples_per_frame
+    trial = Trial(settings, "", total_bytes, samples, stats.psnr(info.format.max_value),
+                  stats.worst, n_frames / encode_seconds, n_frames / max(decode_seconds, 1e-9))
     trial.meets = ((target.min_encode_fps is None or trial.encode_fps >= target.min_encode_fps)
                    and (target.min_decode_fps is None
                         or trial.decode_fps >= target.min_decode_fps))

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
 
+from ..errors import CorruptError, FormatError
+from ..frames import ColorInfo, VideoInfo
+from ..pixfmt import by_code, by_name
 from .bitstream import ByteReader, ByteWriter
-from .errors import CorruptError, FormatError
-from .frames import ColorInfo, VideoInfo
-from .pixfmt import by_code, by_name
 
 __all__ = ["SIGNATURE", "FORMAT_VERSION", "FcvWriter", "FcvReader", "GroupEntry", "AudioInfo",
            "LIMITS"]
@@ -160,6 +160,10 @@ class FcvWriter:
     @property
     def frames_written(self) -> int:
         return self._frames
+
+    @property
+    def groups_written(self) -> int:
+        return len(self._groups)
 
     def write_group(self, header: bytes, frames: list[tuple[int, bytes]],
                     max_error: int | None = None) -> None:

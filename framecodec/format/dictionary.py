@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import CorruptError
+from ..kernels.mlp import BIAS_MAX, HIDDEN_MAX, MAX_HIDDEN, OUT_WEIGHT_MAX, WEIGHT_MAX
+from ..kernels.palette import N_CAND, N_PATTERNS
+from ..pixfmt import PixelFormat
 from .bitstream import ByteReader, ByteWriter
-from .errors import CorruptError
-from .kernels.mlp import BIAS_MAX
-from .kernels.palette import N_CAND, N_LEVELS, N_PATTERNS
-from .pixfmt import PixelFormat
 
-__all__ = ["ColorDictionary", "Palette", "PaletteNet", "plane_sets", "MAX_ENTRIES"]
+__all__ = ["ColorDictionary", "Palette", "PaletteNet", "plane_sets", "color_keys", "inflate",
+           "MAX_ENTRIES", "N_PATTERN_BITS"]
 
 MAX_ENTRIES = 1 << 16
 IDENTITY, PALETTES = 0, 1
@@ -68,7 +69,7 @@ class PaletteNet:
 
     def logits(self, patterns: np.ndarray) -> np.ndarray:
         bits = ((patterns[:, None] >> np.arange(N_PATTERN_BITS)) & 1).astype(np.int64)
-        h = np.clip((bits @ self.w1.astype(np.int64) + self.b1) >> self.s1, 0, 32767)
+        h = np.clip((bits @ self.w1.astype(np.int64) + self.b1) >> self.s1, 0, HIDDEN_MAX)
         return (h @ self.w2.astype(np.int64) + self.b2) >> self.s2
 
     def lut(self) -> np.ndarray:
@@ -91,14 +92,15 @@ class PaletteNet:
     @staticmethod
     def from_reader(r: ByteReader) -> PaletteNet:
         hidden, s1, s2 = r.u8("palette net width"), r.u8("shift"), r.u8("shift")
-        if not 1 <= hidden <= 64 or s1 > 31 or s2 > 31:
+        if not 1 <= hidden <= MAX_HIDDEN or s1 > 31 or s2 > 31:
             raise CorruptError("palette network header out of range")
         w1 = np.frombuffer(r.raw(N_PATTERN_BITS * hidden, "weights"), np.int8)
         b1 = np.frombuffer(r.raw(4 * hidden, "biases"), "<i4")
         w2 = np.frombuffer(r.raw(2 * hidden * N_CAND, "weights"), "<i2")
         b2 = np.frombuffer(r.raw(4 * N_CAND, "biases"), "<i4")
         r.expect_end()
-        if np.abs(w1.astype(np.int64)).max() > 127 or np.abs(w2.astype(np.int64)).max() > 32767 \
+        if np.abs(w1.astype(np.int64)).max() > WEIGHT_MAX \
+                or np.abs(w2.astype(np.int64)).max() > OUT_WEIGHT_MAX \
                 or max(np.abs(b1.astype(np.int64)).max(), np.abs(b2.astype(np.int64)).max()) \
                 > BIAS_MAX:
             raise CorruptError("palette network weight out of range")
@@ -174,7 +176,7 @@ class ColorDictionary:
                                 axis=0)
             if entries.min() < 0 or entries.max() > fmt.max_value:
                 raise CorruptError("colour dictionary entry out of range")
-            keys = _keys(entries)
+            keys = color_keys(entries)
             if np.any(keys[1:] <= keys[:-1]):
                 raise CorruptError("colour dictionary entries are not sorted and distinct")
             net = PaletteNet.from_reader(ByteReader(r.blob("palette net"), "palette network"))
@@ -183,69 +185,12 @@ class ColorDictionary:
         return ColorDictionary(palettes, n_planes)
 
 
-def _keys(pixels: np.ndarray) -> np.ndarray:
+def color_keys(pixels: np.ndarray) -> np.ndarray:
     """One sortable integer per colour (up to 4 planes of 16 bits)."""
     keys = np.zeros(pixels.shape[0], np.uint64)
     for k in range(pixels.shape[1]):
         keys = (keys << np.uint64(16)) | pixels[:, k].astype(np.uint64)
     return keys
-
-
-# ------------------------------------------------------------------ encoder side
-
-
-def colours(frames, planes: tuple[int, ...]) -> np.ndarray:
-    """(n, len(planes)) samples of a plane set over frames (lists of planes)."""
-    return np.concatenate([np.stack([f[p].ravel() for p in planes], axis=1) for f in frames])
-
-
-def fit_palette(frames, planes: tuple[int, ...], max_entries: int,
-                near: int) -> tuple[np.ndarray, dict] | None:
-    """Entries for a plane set, or None when it needs more than ``max_entries``.
-
-    Lossless: the distinct colours. With ``near``, colours are taken by
-    decreasing frequency and each joins the first entry within ``near`` of it
-    in every sample, or starts a new one. Returns (entries, colour -> entry).
-    """
-    found: dict[int, int] = {}
-    for f in frames:  # count colours frame by frame, stopping early when too many
-        keys, counts = np.unique(_keys(np.stack([f[p].ravel() for p in planes], 1)),
-                                 return_counts=True)
-        for key, c in zip(keys.tolist(), counts.tolist()):
-            found[key] = found.get(key, 0) + c
-        if near == 0 and len(found) > max_entries:
-            return None
-        if len(found) > 64 * max_entries:
-            return None
-    ordered = sorted(found, key=lambda k: -found[k])
-    columns = len(planes)
-    values = np.array([[(k >> (16 * (columns - 1 - c))) & 0xFFFF for c in range(columns)]
-                       for k in ordered], np.int64).reshape(-1, columns)
-    reps: list[np.ndarray] = []
-    owner = {}
-    for key, colour in zip(ordered, values):
-        for e, rep in enumerate(reps):
-            if np.abs(rep - colour).max() <= near:
-                owner[key] = e
-                break
-        else:
-            owner[key] = len(reps)
-            reps.append(colour)
-            if len(reps) > max_entries:
-                return None
-    entries = np.array(reps, np.int64).reshape(-1, columns)
-    order = np.argsort(_keys(entries), kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return entries[order].astype(np.uint16), {k: int(rank[e]) for k, e in owner.items()}
-
-
-def to_indices(frame_planes, planes: tuple[int, ...], mapping: dict) -> np.ndarray:
-    """The index plane (int32, flat) of one frame's plane set."""
-    keys = _keys(np.stack([frame_planes[p].ravel() for p in planes], axis=1))
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    lookup = np.array([mapping[int(k)] for k in uniq.tolist()], np.int32)
-    return lookup[inverse]
 
 
 def inflate(data: bytes, limit: int, what: str) -> bytes:

@@ -15,15 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import CorruptError
-from .kernels.context import MAX_ROW_FEATURES, MAX_SEQ, n_row_features, n_sequential
-from .kernels.mlp import BIAS_MAX, COEF_FRAC, HEADER, HIDDEN_MAX, MAX_HIDDEN, OUT_WEIGHT_MAX, \
-    WEIGHT_MAX
+from ..errors import CorruptError
+from ..kernels.context import MAX_ROW_FEATURES, MAX_SEQ, n_row_features, n_sequential
+from ..kernels.mlp import BIAS_MAX, COEF_FRAC, HEADER, HIDDEN_MAX, MAX_BUCKETS, MAX_HIDDEN, \
+    OUT_WEIGHT_MAX, WEIGHT_MAX
 from .records import RecordReader, RecordWriter
 
-__all__ = ["IntNet", "GroupModel", "MAX_BUCKETS"]
-
-MAX_BUCKETS = 16
+__all__ = ["IntNet", "GroupModel"]
 
 # record classes of the model record (records.py): (class, largest exponent)
 _PRESENCE = (0, 1)

@@ -10,18 +10,18 @@ the coder uses, on source samples, so training sees what coding will see.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..coding.tables import PaletteTables
+from ..format.layout import Layout
+from ..format.model import GroupModel
+from ..kernels import motion as mo
+from ..kernels import palette as pk
+from ..kernels.context import n_row_features, n_sequential
+from ..kernels.gather import _gather_plane
 from . import train
-from .kernels import motion as mo
-from .kernels.context import n_row_features, n_sequential
-from .kernels.gather import _gather_plane
-from .model import GroupModel
-
-if TYPE_CHECKING:
-    from .codec import CodingParams, Layout
+from .settings import EncodeSettings
 
 __all__ = ["fit_group_nets", "FittedNets", "gather"]
 
@@ -91,12 +91,12 @@ TINY, SMALL, LARGE = (8, 8), (16, 8), (32, 16)  # the model sizes an automatic c
 
 
 def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
-                   intra: list[bool], params: CodingParams,
+                   intra: list[bool], settings: EncodeSettings,
                    skip_planes=frozenset()) -> list[FittedNets]:
     """Train the intra predictors on the intra frames, the inter ones on the others.
 
     Returns the candidate models, to be coded and compared by the caller (one
-    when ``params.hidden`` fixes the size). Otherwise the small model comes
+    when ``settings.hidden`` fixes the size). Otherwise the small model comes
     first; the tiny one is a candidate too when the small one's record is a
     noticeable share of the group's bits (short or very predictable groups);
     the large one when the group codes enough samples that it could pay for
@@ -105,18 +105,18 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     overstate what a larger network saves (the coder's adaptive contexts
     absorb much of a scale error), so the choice itself is measured.
     """
-    data = _group_data(layout, src, None, mvs, intra, params, skip_planes)
+    data = _group_data(layout, src, None, mvs, intra, settings, skip_planes)
 
     def fit(hidden):
-        fitted = _train(layout, data, params, hidden)
+        fitted = _train(layout, data, settings, hidden)
         bits = sum(n * train.mean_bits(net, *d, bit_depth=layout.bit_depth)
                    for net, d, n in zip(fitted.nets, data.datasets, data.population))
         return fitted, bits + _model_bits(data.datasets, hidden), bits
 
     if not data.datasets:  # every plane is palette-coded
-        return [_train(layout, data, params, None)]
-    if params.hidden is not None:
-        return [fit(params.hidden)[0]]
+        return [_train(layout, data, settings, None)]
+    if settings.fixed_hidden is not None:
+        return [fit(settings.fixed_hidden)[0]]
     small, total, bits = fit(SMALL)
     candidates = [small]
     if _model_bits(data.datasets, SMALL) > 0.015 * bits:
@@ -129,16 +129,16 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
 
 
 def refit_closed_loop(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray],
-                      mvs: list[np.ndarray], intra: list[bool], params: CodingParams,
+                      mvs: list[np.ndarray], intra: list[bool], settings: EncodeSettings,
                       hidden: tuple[int, int], skip_planes=frozenset()) -> FittedNets:
     """Retrain on what near-lossless decoding sees: contexts from ``rec``, a
-    coding's reconstruction at ``params.max_error``, targets from the source.
+    coding's reconstruction at ``settings.max_error``, targets from the source.
 
     Networks trained on source contexts meet noisier ones when decoding (every
     neighbour is off by up to the bound); this second pass removes that mismatch.
     """
-    return _train(layout, _group_data(layout, src, rec, mvs, intra, params, skip_planes),
-                  params, hidden)
+    return _train(layout, _group_data(layout, src, rec, mvs, intra, settings, skip_planes),
+                  settings, hidden)
 
 
 @dataclass
@@ -152,38 +152,38 @@ class _GroupData:
     planes: list[int]
 
 
-def _train(layout: Layout, data: _GroupData, params: CodingParams,
+def _train(layout: Layout, data: _GroupData, settings: EncodeSettings,
            hidden: tuple[int, int] | None) -> FittedNets:
     nets = []
     if data.datasets:
-        settings = train.TrainSettings(hidden=hidden, steps=params.train_steps)
-        nets = train.fit_many(data.datasets, bit_depth=layout.bit_depth, settings=settings)
+        options = train.TrainSettings(hidden=hidden, steps=settings.train_steps)
+        nets = train.fit_many(data.datasets, bit_depth=layout.bit_depth, settings=options)
     return FittedNets(nets, data.datasets, data.n_intra, layout.n_planes, data.planes, hidden)
 
 
 def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | None,
-                mvs: list[np.ndarray], intra: list[bool], params: CodingParams,
+                mvs: list[np.ndarray], intra: list[bool], settings: EncodeSettings,
                 skip_planes) -> _GroupData:
     """Training data with contexts from ``rec`` (None: the source), inter
     references compensated from it, skips decided as the coder does."""
     ctx = src if rec is None else rec
     intra_sets = gather(layout, [(src[t], ctx[t], None, None) for t in range(len(src))
-                                 if intra[t]], False, params.train_samples, skip_planes,
-                        params.max_error)
+                                 if intra[t]], False, settings.train_samples, skip_planes,
+                        settings.max_error)
     inter_frames = []
     for t in range(1, len(src)):
         if intra[t]:
             continue
         ref = np.zeros(layout.size, np.uint16)
-        prevs = np.stack([ctx[t - 1 - r] for r in range(min(params.refs, t))])
+        prevs = np.stack([ctx[t - 1 - r] for r in range(min(settings.refs, t))])
         mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
                        layout.nbx, layout.max_value, ref)
         skip = np.zeros(layout.nux * layout.nuy, np.uint8)
         mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
-                     layout.nuy, params.max_error, skip)
+                     layout.nuy, settings.max_error, skip)
         inter_frames.append((src[t], ctx[t], ref, skip))
-    inter_sets = gather(layout, inter_frames, True, params.train_samples, skip_planes,
-                        params.max_error) if inter_frames else []
+    inter_sets = gather(layout, inter_frames, True, settings.train_samples, skip_planes,
+                        settings.max_error) if inter_frames else []
     planes = [p for p in range(layout.n_planes) if p not in skip_planes]
     return _GroupData([_non_empty(*d) for d in intra_sets + inter_sets], len(intra_sets),
                       _population(layout, sum(intra), inter_frames, planes), planes)
@@ -221,18 +221,15 @@ def _non_empty(feats, seqs, targets):
 
 
 def fit_palette_nets(layout: Layout, dictionary, src: list[np.ndarray], src_idx: list[np.ndarray],
-                     mvs: list[np.ndarray], intra: list[bool], params: CodingParams) -> None:
+                     mvs: list[np.ndarray], intra: list[bool], settings: EncodeSettings) -> None:
     """Train each palette's network on its index planes (sets ``palette.net``)."""
-    from .codec import PaletteTables
-    from .kernels import palette as pk
-
     tables = PaletteTables(layout, dictionary)
     for s, pal in enumerate(dictionary.palettes):
         first, n, w, h, sx, sy, ioff, _, _, _ = (int(v) for v in tables.table[s])
         size = w * h
         rows = np.array([r >> sy for r in layout.slice_y[:-1]] + [h], np.int64)
-        cap = params.train_samples + 1024
-        keep = int(min(1.0, params.train_samples / max(size * len(src), 1)) * (1 << 32))
+        cap = settings.train_samples + 1024
+        keep = int(min(1.0, settings.train_samples / max(size * len(src), 1)) * (1 << 32))
         patterns = np.zeros(cap, np.int64)
         targets = np.zeros(cap, np.int64)
         count = 0
@@ -242,7 +239,7 @@ def fit_palette_nets(layout: Layout, dictionary, src: list[np.ndarray], src_idx:
             skip = np.zeros(1, np.uint8)
             inter = not intra[t]
             if inter:
-                prevs = np.stack([src_idx[t - 1 - r] for r in range(min(params.refs, t))])
+                prevs = np.stack([src_idx[t - 1 - r] for r in range(min(settings.refs, t))])
                 pk._compensate_indices(prevs, ioff, w, h, sx, sy, mvs[t], layout.log2_block,
                                        layout.nbx, ref)
                 skip = np.zeros(layout.nux * layout.nuy, np.uint8)

@@ -22,10 +22,12 @@ try:
 except ImportError:  # pragma: no cover - reported by require_torch()
     torch = None
 
-from .errors import UsageError
-from .kernels.context import MAX_SEQ
-from .kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, OUT_WEIGHT_MAX, WEIGHT_MAX
-from .model import MAX_BUCKETS, IntNet
+from ..errors import UsageError
+from ..format.dictionary import N_PATTERN_BITS, PaletteNet
+from ..format.model import IntNet
+from ..kernels.context import MAX_SEQ
+from ..kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, MAX_BUCKETS, OUT_WEIGHT_MAX, WEIGHT_MAX
+from ..kernels.palette import N_CAND
 
 __all__ = ["TrainSettings", "FloatNet", "fit", "fit_many", "quantize", "mean_bits",
            "require_torch", "set_threads"]
@@ -299,9 +301,6 @@ def fit_palette_net(patterns: np.ndarray, targets: np.ndarray, *, hidden: int = 
     in which pattern.
     """
     require_torch()
-    from .dictionary import N_PATTERN_BITS, PaletteNet
-    from .kernels.palette import N_CAND
-
     if patterns.size == 0:
         return PaletteNet.neutral()
     torch.manual_seed(seed)

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frames import Frame
+from ..format.group import CUT, REASONS, SIZE, START
+from ..frames import Frame
 
 __all__ = ["GroupPlan", "plan_groups", "CUT", "SIZE", "START"]
 
-START, CUT, SIZE = 0, 1, 2  # why a group begins
-REASONS = {START: "start", CUT: "cut", SIZE: "size"}
 
 # mean absolute thumbnail difference (in 8-bit steps) above which two frames
 # show different scenes; relative to the stream's usual change as well

@@ -9,14 +9,11 @@ lossless.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from .kernels import motion as mo
-
-if TYPE_CHECKING:
-    from .codec import CodingParams, Layout
+from ..format.layout import Layout
+from ..kernels import motion as mo
+from .settings import EncodeSettings
 
 __all__ = ["estimate", "INTER_SHARE"]
 
@@ -27,7 +24,7 @@ INTER_SHARE = 4.0
 
 
 def estimate(layout: Layout, src: list[np.ndarray],
-             params: CodingParams) -> tuple[list[np.ndarray], list[bool]]:
+             settings: EncodeSettings) -> tuple[list[np.ndarray], list[bool]]:
     """Per frame: a field (n_blocks, 3) int64 (vector in quarter samples, reference
     index; zeros for intra frames) and whether the frame is better coded intra."""
     n_blocks = layout.nbx * layout.nby
@@ -38,11 +35,11 @@ def estimate(layout: Layout, src: list[np.ndarray],
     for t in range(1, len(src)):
         planes = np.zeros((4, h * w), np.uint16)
         mo._half_planes(src[t - 1][: h * w], w, h, layout.max_value, planes)
-        refs = [planes] + refs[: params.refs - 1]
+        refs = [planes] + refs[: settings.refs - 1]
         mv = np.zeros((n_blocks, 3), np.int64)
         cost = mo._estimate(src[t][: h * w], np.stack(refs), len(refs), w, h,
-                            layout.log2_block, layout.nbx, layout.nby, params.search_range,
-                            params.motion_lambda, 1 if params.subpel else 0, fields[-1], mv)
+                            layout.log2_block, layout.nbx, layout.nby, settings.search_range,
+                            settings.motion_lambda, 1 if settings.subpel else 0, fields[-1], mv)
         spatial = mo._intra_cost(src[t][: h * w], w, h)
         intra.append(cost > INTER_SHARE * spatial)
         fields.append(mv)

@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: MIT
-"""Encoder settings: presets, and the framecodec.toml file that ``tune`` writes.
+"""Encoder settings: one type, one validation table, presets and framecodec.toml.
 
 ``EncodeSettings`` is everything ``framecodec encode`` can be told about how
 to code (not what to code: input, output and frame range stay on the command
-line). A settings file holds any subset of its keys; unknown keys and bad
-values are refused with a message naming the key.
+line); the encoder reads its choices from it and from nothing else. A
+settings file holds any subset of its keys; unknown keys and bad values are
+refused with a message naming the key. Limits come from the format's and the
+kernels' named constants, so a setting the decoder could not honour cannot
+be made.
 """
 
 from __future__ import annotations
@@ -15,15 +18,28 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .codec import CodingParams
-from .errors import UsageError
+from ..errors import UsageError
+from ..format.container import LIMITS
+from ..format.dictionary import MAX_ENTRIES
+from ..format.layout import MAX_LOG2_BLOCK, MAX_SLICES, MIN_LOG2_BLOCK
+from ..kernels.mlp import MAX_HIDDEN
+from ..kernels.motion import MAX_REFS, MV_MAX
+from ..pixfmt import PIXEL_FORMATS
 
 __all__ = ["EncodeSettings", "PRESETS", "KEYS", "load", "load_mapping", "from_mapping", "dump",
-           "preset"]
+           "preset", "MAX_BOUND"]
+
+MAX_BOUND = max(f.max_value for f in PIXEL_FORMATS) // 2  # the largest --max-error of any depth
+MAX_SEARCH = MV_MAX // 4 - 8  # whole samples; the search's last steps stay within MV_MAX
+MAX_TRAIN_STEPS = 100_000
+TRAIN_SAMPLES = (100, 10_000_000)
+MAX_MOTION_LAMBDA = 1024
 
 
 @dataclass(frozen=True)
 class EncodeSettings:
+    """How to code; every value is checked on construction (``RULES``)."""
+
     max_error: int = 0
     min_group: int = 8
     max_group: int = 60
@@ -32,6 +48,7 @@ class EncodeSettings:
     refs: int = 4
     search_range: int = 48
     subpel: bool = True
+    motion_lambda: int = 4
     hidden: tuple[int, int] = (0, 0)
     train_steps: int = 600
     train_samples: int = 120000
@@ -39,18 +56,49 @@ class EncodeSettings:
     palette: str = "auto"
     palette_max: int = 256
 
-    def coding_params(self) -> CodingParams:
-        return CodingParams(max_error=self.max_error, log2_block=self.block.bit_length() - 1,
-                            slices=self.slices, refs=self.refs,
-                            search_range=self.search_range, subpel=self.subpel,
-                            hidden=tuple(self.hidden) if self.hidden[0] else None,
-                            train_steps=self.train_steps,
-                            train_samples=self.train_samples, palette=self.palette,
-                            palette_max=self.palette_max)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        for key, ok in RULES.items():
+            if not ok(self):
+                raise UsageError(f"setting {key} = {getattr(self, key)!r} is out of range: "
+                                 f"{KEYS[key]}")
+
+    @property
+    def log2_block(self) -> int:
+        return self.block.bit_length() - 1
+
+    @property
+    def fixed_hidden(self) -> tuple[int, int] | None:
+        """The network size to use, or None to choose it per group."""
+        return None if self.hidden == (0, 0) else self.hidden
 
     def replace(self, **changes) -> EncodeSettings:
-        return check(dataclasses.replace(self, **changes))
+        return dataclasses.replace(self, **changes)
 
+
+def _within(key: str, lo: int, hi: int):
+    return lambda s: lo <= getattr(s, key) <= hi
+
+
+# Each key's rule, written with the limits it comes from.
+RULES = {
+    "max_error": _within("max_error", 0, MAX_BOUND),
+    "min_group": _within("min_group", 1, LIMITS.max_group_frames),
+    "max_group": lambda s: s.min_group <= s.max_group <= LIMITS.max_group_frames,
+    "group_size": _within("group_size", 0, LIMITS.max_group_frames),
+    "block": lambda s: s.block in [1 << k for k in range(MIN_LOG2_BLOCK, MAX_LOG2_BLOCK + 1)],
+    "refs": _within("refs", 1, MAX_REFS),
+    "search_range": _within("search_range", 0, MAX_SEARCH),
+    "subpel": lambda s: isinstance(s.subpel, bool),
+    "motion_lambda": _within("motion_lambda", 0, MAX_MOTION_LAMBDA),
+    "hidden": lambda s: len(s.hidden) == 2 and (s.hidden == (0, 0) or (
+        1 <= s.hidden[0] <= MAX_HIDDEN and 0 <= s.hidden[1] <= MAX_HIDDEN)),
+    "train_steps": _within("train_steps", 1, MAX_TRAIN_STEPS),
+    "train_samples": _within("train_samples", *TRAIN_SAMPLES),
+    "slices": _within("slices", 0, MAX_SLICES),
+    "palette": lambda s: s.palette in ("auto", "on", "off"),
+    "palette_max": _within("palette_max", 2, MAX_ENTRIES),
+}
 
 # What each key means; the file ``dump`` writes carries these as comments.
 KEYS = {
@@ -59,17 +107,19 @@ KEYS = {
     "max_group": "longest group (frames); each group decodes on its own",
     "group_size": "if not 0: exactly this many frames per group, scene cuts ignored",
     "block": "motion block size in samples of plane 0: 4, 8, 16, 32, 64 or 128",
-    "refs": "reference frames a block may predict from, 1 to 4",
+    "refs": f"reference frames a block may predict from, 1 to {MAX_REFS}",
     "search_range": "motion search range in samples",
     "subpel": "search half and quarter sample motion",
+    "motion_lambda": "weight of a vector's estimated bits against its SAD in motion search",
     "hidden": "widths of the network's two hidden layers [first, second] (second 0: one "
               "layer); [0, 0] chooses per group between [16, 8] and [32, 16]",
     "train_steps": "training steps per group",
     "train_samples": "samples per plane and frame kind that training draws from",
     "slices": "slices per frame (decode threads); 0 chooses from the frame size",
     "palette": "colour dictionary: auto (kept where it makes the group smaller), on, off",
-    "palette_max": "most colours a palette may hold (2 to 65536)",
+    "palette_max": f"most colours a palette may hold (2 to {MAX_ENTRIES})",
 }
+assert set(KEYS) == set(RULES) == {f.name for f in fields(EncodeSettings)}
 
 PRESETS = {
     "fast": EncodeSettings(refs=1, search_range=16, hidden=(16, 8), train_steps=200,
@@ -88,32 +138,6 @@ def preset(name: str) -> EncodeSettings:
                          f"{', '.join(PRESETS)}") from None
 
 
-def check(settings: EncodeSettings) -> EncodeSettings:
-    """Refuse values the encoder cannot honour, naming the key."""
-    s = settings
-    rules = {
-        "max_error": 0 <= s.max_error <= 32767,
-        "min_group": 1 <= s.min_group <= 65535,
-        "max_group": s.min_group <= s.max_group <= 65535,
-        "group_size": 0 <= s.group_size <= 65535,
-        "block": s.block in (4, 8, 16, 32, 64, 128),
-        "refs": 1 <= s.refs <= 4,
-        "search_range": 0 <= s.search_range <= 1016,
-        "hidden": len(s.hidden) == 2 and (tuple(s.hidden) == (0, 0) or (
-            1 <= s.hidden[0] <= 64 and 0 <= s.hidden[1] <= 64)),
-        "train_steps": 1 <= s.train_steps <= 100000,
-        "train_samples": 100 <= s.train_samples <= 10_000_000,
-        "slices": 0 <= s.slices <= 64,
-        "palette": s.palette in ("auto", "on", "off"),
-        "palette_max": 2 <= s.palette_max <= 65536,
-    }
-    for key, ok in rules.items():
-        if not ok:
-            raise UsageError(f"setting {key} = {getattr(s, key)!r} is out of range: "
-                             f"{KEYS[key]}")
-    return s
-
-
 def _coerce(key: str, value, default):
     """A TOML value as the type of the setting's default, or UsageError."""
     if isinstance(default, bool):
@@ -126,7 +150,7 @@ def _coerce(key: str, value, default):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif isinstance(default, tuple):
-        if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        if isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):
             return tuple(value)
     raise UsageError(f"setting {key} = {value!r} has the wrong type "
                      f"(expected like {default!r}): {KEYS[key]}")
@@ -144,7 +168,7 @@ def from_mapping(values: dict, base: EncodeSettings | None = None,
             raise UsageError(f"unknown key {key!r} in {source}; known keys: "
                              f"preset, {', '.join(known)}")
         changes[key] = _coerce(key, value, known[key])
-    return check(dataclasses.replace(base, **changes))
+    return base.replace(**changes)
 
 
 def load_mapping(path: str | os.PathLike) -> dict:
@@ -182,7 +206,7 @@ def _toml_value(value) -> str:
 
 def dump(settings: EncodeSettings, path: str | os.PathLike, header: str = "") -> None:
     """Write every key with its meaning as a comment (atomically)."""
-    from .outputs import atomic_output
+    from ..io.outputs import atomic_output
 
     lines = [f"# {line}" for line in header.splitlines()] + [""] if header else []
     for f in fields(EncodeSettings):

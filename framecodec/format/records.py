@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import CorruptError
-from .kernels import rangecoder as rc
-from .kernels.symbols import SET_SIZE, _code_values
+from ..kernels import rangecoder as rc
+from ..kernels.symbols import SET_SIZE, _code_values
 
 __all__ = ["RecordWriter", "RecordReader"]
 
@@ -42,27 +41,23 @@ class RecordWriter:
                 _code_values(True, values, cls * SET_SIZE, max_exp, probs, st, buf)
 
         total = sum(v.size for _, v, _ in self._parts)
-        return rc.encode_stream(code, 4 * total + 64, [probs])
+        return rc.encode_substream(code, 4 * total + 64, [probs])
 
 
 class RecordReader:
     """Decodes the arrays in the order they were written; ``finish`` checks the end."""
 
     def __init__(self, data: bytes, n_classes: int, what: str):
-        self._data = np.frombuffer(data, np.uint8).copy()
+        self._coder = rc.RangeDecoder(data, what)
         self._probs = rc.new_probs(n_classes * SET_SIZE)
-        self._st = rc.new_state()
-        self._what = what
-        rc._dec_init(self._st, self._data)
 
     def ints(self, cls: int, max_exp: int, n: int) -> np.ndarray:
         out = np.zeros(n, np.int64)
-        _code_values(False, out, cls * SET_SIZE, max_exp, self._probs, self._st, self._data)
-        if self._st[rc.OVERREAD] > 4:
-            raise CorruptError(f"{self._what} ends early")
+        _code_values(False, out, cls * SET_SIZE, max_exp, self._probs, self._coder.st,
+                     self._coder.buf)
+        self._coder.check_complete()
         return out
 
     def finish(self) -> None:
         """A complete record is read to its last byte, and at most 4 bytes past it."""
-        if self._st[rc.DPOS] < self._data.size:
-            raise CorruptError(f"{self._what} is followed by unused bytes")
+        self._coder.check_complete(used_up=True)

@@ -7,8 +7,10 @@ result meets the target, never an estimate:
 
 * ``--target-psnr P``: the largest bound whose reconstruction has a PSNR of
   at least P over all samples of the group;
-* ``--target-size``: the smallest bound whose group fits the bytes left for
-  it (the budget is shared out by frame count, unused bytes carry over).
+* ``--target-size``: the smallest bound whose group fits its budget. Each
+  group's budget is its share of the file's bytes by frame count, fixed before
+  coding (so groups stay independent of each other and of the executor):
+  bytes one group leaves unused do not pass to the next.
 """
 
 from __future__ import annotations
@@ -16,9 +18,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .codec import EncodedGroup, GroupAnalysis, code_group
+from ..metrics import PlaneStats
+from .analysis import GroupAnalysis
+from .groupcoder import EncodedGroup, code_group
 
-__all__ = ["Target", "first_guess", "code_for_psnr", "code_for_size"]
+__all__ = ["Target", "first_guess", "code_for_psnr", "code_for_size", "container_size"]
+
+# Container framing per group (GRUP chunk: 12 bytes and its index field) and per
+# frame (FRAM chunk: 12 bytes and at most 16 of group, frame and pts fields).
+_GROUP_FRAMING = 16
+_FRAME_FRAMING = 28
 
 
 @dataclass(frozen=True)
@@ -41,15 +50,15 @@ def first_guess(psnr: float, peak: int) -> int:
     return max(0, int((step - 1) // 2))
 
 
-def _psnr(analysis: GroupAnalysis, coded: EncodedGroup, stats_type):
-    stats = stats_type()
+def _stats(analysis: GroupAnalysis, coded: EncodedGroup) -> PlaneStats:
+    stats = PlaneStats()
     for src, rec in zip(analysis.frames, coded.reconstructed):
         stats.add(src, rec)
     return stats
 
 
 def code_for_psnr(analysis: GroupAnalysis, first: int, psnr: float, max_bound: int,
-                  stats_type, **kw):
+                  **kw) -> tuple[EncodedGroup, PlaneStats, int]:
     """(coded group, stats, bound): the largest bound meeting ``psnr``."""
     peak = analysis.layout.max_value
     tried: dict[int, tuple] = {}
@@ -57,7 +66,7 @@ def code_for_psnr(analysis: GroupAnalysis, first: int, psnr: float, max_bound: i
     def attempt(n: int):
         if n not in tried:
             coded = code_group(analysis, first, n, keep_reconstruction=True, **kw)
-            stats = _psnr(analysis, coded, stats_type)
+            stats = _stats(analysis, coded)
             tried[n] = (coded, stats, stats.psnr(peak) >= psnr)
         return tried[n]
 
@@ -73,21 +82,21 @@ def code_for_psnr(analysis: GroupAnalysis, first: int, psnr: float, max_bound: i
     return coded, stats, n
 
 
-def _size(coded: EncodedGroup) -> int:
-    # chunk overheads: GRUP and each FRAM carry 12 bytes of framing and 4-16 of metadata
-    return len(coded.header_bytes) + 16 + sum(len(p) + 28 for p in coded.frames)
+def container_size(coded: EncodedGroup) -> int:
+    """Bytes the group takes in a file, framing included (at most)."""
+    return coded.size + _GROUP_FRAMING + _FRAME_FRAMING * len(coded.frames)
 
 
 def code_for_size(analysis: GroupAnalysis, first: int, budget: int, max_bound: int,
-                  stats_type, **kw):
-    """(coded group, stats, bound, bytes): the smallest bound that fits ``budget``
+                  **kw) -> tuple[EncodedGroup, PlaneStats, int]:
+    """(coded group, stats, bound): the smallest bound that fits ``budget``
     bytes, or the largest bound if none does."""
     tried: dict[int, EncodedGroup] = {}
 
     def size(n: int) -> int:
         if n not in tried:
             tried[n] = code_group(analysis, first, n, keep_reconstruction=True, **kw)
-        return _size(tried[n])
+        return container_size(tried[n])
 
     lo, hi = 0, max_bound
     if size(lo) > budget:
@@ -97,7 +106,6 @@ def code_for_size(analysis: GroupAnalysis, first: int, budget: int, max_bound: i
                 hi = mid
             else:
                 lo = mid + 1
-    n = lo
-    size(n)
-    coded = tried[n]
-    return coded, _psnr(analysis, coded, stats_type), n, _size(coded)
+    size(lo)
+    coded = tried[lo]
+    return coded, _stats(analysis, coded), lo

@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: MIT
+"""The symmetric group machine: what encoder and decoder keep through a group.
+
+A group is coded on its own (random access): its first frame is intra, the
+others are predicted from the group's previous reconstructed frames through
+a per-block motion field (a vector and a reference frame per block). Plane
+sets with a palette in the group's colour dictionary are coded as indices.
+Context models restart at every group and carry over from frame to frame
+within each slice (docs/FORMAT.md 5.3).
+
+``GroupState.code_frame`` runs both directions through the same steps, so
+the encoder cannot drift from the decoder; the encoder only adds its source
+and its choices (motion field) as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..errors import CorruptError
+from ..format.bitstream import ByteReader, ByteWriter
+from ..format.group import INTER, INTRA, GroupHeader
+from ..format.layout import Layout
+from ..kernels import framecoder as fc
+from ..kernels import motion as mo
+from ..kernels import palette as pk
+from ..kernels import rangecoder as rc
+from .tables import PaletteTables
+
+__all__ = ["GroupState"]
+
+
+class _Contexts:
+    """Adaptive models of a group: per slice for samples and palette indices,
+    one set for motion."""
+
+    def __init__(self, layout: Layout, n_palettes: int):
+        shape = (layout.n_slices, layout.n_planes, fc.SAMPLE_CONTEXTS, 2)
+        self.intra = np.full(shape, rc.PROB_ONE // 2, np.int32)
+        self.inter = np.full(shape, rc.PROB_ONE // 2, np.int32)
+        pal = (layout.n_slices, max(n_palettes, 1), pk.PALETTE_CONTEXTS, 2)
+        self.pal_intra = np.full(pal, rc.PROB_ONE // 2, np.int32)
+        self.pal_inter = np.full(pal, rc.PROB_ONE // 2, np.int32)
+        self.motion = rc.new_probs(fc.MOTION_CONTEXTS)
+
+
+class _References:
+    """The group's most recent reconstructed frames, newest first."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.frames: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def push(self, frame: np.ndarray) -> None:
+        self.frames = [frame] + self.frames[: self.limit - 1]
+
+    def stack(self) -> np.ndarray:
+        return np.stack(self.frames)
+
+
+def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list:
+    if threads <= 1 or n == 1:
+        return [fn(s) for s in range(n)]
+    with ThreadPoolExecutor(min(threads, n)) as pool:
+        return list(pool.map(fn, range(n)))
+
+
+class GroupState:
+    """Models, contexts, reference frames (samples and palette indices) and the
+    last motion field of one group, in either direction."""
+
+    def __init__(self, layout: Layout, header: GroupHeader, threads: int, group: int = 0):
+        self.layout = layout
+        self.header = header
+        self.threads = threads
+        self.group = group
+        self.pal = PaletteTables(layout, header.dictionary)
+        self.ctx = _Contexts(layout, self.pal.count)
+        self.refs = _References(header.refs)
+        self.idx_refs = _References(header.refs)
+        skip_planes = self.pal.palette_planes
+        self.nets = {kind: header.model.kernel_nets(kind == INTER, skip_planes)
+                     if header.model.complete(kind == INTER, skip_planes) else None
+                     for kind in (INTRA, INTER)}
+        self.mv = np.zeros((layout.nbx * layout.nby, 3), np.int64)
+
+    def code_frame(self, encode: bool, kind: int, index: int, *, src=None, src_idx=None,
+                   mv=None, reader: ByteReader | None = None) -> tuple[bytes, np.ndarray]:
+        """Encode (``src``, ``src_idx``, ``mv`` given) or decode (``reader`` given) one frame.
+
+        Returns the payload (encoding) and the reconstruction."""
+        lay, group = self.layout, self.group
+        if kind == INTER and not self.refs:
+            raise CorruptError("inter frame without a reference", group=group, frame=index)
+        if self.nets[kind] is None:
+            raise CorruptError("frame kind without a model", group=group, frame=index)
+        out = ByteWriter().u8(kind)
+        ref = np.zeros(lay.size, np.uint16)
+        ref_idx = np.zeros(self.pal.idx_size, np.int32)
+        skip = np.zeros(lay.nux * lay.nuy, np.uint8)
+        if kind == INTER:
+            if encode:
+                self.mv = mv
+                ref_idx = self._reference(ref)
+                mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_unit, lay.nux,
+                             lay.nuy, self.header.max_error, skip)
+            out_motion = self._code_motion(encode, skip, reader, index)
+            if encode:
+                out.vblob(out_motion)
+            else:
+                ref_idx = self._reference(ref)
+        if src is None:
+            src = np.zeros(lay.size, np.uint16)
+        if src_idx is None:
+            src_idx = np.zeros(self.pal.idx_size, np.int32)
+        rec = np.zeros(lay.size, np.uint16)
+        idx = np.zeros(self.pal.idx_size, np.int32)
+        err = np.zeros(lay.size, np.int64)
+        nets, offsets = self.nets[kind]
+        inter = kind == INTER
+        probs = self.ctx.inter if inter else self.ctx.intra
+        pal_probs = self.ctx.pal_inter if inter else self.ctx.pal_intra
+        pal = self.pal
+
+        def run(s: int, st, buf) -> None:
+            fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
+                           lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
+                           offsets, probs[s], lay.bit_depth, self.header.max_error, st, buf,
+                           pal.role, pal.table, pal.entries, pal.luts, src_idx, idx, ref_idx,
+                           pal_probs[s])
+
+        if encode:
+            slices = _map_slices(lambda s: rc.encode_substream(
+                lambda st, buf: run(s, st, buf), lay.slice_samples(s) * 2 + 1024,
+                [probs[s], pal_probs[s]]), lay.n_slices, self.threads)
+            for data in slices[:-1]:
+                out.uvar(len(data))
+            for data in slices:
+                out.raw(data)
+        else:
+            lengths = [reader.uvar("slice length") for _ in range(lay.n_slices - 1)]
+            lengths.append(reader.remaining - sum(lengths))  # the last slice takes the rest
+            coders = [rc.RangeDecoder(reader.raw(n, "slice"), f"slice {s} data", group=group,
+                                      frame=index) for s, n in enumerate(lengths)]
+
+            def decode(s: int) -> None:
+                run(s, coders[s].st, coders[s].buf)
+                coders[s].check_complete()
+
+            _map_slices(decode, lay.n_slices, self.threads)
+        self.refs.push(rec)
+        self.idx_refs.push(idx)
+        return out.getvalue(), rec
+
+    def _code_motion(self, encode: bool, skip: np.ndarray, reader: ByteReader | None,
+                     index: int) -> bytes:
+        """The motion substream: ``self.mv`` and ``skip`` coded, or decoded into them."""
+        lay = self.layout
+
+        def run(st, buf):
+            fc._code_motion(encode, self.mv, skip, lay.nbx, lay.nby, lay.nux, lay.nuy,
+                            len(self.refs), self.ctx.motion, st, buf)
+
+        if encode:
+            return rc.encode_substream(run, lay.nbx * lay.nby * 12 + 64, [self.ctx.motion])
+        coder = rc.RangeDecoder(reader.vblob("motion"), "motion data", group=self.group,
+                                frame=index)
+        run(coder.st, coder.buf)
+        coder.check_complete()
+        return b""
+
+    def _reference(self, ref: np.ndarray) -> np.ndarray:
+        lay = self.layout
+        mo._compensate(self.refs.stack(), lay.geom, lay.n_planes, self.mv, lay.log2_block,
+                       lay.nbx, lay.max_value, ref)
+        if not self.pal.count:
+            return np.zeros(self.pal.idx_size, np.int32)
+        return self.pal.reference(self.idx_refs.stack(), self.mv, lay, ref)

@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: MIT
+"""Analysing a group: motion, palettes and trained networks, each choice measured.
+
+The slow part of encoding a group. Where the encoder has a choice between
+alternatives (palettes on or off, model sizes, a closed-loop refit), it codes
+the group each way and keeps the smaller coding; that coding is kept with the
+analysis so ``code_group`` does not code it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..format.dictionary import ColorDictionary, Palette
+from ..format.layout import Layout
+from ..frames import Frame, VideoInfo
+from . import modelfit, motion
+from .groupcoder import EncodedGroup, code_group
+from .palettes import fit_palettes, to_indices
+from .settings import EncodeSettings
+
+__all__ = ["GroupAnalysis", "analyse_group", "default_slices"]
+
+
+def default_slices(info: VideoInfo) -> int:
+    """About one slice per 64k samples of plane 0, at most 8 (FFV1 uses 4 on SD)."""
+    return max(1, min(8, (info.width * info.height) // 65536))
+
+
+@dataclass
+class GroupAnalysis:
+    """What coding a group needs besides an error bound: its frames as flat
+    buffers, palettes and index planes, motion, frame kinds and trained
+    predictors."""
+
+    info: VideoInfo
+    frames: list[Frame]
+    layout: Layout
+    src: list[np.ndarray]
+    mvs: list[np.ndarray]
+    intra: list[bool]
+    fitted: modelfit.FittedNets
+    settings: EncodeSettings
+    dictionary: ColorDictionary
+    src_idx: list[np.ndarray]
+    palette_near: int = 0  # the error palettes introduce: coding needs at least this bound
+    trial: tuple[int, EncodedGroup] | None = None  # (bound, coding) measured during analysis
+
+
+def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings, *,
+                  palette_near: int | None = None) -> GroupAnalysis:
+    """Motion estimation, palettes and training for a group.
+
+    ``palette_near`` is how far palette colours may merge (None: the bound;
+    0 keeps palettes exact, for bounds searched later). With ``palette="auto"``
+    a group whose plane sets fit a palette is analysed and coded both ways and
+    the smaller coding is kept (measured, not guessed).
+    """
+    near = settings.max_error if palette_near is None else palette_near
+    if not 0 <= near <= settings.max_error:
+        raise ValueError("palette colours may merge only within the error bound")
+    layout = Layout(info, settings.log2_block, settings.slices or default_slices(info))
+    src = [layout.flatten(f) for f in frames]
+    mvs, intra = motion.estimate(layout, src, settings)
+    fits = fit_palettes(info, frames, settings, near) if settings.palette != "off" else []
+    plain = _analyse(info, frames, settings, layout, src, mvs, intra, [], 0)
+    if not fits:
+        return plain
+    with_palettes = _analyse(info, frames, settings, layout, src, mvs, intra, fits, near)
+    if settings.palette == "on":
+        return with_palettes
+    sizes = [_coded_size(a, settings.max_error) for a in (plain, with_palettes)]
+    return with_palettes if sizes[1] < sizes[0] else plain
+
+
+def _coded_size(analysis: GroupAnalysis, max_error: int) -> int:
+    """Code the group to measure it; the coding is kept for ``code_group`` to reuse."""
+    coded = code_group(analysis, 0, max_error, keep_reconstruction=True)
+    analysis.trial = (max_error, coded)
+    return len(coded.header_bytes) + sum(len(p) for p in coded.frames)
+
+
+def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near) -> GroupAnalysis:
+    palettes = [Palette(planes, entries) for planes, entries, _ in fits]
+    src_idx = [np.zeros(1, np.int32)] * len(frames)
+    if fits:
+        src_idx = [np.concatenate([to_indices(f.planes, planes, mapping)
+                                   for planes, _, mapping in fits]) for f in frames]
+    dictionary = ColorDictionary(palettes, layout.n_planes)
+    skip_planes = {p for planes, _, _ in fits for p in planes}
+    candidates = modelfit.fit_group_nets(layout, src, mvs, intra, settings, skip_planes)
+    if fits:
+        modelfit.fit_palette_nets(layout, dictionary, src, src_idx, mvs, intra, settings)
+    analyses = [GroupAnalysis(info, frames, layout, src, mvs, intra, fitted, settings,
+                              dictionary, src_idx, near) for fitted in candidates]
+    if len(analyses) > 1 or settings.max_error > 0:  # near-lossless refits from a coding
+        chosen = min(analyses, key=lambda a: _coded_size(a, settings.max_error))  # measured
+    else:
+        chosen = analyses[0]
+    if settings.max_error == 0 or not chosen.fitted.nets:
+        return chosen
+    # near-lossless: retrain on the contexts the decoder will see, keep it if smaller
+    rec = [layout.flatten(f) for f in chosen.trial[1].reconstructed]
+    refit = modelfit.refit_closed_loop(layout, src, rec, mvs, intra, settings,
+                                       chosen.fitted.hidden, skip_planes)
+    second = replace(chosen, fitted=refit, trial=None)
+    return min((chosen, second), key=lambda a: _coded_size(a, settings.max_error))

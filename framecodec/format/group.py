@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: MIT
+"""The group header record (GRUP): where a group sits and what decoding it needs.
+
+docs/FORMAT.md 4.1. Parsing validates every field before anything is sized
+by it; the colour dictionary and the model are records of their own
+(dictionary.py, model.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import CorruptError
+from ..frames import VideoInfo
+from ..kernels.motion import MAX_REFS
+from .bitstream import ByteReader, ByteWriter
+from .dictionary import ColorDictionary
+from .layout import MAX_LOG2_BLOCK, MAX_SLICES, MIN_LOG2_BLOCK
+from .model import GroupModel
+
+__all__ = ["GroupHeader", "INTRA", "INTER", "START", "CUT", "SIZE", "REASONS"]
+
+INTRA, INTER = 0, 1  # frame kinds (FORMAT.md 5.1)
+START, CUT, SIZE = 0, 1, 2  # why a group begins
+REASONS = {START: "start", CUT: "cut", SIZE: "size"}
+
+
+@dataclass
+class GroupHeader:
+    """Per-group record: where it sits in the clip and what it needs to decode."""
+
+    first_frame: int
+    frame_count: int
+    max_error: int
+    log2_block: int
+    slices: int
+    refs: int
+    dictionary: ColorDictionary
+    model: GroupModel
+    reason: int = START
+
+    def to_bytes(self) -> bytes:
+        w = ByteWriter().u32(self.first_frame).u32(self.frame_count)
+        w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(self.refs)
+        w.u8(self.reason)
+        w.blob(self.dictionary.to_bytes()).blob(self.model.to_bytes())
+        return w.getvalue()
+
+    @staticmethod
+    def from_bytes(data: bytes, info: VideoInfo, group: int) -> GroupHeader:
+        r = ByteReader(data, "group header", group=group)
+        first, count = r.u32("first frame"), r.u32("frame count")
+        max_error, log2_block, slices, refs = r.u16("max error"), r.u8("block size"), \
+            r.u8("slices"), r.u8("references")
+        reason = r.u8("start reason")
+        if not MIN_LOG2_BLOCK <= log2_block <= MAX_LOG2_BLOCK or count == 0 \
+                or not 1 <= slices <= MAX_SLICES or not 1 <= refs <= MAX_REFS:
+            raise CorruptError("group header values out of range", group=group)
+        if max_error > info.format.max_value // 2 or reason not in REASONS:
+            raise CorruptError("group max error or start reason out of range", group=group)
+        n_planes = info.format.planes
+        dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), info.format)
+        model = GroupModel.from_bytes(r.blob("model"), n_planes)
+        r.expect_end()
+        return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
+                           reason)

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: MIT
+"""Where each sample of a frame lives: planes in one flat buffer, blocks, units, slices.
+
+docs/FORMAT.md 1.4 and 5.2. Encoder and decoder derive the same ``Layout``
+from the stream header and the group header, so nothing here is a choice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..frames import Frame, VideoInfo
+
+__all__ = ["Layout", "MAX_SLICES", "MIN_LOG2_BLOCK", "MAX_LOG2_BLOCK"]
+
+MAX_SLICES = 64
+MIN_LOG2_BLOCK, MAX_LOG2_BLOCK = 2, 7  # motion blocks of 4 to 128 samples
+
+
+class Layout:
+    """Plane geometry of one frame buffer and how a frame is cut into blocks and slices.
+
+    ``geom[p]`` is (offset, width, height, x shift, y shift, 0) of plane ``p``:
+    the row the kernels read (kernels/context.py).
+    """
+
+    def __init__(self, info: VideoInfo, log2_block: int, slices: int):
+        fmt = info.format
+        self.info = info
+        self.bit_depth = fmt.bit_depth
+        self.max_value = fmt.max_value
+        self.n_planes = fmt.planes
+        shapes = fmt.plane_shapes(info.width, info.height)
+        self.shapes = shapes
+        sx = [fmt.log2_chroma_w if fmt.family == "yuv" and p in (1, 2) else 0
+              for p in range(fmt.planes)]
+        sy = [fmt.log2_chroma_h if fmt.family == "yuv" and p in (1, 2) else 0
+              for p in range(fmt.planes)]
+        offsets = np.cumsum([0] + [h * w for h, w in shapes])
+        self.size = int(offsets[-1])
+        self.geom = np.array([[offsets[p], shapes[p][1], shapes[p][0], sx[p], sy[p], 0]
+                              for p in range(fmt.planes)], np.int64)
+        self.log2_block = log2_block
+        block = 1 << log2_block
+        self.nbx = -(-info.width // block)
+        self.nby = -(-info.height // block)
+        # skip flags are kept per quarter block ("unit"): static parts of a
+        # block are copied even when the rest of it changes (a caret, a tooltip)
+        self.log2_unit = log2_block - 1
+        self.nux = -(-info.width // (block >> 1))
+        self.nuy = -(-info.height // (block >> 1))
+        n = max(1, min(slices, self.nby, MAX_SLICES))
+        rows = [(s * self.nby // n) * block for s in range(n)] + [info.height]
+        self.slice_y = np.array(rows, np.int64)
+        self.n_slices = n
+
+    def flatten(self, frame: Frame) -> np.ndarray:
+        return np.concatenate([p.ravel() for p in frame.planes]).astype(np.uint16)
+
+    def unflatten(self, buf: np.ndarray, pts: int | None) -> Frame:
+        dtype = np.uint8 if self.bit_depth <= 8 else np.uint16
+        planes = []
+        for p, (h, w) in enumerate(self.shapes):
+            off = int(self.geom[p, 0])
+            planes.append(buf[off:off + h * w].reshape(h, w).astype(dtype))
+        return Frame(planes, pts)
+
+    def slice_samples(self, s: int) -> int:
+        total = 0
+        for p in range(self.n_planes):
+            sy = int(self.geom[p, 4])
+            ys = int(self.slice_y[s]) >> sy
+            ye = min(int(self.geom[p, 2]), -(-int(self.slice_y[s + 1]) >> sy))
+            total += (ye - ys) * int(self.geom[p, 1])
+        return total
