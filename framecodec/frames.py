@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Frames and stream descriptions as the codec sees them: planes of integers.
 
-No PyAV here: media.py converts between PyAV objects and these, so the codec,
+No PyAV here: io/ converts between PyAV objects and these, so the codec,
 the container and the tests work on plain numpy arrays.
 """
 

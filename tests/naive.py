@@ -156,3 +156,138 @@ def h264_qpel(prev: np.ndarray, x: int, y: int, mvx: int, mvy: int, maxval: int)
         (0, 3): avg(M, h), (1, 3): avg(h, s), (2, 3): avg(j, s), (3, 3): avg(m, s),
     }
     return table[(fx, fy)]
+
+
+# ------------------------------------------------------------------ contexts and coding
+# Written from docs/FORMAT.md 6.5 with 2-D planes and named neighbours, not from
+# the kernels' flat buffers: the oracles of kernels/context.py and framecoder.py.
+
+
+class Planes:
+    """A frame as 2-D planes (lists of lists of ints) with each plane's subsampling."""
+
+    def __init__(self, flat: np.ndarray, geom: np.ndarray):
+        self.geom = geom
+        self.planes = []
+        for off, w, h, _, _, _ in geom:
+            self.planes.append(flat[off:off + w * h].astype(np.int64).reshape(h, w))
+
+    def __getitem__(self, p):
+        return self.planes[p]
+
+
+def _ints(values):
+    return [int(v) for v in values]
+
+
+def intra_row_features(rec, x, y, ys):
+    h, w = rec.shape
+    if y <= ys:
+        return [0] * 6
+    n = rec[y - 1, x]
+    two_up = y - 1 > ys
+    return [rec[y - 1, x - 1] - n if x > 0 else 0,
+            rec[y - 1, x + 1] - n if x + 1 < w else 0,
+            rec[y - 2, x] - n if two_up else 0,
+            rec[y - 2, x + 1] - n if two_up and x + 1 < w else 0,
+            rec[y - 1, x - 2] - n if x > 1 else 0,
+            rec[y - 1, x + 2] - n if x + 2 < w else 0]
+
+
+def inter_row_features(rec, ref, x, y, ys):
+    h, w = rec.shape
+
+    def e(yy, xx):
+        return rec[yy, xx] - ref[yy, xx]
+
+    temporal = [0] * 6
+    if y > ys:
+        temporal = [e(y - 1, x), e(y - 1, x - 1) if x > 0 else 0,
+                    e(y - 1, x + 1) if x + 1 < w else 0, e(y - 2, x) if y - 1 > ys else 0,
+                    e(y - 1, x - 2) if x > 1 else 0, e(y - 1, x + 2) if x + 2 < w else 0]
+    r = ref[y, x]
+    texture = [ref[y, x - 1] - r if x > 0 else 0, ref[y - 1, x] - r if y > 0 else 0,
+               ref[y, x + 1] - r if x + 1 < w else 0, ref[y + 1, x] - r if y + 1 < h else 0]
+    return temporal + texture
+
+
+def colocated_err(err: Planes, q: int, p: int, x: int, y: int) -> int:
+    """Sum of err over the samples of plane q that sit where (x, y) of plane p does."""
+    plane = err[q]
+    hq, wq = plane.shape
+    dx = int(err.geom[p, 3] - err.geom[q, 3])
+    dy = int(err.geom[p, 4] - err.geom[q, 4])
+    if dx >= 0 and dy >= 0:
+        return sum(int(plane[min(yy, hq - 1), min(xx, wq - 1)])
+                   for yy in range(y << dy, (y << dy) + (1 << dy))
+                   for xx in range(x << dx, (x << dx) + (1 << dx)))
+    xq = x >> -dx if dx < 0 else x << dx
+    yq = y >> -dy if dy < 0 else y << dy
+    return int(plane[min(yq, hq - 1), min(xq, wq - 1)])
+
+
+def row_features(rec: Planes, ref: Planes, err: Planes, p, x, y, ys, inter):
+    feats = _ints( inter_row_features(rec[p], ref[p], x, y, ys) if inter else \
+        intra_row_features(rec[p], x, y, ys))
+    if p >= 1:
+        feats.append(colocated_err(err, 0, p, x, y))
+    if p >= 2:
+        feats.append(colocated_err(err, p - 1, p, x, y))
+    return feats
+
+
+def med(a, b, c):
+    return min(a, b) if c >= max(a, b) else (max(a, b) if c <= min(a, b) else a + b - c)
+
+
+def base_and_sequential(rec, ref, x, y, ys, half, inter, near):
+    """(base, sequential features) of one sample of a plane."""
+    if inter:
+        return int(ref[y, x]), _ints([rec[y, x - 1] - ref[y, x - 1] if x > 0 else 0,
+                                      rec[y, x - 2] - ref[y, x - 2] if x > 1 else 0])
+    base = int(rec[y - 1, x] if y > ys else (rec[y, x - 1] if x > 0 else half))
+    w_med = 0
+    if near == 0 and x > 1 and y > ys:
+        w_med = rec[y, x - 1] - med(rec[y, x - 2], rec[y - 1, x - 1], rec[y - 1, x - 2])
+    return base, _ints([rec[y, x - 1] - base if x > 0 else 0,
+                        rec[y, x - 2] - base if x > 1 else 0, w_med])
+
+
+def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets, probs,
+                 y0, y1, inter, skip, log2u, nux, bd, near):
+    """Code plane-0 rows [y0, y1) and the matching rows of the other planes, sample by
+    sample (FORMAT.md 6.5); returns the reconstruction as Planes. ``nets[p]`` is an
+    IntNet, ``probs[p]`` its plane's adaptive models (changed in place)."""
+    size = int(geom[-1, 0] + geom[-1, 1] * geom[-1, 2])
+    rec, err = Planes(np.zeros(size, np.int64), geom), Planes(np.zeros(size, np.int64), geom)
+    maxval, half, step = (1 << bd) - 1, 1 << (bd - 1), 2 * near + 1
+    for p, (_, w, h, sx, sy, _) in enumerate(geom):
+        ys, ye = y0 >> sy, min(h, -(-y1 >> sy))
+        flat = nets[p].flat
+        thresholds = [int(t) for t in nets[p].layers()[-1]]
+        n_seq = int(flat[3])
+        for y in range(ys, ye):
+            for x in range(w):
+                if inter and skip[(y >> (log2u - sy)) * nux + (x >> (log2u - sx))]:
+                    rec[p][y, x] = ref[p][y, x]
+                    err[p][y, x] = 0
+                    continue
+                feats = row_features(rec, ref, err, p, x, y, ys, inter)
+                out = mlp_outputs(flat, np.array([feats]))[0]
+                base, seq = base_and_sequential(rec[p], ref[p], x, y, ys, half, inter, near)
+                mu = int(out[0]) + (sum(int(out[2 + j]) * seq[j] for j in range(n_seq)) >> 8)
+                ls = int(out[1]) + (sum(int(out[2 + n_seq + j]) * abs(seq[j])
+                                        for j in range(n_seq)) >> 8)
+                pred = min(max(base + ((mu + 8) >> 4), 0), maxval)
+                bucket = sum(1 for t in thresholds if ls >= t)
+                e = int(src[p][y, x]) - pred
+                if near == 0:
+                    v = ((e + half) & maxval) - half
+                    r = (pred + v) & maxval
+                else:
+                    v = (e + near) // step if e >= 0 else -((near - e) // step)
+                    r = min(max(pred + v * step, 0), maxval)
+                coder.signed(probs[p], bucket * 37, v, ((mu + 8) & 15) >> 2, bd - 1)
+                rec[p][y, x] = r
+                err[p][y, x] = r - base
+    return rec

@@ -367,7 +367,7 @@ def _check_dump(coded, dumped, spec, groups: int, frames: int) -> None:
                         assert net is None
                         continue
                     assert (net["n_in"], tuple(net["hidden"]), net["n_thr"]) == \
-                        (want.n_in, want.hidden, want.n_buckets - 1)
+                        (want.n_in, want.hidden, len(want.layers()[-1]))
                     # thresholds come last: equal ones mean the whole record decoded alike
                     assert net["thresholds"] == want.layers()[-1].tolist()
                     assert net["out_shifts"] == want.flat[8:8 + net["n_out"]].tolist()

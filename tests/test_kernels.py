@@ -135,9 +135,15 @@ def test_network_record_round_trip_and_validation():
     again = IntNet.read(rec)
     rec.finish()
     assert np.array_equal(again.flat, net.flat)
-    mu, ls = net.predict(rng.integers(-50, 50, (10, 8)), rng.integers(-50, 50, (10, 2)))
-    o = net.outputs(rng.integers(-50, 50, (10, 8)))
-    assert mu.shape == ls.shape == (10,) and o.shape == (10, 6)
+    feats, seqs = rng.integers(-50, 50, (10, 8)), rng.integers(-50, 50, (10, 2))
+    mu, ls = net.predict(feats, seqs)
+    for k, out in enumerate(naive.mlp_outputs(net.flat, feats)):  # FORMAT.md 6.5.3
+        s = [int(v) for v in seqs[k]]
+        assert mu[k] == int(out[0]) + ((int(out[2]) * s[0] + int(out[3]) * s[1]) >> COEF_FRAC)
+        assert ls[k] == int(out[1]) + ((int(out[4]) * abs(s[0]) + int(out[5]) * abs(s[1]))
+                                       >> COEF_FRAC)
+    assert net.buckets(np.array([-21, -20, 2, 3, 39, 40, 10 ** 6])).tolist() == \
+        [0, 1, 1, 2, 2, 3, 3]  # thresholds [-20, 3, 40]: a log-scale reaching one counts it
     header = net.flat[:HEADER].copy()
     header[0] = 40  # more inputs than the kernels accept
     wide = RecordWriter(N_RECORD_CLASSES).ints(1, 8, header).getvalue()

@@ -130,7 +130,20 @@ _mutation = st.one_of(
     st.tuples(st.just("cut"), st.integers(0, 1 << 30), st.just(0)),
     st.tuples(st.just("length"), st.integers(0, 1 << 30), st.integers(0, 0xFFFFFFFF)),
     st.tuples(st.just("bytes"), st.integers(0, 1 << 30), st.integers(0, 0xFFFFFFFF)),
+    st.tuples(st.just("payload"), st.integers(0, 1 << 30), st.integers(0, 255)),
 )
+
+
+def _chunks(data: bytes) -> list[tuple[int, int]]:
+    """(offset, payload length) of each chunk that still parses as one."""
+    out, at = [], 8
+    while at + 12 <= len(data):
+        (length,) = struct.unpack_from("<I", data, at + 4)
+        if at + 12 + length > len(data):
+            break
+        out.append((at, length))
+        at += 12 + length
+    return out
 
 
 def _mutate(data: bytes, mutations) -> bytes:
@@ -139,15 +152,38 @@ def _mutate(data: bytes, mutations) -> bytes:
         if not out:
             break
         at = where % len(out)
+        chunks = _chunks(bytes(out))
         if kind == "flip":
             out[at] ^= 1 << value
         elif kind == "cut":
             del out[at:]
-        elif kind == "length":  # rewrite what may be a chunk length field
-            out[at:at + 4] = struct.pack("<I", value)[: len(out) - at]
-        else:
+        elif kind == "length" and chunks:  # a chunk's length field says something else
+            offset, _ = chunks[where % len(chunks)]
+            out[offset + 4:offset + 8] = struct.pack("<I", value)
+        elif kind == "payload" and chunks:  # a byte of a payload, its CRC made to match
+            offset, length = chunks[where % len(chunks)]
+            if length:
+                out[offset + 8 + value % length] ^= 1 + (where >> 8) % 255
+                body = bytes(out[offset:offset + 8 + length])
+                crc = zlib.crc32(body[8:], zlib.crc32(body[:4])) & 0xFFFFFFFF
+                out[offset + 8 + length:offset + 12 + length] = struct.pack("<I", crc)
+        else:  # any four bytes
             out[at:at + 4] = struct.pack("<I", value)[: len(out) - at]
     return bytes(out)
+
+
+def test_mutations_do_what_they_say(tmp_path, coded):
+    chunks = _chunks(coded)
+    assert len(chunks) > 4 and chunks[-1][0] + 12 + chunks[-1][1] == len(coded)
+    offset, _ = chunks[1]
+    lengthened = _mutate(coded, [("length", 1, 7)])
+    assert struct.unpack_from("<I", lengthened, offset + 4)[0] == 7
+    changed = _mutate(coded, [("payload", 1, 3)])
+    assert changed != coded and len(changed) == len(coded)
+    assert len(_chunks(changed)) == len(chunks)  # the structure still parses, CRCs agree
+    (tmp_path / "p.fcv").write_bytes(changed)
+    with framecodec.open(tmp_path / "p.fcv") as reader:
+        assert len(list(reader.iter_chunks())) == len(chunks) - 1  # every CRC holds
 
 
 @settings(max_examples=60, deadline=None, derandomize=True,

@@ -133,8 +133,15 @@ def test_tune_picks_the_smallest_and_writes_a_usable_file(tmp_path, monkeypatch,
     assert math.isinf(framecodec.encode(src, tmp_path / "e2.fcv", settings=settings).psnr)
 
 
-def test_tune_respects_a_speed_floor():
+def test_speed_floors_judge_measured_speeds():
     info, frames = moving_pattern("gray", 32, 16, count=4)
-    target = tune.TuneTarget(max_error=0, min_encode_fps=1e9)
-    trial = tune._measure(info, [frames], FAST_SETTINGS, target)
-    assert not trial.meets and trial.bytes > 0 and np.isfinite(trial.encode_fps)
+    free = tune.TuneTarget(max_error=0)
+    trial = tune._measure(info, [frames], FAST_SETTINGS, free)
+    assert trial.meets and trial.bytes > 0 and 0 < trial.encode_fps < np.inf
+    assert 0 < trial.decode_fps < np.inf
+    floors = tune.TuneTarget(min_encode_fps=2.0, min_decode_fps=10.0)
+    assert floors.fast_enough(2.0, 10.0) and floors.fast_enough(3.0, 50.0)
+    assert not floors.fast_enough(1.9, 50.0) and not floors.fast_enough(3.0, 9.9)
+    fast, slow = dataclasses.replace(trial, meets=True), dataclasses.replace(trial, meets=False)
+    slow.bytes = fast.bytes // 2  # smaller, but too slow: the floor comes first
+    assert tune._better(fast, slow, free) and not tune._better(slow, fast, free)

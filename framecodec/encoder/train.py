@@ -25,15 +25,15 @@ except ImportError:  # pragma: no cover - reported by require_torch()
 from ..errors import UsageError
 from ..format.dictionary import N_PATTERN_BITS, PaletteNet
 from ..format.model import IntNet
-from ..kernels.context import MAX_SEQ
-from ..kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, MAX_BUCKETS, OUT_WEIGHT_MAX, WEIGHT_MAX
+from ..kernels.context import MAX_SEQ, N_SEQ_INTER
+from ..kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, MAX_BUCKETS, MU_FRAC, OUT_WEIGHT_MAX, \
+    WEIGHT_MAX
 from ..kernels.palette import N_CAND
 
-__all__ = ["TrainSettings", "FloatNet", "fit", "fit_many", "quantize", "mean_bits",
+__all__ = ["TrainSettings", "FloatNet", "fit_many", "quantize", "mean_bits",
            "require_torch", "set_threads"]
 
 HIDDEN_FRAC = 8  # preferred fractional bits of hidden activations
-OUT_FRAC = 4  # fractional bits of the centre and log-scale outputs (1/16 sample)
 
 
 def require_torch() -> None:
@@ -131,9 +131,11 @@ class StackedNets(nn.Module if torch is not None else object):
             self.weights[-1].mul_(0.1)
             self.biases[-1].zero_()
             self.biases[-1][:, :, 1] = 1.0
-            # coefficients of the third sequential feature start at 0: a net whose
-            # data never has it (inter, near-lossless) keeps them at exactly 0
-            self.weights[-1][:, :, [2 + 2, 2 + MAX_SEQ + 2]] = 0.0
+            # coefficients of the sequential features only some nets have (beyond
+            # the N_SEQ_INTER all have) start at 0: a net whose data never has them
+            # (inter, near-lossless) keeps them at exactly 0
+            extra = list(range(N_SEQ_INTER, MAX_SEQ))
+            self.weights[-1][:, :, [2 + k for k in extra] + [2 + MAX_SEQ + k for k in extra]] = 0.0
 
     def forward(self, x, s):
         h = x
@@ -202,12 +204,6 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
             for k, (f, s, _) in enumerate(datasets)]
 
 
-def fit(feats: np.ndarray, seqs: np.ndarray, targets: np.ndarray, *, bit_depth: int,
-        settings: TrainSettings) -> FloatNet:
-    """Train one predictor on rows of (row features, sequential features, residual target)."""
-    return fit_many([(feats, seqs, targets)], bit_depth=bit_depth, settings=settings)[0]
-
-
 def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int) -> float:
     """Ideal code length per sample (unit bins) of the float net: for choosing
     model sizes and for reports."""
@@ -243,9 +239,10 @@ def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarr
     bs = [m.bias.detach().double().numpy().copy() for m in linears]
     scale = feature_scale(bit_depth)
     ws[0] /= scale
-    # integer meaning of each output: 1/16 units for mu0 and ls0; the coefficients
-    # act on raw sequential features, in units of 2**-(OUT_FRAC + COEF_FRAC)
-    factors = np.array([16.0, 16.0] + [16.0 * 2 ** COEF_FRAC / scale] * (2 * net.n_seq))
+    # integer meaning of each output: 2**-MU_FRAC units for mu0 and ls0; the
+    # coefficients act on raw sequential features, in units of 2**-(MU_FRAC + COEF_FRAC)
+    unit = float(1 << MU_FRAC)
+    factors = np.array([unit, unit] + [unit * 2 ** COEF_FRAC / scale] * (2 * net.n_seq))
     ws[-1] = ws[-1] * factors
     bs[-1] = bs[-1] * factors
 

@@ -49,6 +49,11 @@ class TuneTarget:
     min_encode_fps: float | None = None
     min_decode_fps: float | None = None
 
+    def fast_enough(self, encode_fps: float, decode_fps: float) -> bool:
+        """Whether measured speeds meet the floors (a missing floor always does)."""
+        return ((self.min_encode_fps is None or encode_fps >= self.min_encode_fps)
+                and (self.min_decode_fps is None or decode_fps >= self.min_decode_fps))
+
 
 @dataclass
 class Trial:
@@ -113,9 +118,7 @@ def _measure(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettin
     samples = n_frames * info.samples_per_frame
     trial = Trial(settings, "", total_bytes, samples, stats.psnr(info.format.max_value),
                   stats.worst, n_frames / encode_seconds, n_frames / max(decode_seconds, 1e-9))
-    trial.meets = ((target.min_encode_fps is None or trial.encode_fps >= target.min_encode_fps)
-                   and (target.min_decode_fps is None
-                        or trial.decode_fps >= target.min_decode_fps))
+    trial.meets = target.fast_enough(trial.encode_fps, trial.decode_fps)
     return trial
 
 

@@ -39,10 +39,6 @@ class ByteWriter:
         self._parts.append(struct.pack("<I", v))
         return self
 
-    def i32(self, v: int) -> ByteWriter:
-        self._parts.append(struct.pack("<i", v))
-        return self
-
     def u64(self, v: int) -> ByteWriter:
         self._parts.append(struct.pack("<Q", v))
         return self
@@ -110,9 +106,6 @@ class ByteReader:
 
     def u32(self, field: str = "u32") -> int:
         return self._unpack("<I", field)
-
-    def i32(self, field: str = "i32") -> int:
-        return self._unpack("<i", field)
 
     def u64(self, field: str = "u64") -> int:
         return self._unpack("<Q", field)

@@ -33,7 +33,8 @@ __all__ = ["SIGNATURE", "FORMAT_VERSION", "FcvWriter", "FcvReader", "GroupEntry"
 
 SIGNATURE = b"\x8bFCV\r\n\x1a\n"
 FORMAT_VERSION = (1, 0)
-_TAIL_SIZE = 4 + 4 + 8 + 4
+CHUNK_OVERHEAD = 4 + 4 + 4  # tag, length, CRC
+_TAIL_SIZE = CHUNK_OVERHEAD + 8
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,11 @@ class Chunk:
     offset: int
     payload: bytes
 
+    @property
+    def end(self) -> int:
+        """Offset of the next chunk."""
+        return self.offset + CHUNK_OVERHEAD + len(self.payload)
+
 
 class FcvReader:
     """Random access to a .fcv file: stream header, group index, groups' chunks."""
@@ -236,7 +242,7 @@ class FcvReader:
             if head.tag != b"HEAD":
                 raise CorruptError("first chunk is not the stream header", offset=head.offset)
             self.header = decode_stream_header(head.payload)
-            self._first_group_at = head.offset + 12 + len(head.payload)
+            self._first_group_at = head.end
             self.groups = self._read_index()
         except BaseException:
             self._f.close()
@@ -256,14 +262,14 @@ class FcvReader:
         self.close()
 
     def _read_chunk(self, offset: int, limit: int) -> Chunk:
-        if offset + 12 > self.size:
+        if offset + CHUNK_OVERHEAD > self.size:
             raise CorruptError("file ends inside a chunk header (truncated)", offset=offset)
         self._f.seek(offset)
         head = self._f.read(8)
         tag, length = head[:4], struct.unpack("<I", head[4:])[0]
         if not all(65 <= b <= 90 or 97 <= b <= 122 for b in tag):
             raise CorruptError("damaged chunk tag", offset=offset)
-        if length > limit or offset + 12 + length > self.size:
+        if length > limit or offset + CHUNK_OVERHEAD + length > self.size:
             raise CorruptError(f"chunk {tag.decode('ascii')} length {length} runs past "
                                f"the end of the file or the format's limits", offset=offset)
         payload = self._f.read(length)
@@ -322,14 +328,14 @@ class FcvReader:
         codec = r.raw(r.u8("codec length"), "codec").decode("ascii", "replace")
         if size > self.size or (end >= 0 and end < start):
             raise CorruptError("audio record header is inconsistent", offset=head.offset)
-        parts, offset, got = [], head.offset + 12 + len(head.payload), 0
+        parts, offset, got = [], head.end, 0
         while got < size:
             piece = self._read_chunk(offset, _AUDIO_PIECE)
             if piece.tag != b"audm":
                 raise CorruptError("audio record ends early", offset=offset)
             parts.append(piece.payload)
             got += len(piece.payload)
-            offset = piece.offset + 12 + len(piece.payload)
+            offset = piece.end
         if got != size:
             raise CorruptError("audio record size does not match its pieces")
         info = AudioInfo(codec, start / 1e6, end / 1e6 if end >= 0 else float("inf"), size)
@@ -339,7 +345,7 @@ class FcvReader:
         """Rebuild the index by walking the chunks (damaged or truncated files)."""
         groups: list[GroupEntry] = []
         offset, frames = self._first_group_at, 0
-        while offset + 12 <= self.size:
+        while offset + CHUNK_OVERHEAD <= self.size:
             try:
                 chunk = self._read_chunk(offset, self._chunk_limit())
             except CorruptError:
@@ -356,7 +362,7 @@ class FcvReader:
                 break
             elif chunk.tag[:1].isupper() and chunk.tag not in (b"GRUP", b"FRAM"):
                 break  # an unknown critical chunk: nothing after it can be trusted
-            offset = chunk.offset + 12 + len(chunk.payload)
+            offset = chunk.end
         self.damaged_index = True
         return [g for g in groups if g.frame_count > 0]
 
@@ -392,12 +398,12 @@ class FcvReader:
                                offset=offset) from None
 
     def _iter_frames(self, index: int, entry: GroupEntry, head: Chunk):
-        offset = head.offset + 12 + len(head.payload)
+        offset = head.end
         n = 0
         while n < entry.frame_count:
             frame = entry.first_frame + n
             chunk = self._read_chunk_in_group(offset, index, frame)
-            offset = chunk.offset + 12 + len(chunk.payload)
+            offset = chunk.end
             if chunk.tag[:1].islower():
                 continue  # ancillary: not ours to read here
             if chunk.tag != b"FRAM":
@@ -426,4 +432,4 @@ class FcvReader:
         while offset < self.size:
             chunk = self._read_chunk(offset, self._chunk_limit())
             yield chunk
-            offset = chunk.offset + 12 + len(chunk.payload)
+            offset = chunk.end

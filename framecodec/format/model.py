@@ -48,10 +48,6 @@ class IntNet:
     def hidden(self) -> tuple[int, int]:
         return int(self.flat[1]), int(self.flat[2])
 
-    @property
-    def n_buckets(self) -> int:
-        return int(self.flat[6]) + 1
-
     @staticmethod
     def build(w1, b1, s1, w2, b2, s2, w3, b3, out_shifts, thresholds) -> IntNet:
         """Assemble from integer arrays; ``w*`` are [n_in][n_out] (input-major)."""

@@ -29,7 +29,13 @@ inter  base = R, the reference at the sample; row features are the temporal
 Planes p >= 1 add *cross-plane* row features: the sum of ``err`` (rec minus
 base) over the co-located samples of plane 0 and, for p >= 2, of plane
 p - 1. A neighbour outside the plane, or above the slice's first row
-``ys``, is unavailable: its feature is 0 (docs/FORMAT.md, "Contexts").
+``ys``, is unavailable: its feature is 0 (docs/FORMAT.md 6.5.1).
+
+``_row_features`` and ``_sequential`` are the one definition of what a
+network sees: the coder (framecoder.py) and the training-data gatherer
+(gather.py) both call them. A new feature is a line in one of the functions
+below, its count in the constants, and its paragraph in FORMAT.md 6.5.1;
+network shapes, training and the model record follow from the counts.
 """
 
 import numpy as np
@@ -148,21 +154,35 @@ def _med(a, b, c):
 
 
 @kernel
-def _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter, near):
-    """(base, s0, s1, s2) of the sample at flat index i: the base the prediction
-    is relative to and the same-row features (s2 is 0 for inter samples, and
-    when near-lossless: there the MED residual of W is mostly quantisation
-    noise, which the network, trained on source samples, would trust)."""
-    s2 = np.int64(0)
+def _row_features(rec, ref, err, geom, p, i, x, y, w, h, ys, inter, out, k):
+    """Every row feature of the sample at flat index i of plane p into out[:, k]:
+    the network's inputs (``n_row_features(inter, p)`` of them)."""
     if inter:
-        base = np.int64(ref[i])
-        s0 = np.int64(rec[i - 1]) - ref[i - 1] if x > 0 else 0
-        s1 = np.int64(rec[i - 2]) - ref[i - 2] if x > 1 else 0
+        _inter_row_features(rec, ref, i, x, y, w, h, ys, out, k)
+        _cross_row_features(err, geom, p, y, x, out, N_INTER_ROW, k)
     else:
-        base = _intra_base(rec, i, x, y, w, ys, half)
-        s0 = np.int64(rec[i - 1]) - base if x > 0 else 0
-        s1 = np.int64(rec[i - 2]) - base if x > 1 else 0
-        if near == 0 and x > 1 and y > ys:
-            s2 = np.int64(rec[i - 1]) - _med(np.int64(rec[i - 2]), np.int64(rec[i - w - 1]),
+        _intra_row_features(rec, i, x, y, w, ys, out, k)
+        _cross_row_features(err, geom, p, y, x, out, N_INTRA_ROW, k)
+
+
+@kernel
+def _sequential(rec, ref, i, x, y, w, ys, half, inter, near, seq):
+    """The base of the sample at flat index i (returned), and its same-row
+    features into seq[:n_sequential(inter)].
+
+    Intra: W and WW minus base, and W's MED residual (0 when near-lossless:
+    there it is mostly quantisation noise). Inter: the temporal residuals at
+    W and WW.
+    """
+    if inter:
+        seq[0] = np.int64(rec[i - 1]) - ref[i - 1] if x > 0 else 0
+        seq[1] = np.int64(rec[i - 2]) - ref[i - 2] if x > 1 else 0
+        return np.int64(ref[i])
+    base = _intra_base(rec, i, x, y, w, ys, half)
+    seq[0] = np.int64(rec[i - 1]) - base if x > 0 else 0
+    seq[1] = np.int64(rec[i - 2]) - base if x > 1 else 0
+    seq[2] = 0
+    if near == 0 and x > 1 and y > ys:
+        seq[2] = np.int64(rec[i - 1]) - _med(np.int64(rec[i - 2]), np.int64(rec[i - w - 1]),
                                              np.int64(rec[i - w - 2]))
-    return base, np.int64(s0), np.int64(s1), s2
+    return base

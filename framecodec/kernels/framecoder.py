@@ -19,9 +19,8 @@ reference, uncoded; ``skip`` is indexed on the unit grid (``log2u``, ``nux``).
 import numpy as np
 
 from ._jit import kernel
-from .context import MAX_ROW_FEATURES, N_INTER_ROW, N_INTRA_ROW, _base_and_sequential, \
-    _cross_row_features, _inter_row_features, _intra_row_features
-from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_OUT, _bucket, _mlp_rows
+from .context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential
+from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_OUT, MU_FRAC, _bucket, _mlp_rows
 from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .palette import _code_index_rows, _palette_fill
 from .rangecoder import _dec_bit, _enc_bit
@@ -37,8 +36,20 @@ MV_MAX_EXP = 14
 
 
 @kernel
+def _prediction(outs, k, seq, n_seq):
+    """(mu, ls) of column k: the network's centre and log-scale plus its
+    coefficients times the sequential features (1/16 units, exact)."""
+    dmu = np.int64(0)
+    dls = np.int64(0)
+    for j in range(n_seq):
+        dmu += outs[2 + j, k] * seq[j]
+        dls += outs[2 + n_seq + j, k] * abs(seq[j])
+    return outs[0, k] + (dmu >> COEF_FRAC), outs[1, k] + (dls >> COEF_FRAC)
+
+
+@kernel
 def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                     net, probs, bd, near, st, buf, feats, h1, h2, outs, acc, cols):
+                     net, probs, bd, near, st, buf, feats, h1, h2, outs, acc, cols, seq):
     off = geom[p, 0]
     w = geom[p, 1]
     h = geom[p, 2]
@@ -48,8 +59,9 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     half = np.int64(1) << (bd - 1)
     qstep = 2 * near + 1
     max_exp = bd - 1
-    n_row = N_INTER_ROW if inter else N_INTRA_ROW
     n_seq = net[3]
+    one = np.int64(1) << MU_FRAC
+    half_one = one >> 1
     for y in range(ys, ye):
         brow = (y >> lby) * nux
         row = off + y * w
@@ -60,11 +72,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                 n += 1
         for k in range(n):
             x = cols[k]
-            if inter:
-                _inter_row_features(rec, ref, row + x, x, y, w, h, ys, feats, k)
-            else:
-                _intra_row_features(rec, row + x, x, y, w, ys, feats, k)
-            _cross_row_features(err, geom, p, y, x, feats, n_row, k)
+            _row_features(rec, ref, err, geom, p, row + x, x, y, w, h, ys, inter, feats, k)
         _mlp_rows(net, feats, n, h1, h2, outs, acc)
         k = 0
         for x in range(w):
@@ -73,20 +81,12 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                 rec[i] = ref[i]
                 err[i] = 0
                 continue
-            base, s0, s1, s2 = _base_and_sequential(rec, ref, i, x, y, w, ys, half, inter,
-                                                    near)
-            if n_seq == 2:
-                mu = outs[0, k] + ((outs[2, k] * s0 + outs[3, k] * s1) >> COEF_FRAC)
-                ls = outs[1, k] + ((outs[4, k] * abs(s0) + outs[5, k] * abs(s1)) >> COEF_FRAC)
-            else:
-                mu = outs[0, k] + ((outs[2, k] * s0 + outs[3, k] * s1 + outs[4, k] * s2)
-                                   >> COEF_FRAC)
-                ls = outs[1, k] + ((outs[5, k] * abs(s0) + outs[6, k] * abs(s1)
-                                    + outs[7, k] * abs(s2)) >> COEF_FRAC)
+            base = _sequential(rec, ref, i, x, y, w, ys, half, inter, near, seq)
+            mu, ls = _prediction(outs, k, seq, n_seq)
             k += 1
-            pred = base + ((mu + 8) >> 4)
+            pred = base + ((mu + half_one) >> MU_FRAC)
             pred = 0 if pred < 0 else (maxval if pred > maxval else pred)
-            sign_ctx = ((mu + 8) & 15) >> 2
+            sign_ctx = ((mu + half_one) & (one - 1)) >> (MU_FRAC - 2)
             cbase = _bucket(net, ls) * SET_SIZE
             if encode:
                 e = np.int64(src[i]) - pred
@@ -113,7 +113,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     """Code plane-0 rows [y0, y1) and the matching rows of every other plane.
 
     Planes are coded in order; a palette set is coded as indices when its first
-    plane comes (``pal_role``, ``pal_table``: see codec.PaletteTables).
+    plane comes (``pal_role``, ``pal_table``: see coding/tables.py).
     """
     width = 1
     for p in range(n_planes):
@@ -124,6 +124,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     outs = np.zeros((MAX_OUT, width), np.int64)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
+    seq = np.zeros(MAX_SEQ, np.int64)
     for p in range(n_planes):
         sy = geom[p, 4]
         ys = y0 >> sy
@@ -146,7 +147,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
             continue
         net = nets[net_off[p]:net_off[p + 1]]
         _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                         net, probs[p], bd, near, st, buf, feats, h1, h2, outs, acc, cols)
+                         net, probs[p], bd, near, st, buf, feats, h1, h2, outs, acc, cols, seq)
 
 
 @kernel

@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: MIT
+"""Contexts and the per-row coding loop against oracles written from FORMAT.md 6.5.
+
+tests/naive.py computes every feature with 2-D planes and named neighbours,
+and codes a slice sample by sample in plain Python (network, prediction,
+context, residual, binarisation, range coder); the kernels must agree bit
+for bit: features, bases, coded bytes, reconstruction and adapted models.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from numba import njit
+
+import naive
+from framecodec.format.layout import Layout
+from framecodec.format.model import IntNet
+from framecodec.frames import VideoInfo
+from framecodec.kernels import framecoder as fc
+from framecodec.kernels import palette as pk
+from framecodec.kernels import rangecoder as rc
+from framecodec.kernels.context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential, \
+    n_row_features, n_sequential
+from framecodec.kernels.symbols import SET_SIZE
+
+
+@njit
+def _all_features(rec, ref, err, geom, p, ys, inter, near, bd, feats, seqs, bases):
+    off, w, h = geom[p, 0], geom[p, 1], geom[p, 2]
+    seq = np.zeros(MAX_SEQ, np.int64)
+    half = np.int64(1) << (bd - 1)
+    k = 0
+    for y in range(ys, h):
+        for x in range(w):
+            i = off + y * w + x
+            _row_features(rec, ref, err, geom, p, i, x, y, w, h, ys, inter, feats, k)
+            bases[k] = _sequential(rec, ref, i, x, y, w, ys, half, inter, near, seq)
+            for j in range(MAX_SEQ):
+                seqs[j, k] = seq[j]
+            k += 1
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv444p", "yuv410p", "yuv440p", "yuv422p"])
+@pytest.mark.parametrize("inter", [False, True])
+@pytest.mark.parametrize("near", [0, 2])
+def test_features_match_the_oracle(pix_fmt, inter, near):
+    rng = np.random.default_rng(len(pix_fmt) + 2 * inter + near)
+    layout = Layout(VideoInfo(13, 11, pix_fmt, Fraction(25), Fraction(1, 25)), 2, 1)
+    rec = rng.integers(0, 256, layout.size).astype(np.uint16)
+    ref = rng.integers(0, 256, layout.size).astype(np.uint16)
+    err = rng.integers(-40, 40, layout.size).astype(np.int64)
+    planes = [naive.Planes(a, layout.geom) for a in (rec, ref, err)]
+    for p in range(layout.n_planes):
+        w, h = int(layout.geom[p, 1]), int(layout.geom[p, 2])
+        for ys in (0, min(2, h - 1)):
+            n = (h - ys) * w
+            feats = np.zeros((MAX_ROW_FEATURES, n), np.int32)
+            seqs, bases = np.zeros((MAX_SEQ, n), np.int64), np.zeros(n, np.int64)
+            _all_features(rec, ref, err, layout.geom, p, ys, inter, near, 8, feats, seqs, bases)
+            k = 0
+            for y in range(ys, h):
+                for x in range(w):
+                    want = naive.row_features(*planes, p, x, y, ys, inter)
+                    assert len(want) == n_row_features(inter, p)
+                    assert feats[:len(want), k].tolist() == want, (p, y, x)
+                    base, seq = naive.base_and_sequential(planes[0][p], planes[1][p], x, y, ys,
+                                                          128, inter, near)
+                    assert len(seq) == n_sequential(inter)
+                    assert bases[k] == base and seqs[:len(seq), k].tolist() == seq, (p, y, x)
+                    k += 1
+
+
+def _network(rng, n_in, n_seq, thresholds):
+    n_out = 2 + 2 * n_seq
+    w3 = rng.integers(-300, 300, (6, n_out))
+    w3[:, 0] *= 20  # centres move, scales spread over the contexts
+    return IntNet.build(rng.integers(-20, 21, (n_in, 8)), rng.integers(-500, 500, 8), 4,
+                        rng.integers(-20, 21, (8, 6)), rng.integers(-500, 500, 6), 6,
+                        w3, rng.integers(-200, 200, n_out), rng.integers(2, 9, n_out),
+                        thresholds)
+
+
+@pytest.mark.parametrize("pix_fmt", ["gray", "yuv420p"])
+@pytest.mark.parametrize("inter", [False, True])
+@pytest.mark.parametrize("near", [0, 2])
+def test_slice_coding_matches_the_oracle(pix_fmt, inter, near):
+    """One slice coded by the kernel and by the sample-by-sample oracle: same bytes."""
+    rng = np.random.default_rng(7 * inter + near + len(pix_fmt))
+    layout = Layout(VideoInfo(19, 14, pix_fmt, Fraction(25), Fraction(1, 25)), 3, 1)
+    ref = rng.integers(0, 256, layout.size).astype(np.uint16)
+    src = np.clip(ref.astype(np.int64) + rng.integers(-6, 7, layout.size), 0, 255)
+    src = src.astype(np.uint16)
+    skip = (rng.random(layout.nux * layout.nuy) < 0.3).astype(np.uint8) if inter else \
+        np.zeros(1, np.uint8)
+    nets = [_network(rng, n_row_features(inter, p), n_sequential(inter), [-40, 0, 25, 60])
+            for p in range(layout.n_planes)]
+    flats = [n.flat for n in nets]
+    offsets = np.cumsum([0] + [f.shape[0] for f in flats]).astype(np.int64)
+    probs = np.full((layout.n_planes, fc.SAMPLE_CONTEXTS, 2), rc.PROB_ONE // 2, np.int32)
+    rec = np.zeros(layout.size, np.uint16)
+    err = np.zeros(layout.size, np.int64)
+    pal_probs = np.full((1, pk.PALETTE_CONTEXTS, 2), rc.PROB_ONE // 2, np.int32)
+    none = np.zeros(1, np.int32)
+
+    def run(st, buf):
+        fc._code_slice(True, src, rec, ref, err, layout.geom, layout.n_planes, 0,
+                       layout.info.height, inter, skip, layout.log2_unit, layout.nux,
+                       np.concatenate(flats), offsets, probs, 8, near, st, buf,
+                       np.full(layout.n_planes, -1, np.int64), np.zeros((1, 10), np.int64),
+                       np.zeros(4, np.int64), np.zeros((1, pk.N_PATTERNS, pk.N_CAND), np.int64),
+                       none, none.copy(), none.copy(), pal_probs)
+
+    data = rc.encode_substream(run, 64, [probs, pal_probs])
+    oracle = naive.NaiveRangeEncoder()
+    oracle_probs = [np.full((fc.SAMPLE_CONTEXTS, 2), rc.PROB_ONE // 2, np.int64)
+                    for _ in range(layout.n_planes)]
+    want = naive.encode_slice(oracle, naive.Planes(src, layout.geom),
+                              naive.Planes(ref, layout.geom), layout.geom, nets, oracle_probs, 0,
+                              layout.info.height, inter, skip, layout.log2_unit, layout.nux, 8,
+                              near)
+    assert data == oracle.finish()
+    assert all(np.array_equal(a, b) for a, b in zip(naive.Planes(rec, layout.geom).planes,
+                                                    want.planes))
+    assert all(np.array_equal(probs[p], oracle_probs[p]) for p in range(layout.n_planes))
+    if near == 0 and not inter:  # (skipped inter samples copy the reference instead)
+        assert np.array_equal(rec, src)
+    assert SET_SIZE == 37
