@@ -31,9 +31,10 @@ base) over the co-located samples of plane 0 and, for p >= 2, of plane
 p - 1. A neighbour outside the plane, or above the slice's first row
 ``ys``, is unavailable: its feature is 0 (docs/FORMAT.md 6.5.1).
 
-``_row_features`` and ``_sequential`` are the one definition of what a
-network sees: the coder (framecoder.py) and the training-data gatherer
-(gather.py) both call them. A new feature is a line in one of the functions
+``_row_features`` (a whole row at a time, so the loops vectorise) and
+``_sequential`` (one sample) are the one definition of what a network sees:
+the coder (framecoder.py) and the training-data gatherer (gather.py) both
+call them. A new feature is a line in one of the functions
 below, its count in the constants, and its paragraph in FORMAT.md 6.5.1;
 network shapes, training and the model record follow from the counts.
 """
@@ -59,76 +60,120 @@ def n_sequential(inter: bool) -> int:
 
 
 @kernel
-def _intra_row_features(rec, i, x, y, w, ys, out, k):
-    """Intra row features of the sample at flat index i into out[0:6, k]."""
+def _diff_row(out, f, a, a_off, b, b_off, lo, hi, w):
+    """out[f, x] = a[a_off + x] - b[b_off + x] for x in [lo, hi), 0 for the other x < w.
+
+    Written on slices: with views of known extent the loop vectorises (indexing
+    the whole arrays, LLVM cannot rule out aliasing and stays scalar)."""
+    o = out[f]
+    hi = max(hi, lo)
+    for x in range(lo):
+        o[x] = 0
+    for x in range(hi, w):
+        o[x] = 0
+    av = a[a_off + lo:a_off + hi]
+    bv = b[b_off + lo:b_off + hi]
+    ov = o[lo:hi]
+    for x in range(hi - lo):
+        ov[x] = np.int32(av[x]) - np.int32(bv[x])
+
+
+@kernel
+def _residual_row(out, f, rec, ref, off, lo, hi, w):
+    """out[f, x] = rec - ref at off + x for x in [lo, hi), 0 for the other x < w."""
+    _diff_row(out, f, rec, off, ref, off, lo, hi, w)
+
+
+@kernel
+def _intra_row_features(rec, row, y, w, ys, out):
+    """Intra row features of row y (flat offset ``row``) into out[0:6, 0:w]: the
+    neighbours NW, NE, NN, NNE, NWW, NEE minus N; zero in a slice's first row."""
     if y <= ys:
         for f in range(N_INTRA_ROW):
-            out[f, k] = 0
+            for x in range(w):
+                out[f, x] = 0
         return
-    n = np.int64(rec[i - w])
-    has_w = x > 0
-    has_e = x + 1 < w
+    up = row - w
     two_up = y - 1 > ys
-    out[0, k] = rec[i - w - 1] - n if has_w else 0
-    out[1, k] = rec[i - w + 1] - n if has_e else 0
-    out[2, k] = rec[i - 2 * w] - n if two_up else 0
-    out[3, k] = rec[i - 2 * w + 1] - n if (two_up and has_e) else 0
-    out[4, k] = rec[i - w - 2] - n if x > 1 else 0
-    out[5, k] = rec[i - w + 2] - n if x + 2 < w else 0
+    _diff_row(out, 0, rec, up - 1, rec, up, 1, w, w)  # NW
+    _diff_row(out, 1, rec, up + 1, rec, up, 0, w - 1, w)  # NE
+    _diff_row(out, 2, rec, up - w, rec, up, 0, w if two_up else 0, w)  # NN
+    _diff_row(out, 3, rec, up - w + 1, rec, up, 0, w - 1 if two_up else 0, w)  # NNE
+    _diff_row(out, 4, rec, up - 2, rec, up, 2, w, w)  # NWW
+    _diff_row(out, 5, rec, up + 2, rec, up, 0, w - 2, w)  # NEE
 
 
 @kernel
-def _inter_row_features(rec, ref, i, x, y, w, h, ys, out, k):
-    """Inter row features of the sample at flat index i into out[0:10, k]."""
-    r = np.int64(ref[i])
-    has_w = x > 0
-    has_e = x + 1 < w
-    if y > ys:
-        up = i - w
-        out[0, k] = np.int64(rec[up]) - ref[up]
-        out[1, k] = np.int64(rec[up - 1]) - ref[up - 1] if has_w else 0
-        out[2, k] = np.int64(rec[up + 1]) - ref[up + 1] if has_e else 0
-        out[3, k] = np.int64(rec[up - w]) - ref[up - w] if y - 1 > ys else 0
-        out[4, k] = np.int64(rec[up - 2]) - ref[up - 2] if x > 1 else 0
-        out[5, k] = np.int64(rec[up + 2]) - ref[up + 2] if x + 2 < w else 0
-    else:
-        for f in range(6):
-            out[f, k] = 0
-    out[6, k] = np.int64(ref[i - 1]) - r if has_w else 0
-    out[7, k] = np.int64(ref[i - w]) - r if y > 0 else 0
-    out[8, k] = np.int64(ref[i + 1]) - r if has_e else 0
-    out[9, k] = np.int64(ref[i + w]) - r if y + 1 < h else 0
+def _inter_row_features(rec, ref, row, y, w, h, ys, out):
+    """Inter row features of row y into out[0:10, 0:w]: the temporal residuals
+    rec - R at N, NW, NE, NN, NWW, NEE (zero in a slice's first row), then the
+    reference's own texture R[W], R[N], R[E], R[S] minus R."""
+    up = row - w
+    above = y > ys
+    _residual_row(out, 0, rec, ref, up, 0, w if above else 0, w)  # N
+    _residual_row(out, 1, rec, ref, up - 1, 1, w if above else 0, w)  # NW
+    _residual_row(out, 2, rec, ref, up + 1, 0, w - 1 if above else 0, w)  # NE
+    _residual_row(out, 3, rec, ref, up - w, 0, w if above and y - 1 > ys else 0, w)  # NN
+    _residual_row(out, 4, rec, ref, up - 2, 2, w if above else 0, w)  # NWW
+    _residual_row(out, 5, rec, ref, up + 2, 0, w - 2 if above else 0, w)  # NEE
+    _diff_row(out, 6, ref, row - 1, ref, row, 1, w, w)  # R[W]
+    _diff_row(out, 7, ref, row - w, ref, row, 0, w if y > 0 else 0, w)  # R[N]
+    _diff_row(out, 8, ref, row + 1, ref, row, 0, w - 1, w)  # R[E]
+    _diff_row(out, 9, ref, row + w, ref, row, 0, w if y + 1 < h else 0, w)  # R[S]
 
 
 @kernel
-def _colocated_err(err, geom, q, p, y, x):
-    """Sum of err over the samples of plane q co-located with (y, x) of plane p."""
+def _colocated_row(err, geom, q, p, y, out, f):
+    """out[f, x] = the sum of err over the samples of plane q co-located with
+    (y, x) of plane p, for every x of the row (edges of q repeat)."""
     off_q = geom[q, 0]
     wq = geom[q, 1]
     hq = geom[q, 2]
+    w = geom[p, 1]
     dx = geom[p, 3] - geom[q, 3]
     dy = geom[p, 4] - geom[q, 4]
+    o = out[f, :w]
     if dx >= 0 and dy >= 0:  # q is as fine or finer: sum its samples
-        x0 = x << dx
-        y0 = y << dy
-        total = np.int64(0)
-        for yy in range(y0, y0 + (1 << dy)):
+        step = 1 << dx
+        for x in range(w):
+            o[x] = 0
+        for yy in range(y << dy, (y << dy) + (1 << dy)):
             row = off_q + min(yy, hq - 1) * wq
-            for xx in range(x0, x0 + (1 << dx)):
-                total += err[row + min(xx, wq - 1)]
-        return total
-    xq = x >> (-dx) if dx < 0 else x << dx
+            last = err[row + wq - 1]
+            for j in range(step):
+                ev = err[row + j:row + wq:step]  # x with (x << dx) + j inside plane q
+                m = min(ev.shape[0], w)
+                for x in range(m):
+                    o[x] += ev[x]
+                for x in range(m, w):
+                    o[x] += last
+        return
     yq = y >> (-dy) if dy < 0 else y << dy
-    return np.int64(err[off_q + min(yq, hq - 1) * wq + min(xq, wq - 1)])
+    row = off_q + min(yq, hq - 1) * wq
+    for x in range(w):
+        xq = x >> (-dx) if dx < 0 else x << dx
+        o[x] = err[row + min(xq, wq - 1)]
 
 
 @kernel
-def _cross_row_features(err, geom, p, y, x, out, f, k):
-    """Cross-plane features of plane p at (y, x) into out[f:, k]."""
+def _row_features(rec, ref, err, geom, p, y, ys, inter, out):
+    """Every row feature of every sample of row y of plane p into out[:, 0:w]:
+    the network's inputs (``n_row_features(inter, p)`` rows), skipped or not.
+
+    Planes p >= 1 add the co-located ``err`` of plane 0 and, for p >= 2, of
+    plane p - 1 (cross-plane features).
+    """
+    w = geom[p, 1]
+    row = geom[p, 0] + y * w
+    f = N_INTER_ROW if inter else N_INTRA_ROW
+    if inter:
+        _inter_row_features(rec, ref, row, y, w, geom[p, 2], ys, out)
+    else:
+        _intra_row_features(rec, row, y, w, ys, out)
     if p >= 1:
-        out[f, k] = _colocated_err(err, geom, 0, p, y, x)
+        _colocated_row(err, geom, 0, p, y, out, f)
     if p >= 2:
-        out[f + 1, k] = _colocated_err(err, geom, p - 1, p, y, x)
+        _colocated_row(err, geom, p - 1, p, y, out, f + 1)
 
 
 @kernel
@@ -151,18 +196,6 @@ def _med(a, b, c):
     if c <= mn:
         return mx
     return a + b - c
-
-
-@kernel
-def _row_features(rec, ref, err, geom, p, i, x, y, w, h, ys, inter, out, k):
-    """Every row feature of the sample at flat index i of plane p into out[:, k]:
-    the network's inputs (``n_row_features(inter, p)`` of them)."""
-    if inter:
-        _inter_row_features(rec, ref, i, x, y, w, h, ys, out, k)
-        _cross_row_features(err, geom, p, y, x, out, N_INTER_ROW, k)
-    else:
-        _intra_row_features(rec, i, x, y, w, ys, out, k)
-        _cross_row_features(err, geom, p, y, x, out, N_INTRA_ROW, k)
 
 
 @kernel

@@ -49,10 +49,9 @@ def _prediction(outs, k, seq, n_seq):
 
 @kernel
 def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                     net, probs, bd, near, st, buf, feats, h1, h2, outs, acc, cols, seq):
+                     net, probs, bd, near, st, buf, full, feats, h1, h2, outs, acc, cols, seq):
     off = geom[p, 0]
     w = geom[p, 1]
-    h = geom[p, 2]
     lbx = log2u - geom[p, 3]
     lby = log2u - geom[p, 4]
     maxval = (np.int64(1) << bd) - 1
@@ -70,10 +69,15 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
             if not (inter and skip[brow + (x >> lbx)]):
                 cols[n] = x
                 n += 1
-        for k in range(n):
-            x = cols[k]
-            _row_features(rec, ref, err, geom, p, row + x, x, y, w, h, ys, inter, feats, k)
-        _mlp_rows(net, feats, n, h1, h2, outs, acc)
+        if n:
+            _row_features(rec, ref, err, geom, p, y, ys, inter, full)
+            if n == w:
+                _mlp_rows(net, full, n, h1, h2, outs, acc)
+            else:  # the coded columns only
+                for f in range(net[0]):
+                    for k in range(n):
+                        feats[f, k] = full[f, cols[k]]
+                _mlp_rows(net, feats, n, h1, h2, outs, acc)
         k = 0
         for x in range(w):
             i = row + x
@@ -118,6 +122,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     width = 1
     for p in range(n_planes):
         width = max(width, geom[p, 1])
+    full = np.zeros((MAX_ROW_FEATURES, width), np.int32)
     feats = np.zeros((MAX_ROW_FEATURES, width), np.int32)
     h1 = np.zeros((MAX_HIDDEN, width), np.int32)
     h2 = np.zeros((MAX_HIDDEN, width), np.int32)
@@ -147,7 +152,8 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
             continue
         net = nets[net_off[p]:net_off[p + 1]]
         _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                         net, probs[p], bd, near, st, buf, feats, h1, h2, outs, acc, cols, seq)
+                         net, probs[p], bd, near, st, buf, full, feats, h1, h2, outs, acc, cols,
+                         seq)
 
 
 @kernel

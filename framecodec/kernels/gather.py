@@ -13,7 +13,7 @@ deterministic hash, the row features, the sequential features and the target
 import numpy as np
 
 from ._jit import kernel
-from .context import MAX_SEQ, _row_features, _sequential
+from .context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential
 
 
 @kernel
@@ -37,12 +37,15 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
     lby = log2b - geom[p, 4]
     half = np.int64(1) << (bd - 1)
     cap = targets.shape[0]
+    n_feats = feats.shape[0]
     seq = np.zeros(MAX_SEQ, np.int64)
+    full = np.zeros((MAX_ROW_FEATURES, w), np.int32)
     for s in range(slice_y.shape[0] - 1):
         ys = slice_y[s] >> sy
         ye = min(h, (slice_y[s + 1] + (1 << sy) - 1) >> sy)
         for y in range(ys, ye):
             brow = (y >> lby) * nbx
+            _row_features(ctx, ref, err, geom, p, y, ys, inter, full)
             for x in range(w):
                 i = off + y * w + x
                 if inter and skip[brow + (x >> lbx)]:
@@ -52,7 +55,8 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
                 err[i] = np.int64(ctx[i]) - base
                 hashed = ((i + salt) * np.int64(2654435761)) & 0xFFFFFFFF
                 if hashed < keep and count < cap:
-                    _row_features(ctx, ref, err, geom, p, i, x, y, w, h, ys, inter, feats, count)
+                    for f in range(n_feats):
+                        feats[f, count] = full[f, x]
                     for j in range(seqs.shape[0]):
                         seqs[j, count] = seq[j]
                     targets[count] = np.int64(src[i]) - base

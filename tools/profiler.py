@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Where encode and decode time goes: stages in ns per sample and as a share.
+
+    python tools/profiler.py CLIP [--frames 0:12] [--max-error N] [--threads T] [--json OUT]
+
+Encodes the frames of CLIP (in this process, one job) and decodes the result,
+with framecodec's functions wrapped by timers. Time is *exclusive*: a stage
+nested in another (coding inside a measured choice) counts once, in the
+innermost stage. The slice kernel decodes features, network, entropy coding
+and reconstruction in one pass; its share is split by replaying each decoded
+slice's feature pass and feature + network pass on the decoded samples
+(``_replay`` below mirrors the coder's row loop without coding), so
+"entropy decoding, prediction, reconstruction" is the slice time minus the
+two replays. Numba kernels are compiled (and cached) by a warm-up run first.
+Times are the process's CPU time (``time.process_time_ns``), so that other
+work on a shared machine does not inflate them; fps figures derive from them.
+
+The wrapped functions are framecodec's internals: when a stage moves, this
+tool's ``_ENCODE_STAGES`` / ``_DECODE_STAGES`` move with it
+(tests/test_profiler.py runs it on a small clip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from framecodec.kernels.context import MAX_ROW_FEATURES, _row_features
+from framecodec.kernels.mlp import MAX_HIDDEN, MAX_OUT, _mlp_rows
+
+
+class Stages:
+    """Exclusive wall time per stage label, in nanoseconds."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, int] = defaultdict(int)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._stack: list[list] = []
+        self.excluded = 0
+
+    def enter(self, label: str) -> None:
+        self._stack.append([label, time.process_time_ns(), 0])
+
+    def leave(self) -> int:
+        label, start, inner = self._stack.pop()
+        spent = time.process_time_ns() - start
+        self.ns[label] += spent - inner
+        self.calls[label] += 1
+        if self._stack:
+            self._stack[-1][2] += spent
+        return spent
+
+    def add(self, label: str, ns: int) -> None:
+        self.ns[label] += ns
+
+    def exclude(self, ns: int) -> None:
+        """Time spent measuring (replays), taken out of the enclosing stage and the total."""
+        self.excluded += ns
+        if self._stack:
+            self._stack[-1][2] += ns
+
+    def timed(self, label: str, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            self.enter(label)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.leave()
+        return wrapper
+
+    def timed_iter(self, label: str, fn):
+        """A generator function whose every step (``next``) counts as ``label``."""
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            it = fn(*args, **kwargs)
+            while True:
+                self.enter(label)
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                finally:
+                    self.leave()
+                yield item
+        return wrapper
+
+
+def _patch(stages: Stages, table, undo: list) -> None:
+    for owner, name, label, kind in table:
+        original = owner.__dict__[name]
+        fn = original.__func__ if isinstance(original, staticmethod) else original
+        wrapped = stages.timed_iter(label, fn) if kind == "iter" else stages.timed(label, fn)
+        setattr(owner, name, staticmethod(wrapped) if isinstance(original, staticmethod)
+                else wrapped)
+        undo.append((owner, name, original))
+
+
+def _restore(undo: list) -> None:
+    for owner, name, original in reversed(undo):
+        setattr(owner, name, original)
+    undo.clear()
+
+
+def _encode_stages():
+    from framecodec.encoder import (analysis, grouping, jobs, modelfit, motion, palettes,
+                                    targets, train)
+    from framecodec.format import container
+    from framecodec.io import source
+
+    return [
+        (source.Source, "frames", "demux", "iter"),
+        (grouping.CutDetector, "is_cut", "scene analysis", "call"),
+        (motion, "estimate", "motion search", "call"),
+        (modelfit, "_group_data", "data gathering", "call"),
+        (modelfit, "fit_palette_nets", "palette networks", "call"),
+        (palettes, "fit_palettes", "palette fitting", "call"),
+        (train, "fit_many", "training", "call"),
+        (modelfit.FittedNets, "freeze", "freezing to integers", "call"),
+        (analysis, "code_group", "trial coding (measured choices)", "call"),
+        (targets, "code_group", "trial coding (targets)", "call"),
+        (jobs, "code_job", "other encoder work", "call"),
+        (container.FcvWriter, "write_group", "container", "call"),
+        (container.FcvWriter, "close", "container", "call"),
+    ]
+
+
+def _final_coding_stage():
+    from framecodec.encoder import groupcoder
+    return [(groupcoder, "code_group", "final coding", "call")]
+
+
+def _decode_stages():
+    from framecodec.coding import state
+    from framecodec.format import container, group, layout
+
+    return [
+        (container.FcvReader, "read_group", "container reading", "call"),
+        (group.GroupHeader, "from_bytes", "header and model parsing", "call"),
+        (state.GroupState, "__init__", "model setup", "call"),
+        (state.GroupState, "_code_motion", "motion decoding", "call"),
+        (state.GroupState, "_reference", "motion compensation", "call"),
+        (layout.Layout, "unflatten", "output frames", "call"),
+    ]
+
+
+@njit(cache=True)
+def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets, net_off,
+            pal_role, with_mlp):
+    """The coder's row loop (kernels/framecoder.py) without coding: features of every
+    coded sample and, with ``with_mlp``, the network on each row. Returns a checksum."""
+    width = 1
+    for p in range(n_planes):
+        width = max(width, geom[p, 1])
+    full = np.zeros((MAX_ROW_FEATURES, width), np.int32)
+    feats = np.zeros((MAX_ROW_FEATURES, width), np.int32)
+    h1 = np.zeros((MAX_HIDDEN, width), np.int32)
+    h2 = np.zeros((MAX_HIDDEN, width), np.int32)
+    outs = np.zeros((MAX_OUT, width), np.int64)
+    cols = np.zeros(width, np.int64)
+    acc = np.zeros(width, np.int64)
+    total = np.int64(0)
+    for p in range(n_planes):
+        if pal_role[p] != -1:
+            continue
+        w = geom[p, 1]
+        h = geom[p, 2]
+        sy = geom[p, 4]
+        ys = y0 >> sy
+        ye = min(h, (y1 + (1 << sy) - 1) >> sy)
+        lbx = log2u - geom[p, 3]
+        lby = log2u - sy
+        net = nets[net_off[p]:net_off[p + 1]]
+        for y in range(ys, ye):
+            brow = (y >> lby) * nux
+            n = 0
+            for x in range(w):
+                if not (inter and skip[brow + (x >> lbx)]):
+                    cols[n] = x
+                    n += 1
+            if n:
+                _row_features(rec, ref, err, geom, p, y, ys, inter, full)
+                for f in range(net[0]):
+                    for k in range(n):
+                        feats[f, k] = full[f, cols[k]]
+            if with_mlp and n:
+                _mlp_rows(net, feats, n, h1, h2, outs, acc)
+                total += outs[0, 0]
+            elif n:
+                total += feats[0, 0]
+    return total
+
+
+def _split_slices(stages: Stages, undo: list) -> None:
+    """Time the slice kernel, and split it by replaying its feature and network passes."""
+    from framecodec.kernels import framecoder
+
+    original = framecoder._code_slice
+
+    def wrapper(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
+                nets, net_off, *rest):
+        stages.enter("slice coding")
+        try:
+            return original(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
+                            log2u, nux, nets, net_off, *rest)
+        finally:
+            spent = stages.leave()
+            if not encode:
+                pal_role = rest[5]
+                t0 = time.process_time_ns()
+                _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets,
+                        net_off, pal_role, False)
+                t1 = time.process_time_ns()
+                _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets,
+                        net_off, pal_role, True)
+                t2 = time.process_time_ns()
+                stages.exclude(t2 - t0)
+                features, network = t1 - t0, max(0, (t2 - t1) - (t1 - t0))
+                stages.ns["slice coding"] -= spent
+                stages.add("features", features)
+                stages.add("network", network)
+                stages.add("entropy decoding, prediction, reconstruction",
+                           spent - features - network)
+
+    framecoder._code_slice = wrapper
+    undo.append((framecoder, "_code_slice", original))
+
+
+def profile(clip: Path, frames: tuple[int, int], max_error: int, threads: int,
+            settings=None) -> dict:
+    import framecodec
+    from framecodec.encoder.settings import EncodeSettings
+
+    settings = settings or EncodeSettings()
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "p.fcv"
+        # warm-up: compile or load every kernel outside the measurement
+        framecodec.encode(clip, out, settings=settings, max_error=max_error,
+                          frames=(frames[0], frames[0] + 2), overwrite=True, audio=False,
+                          threads=threads)
+        undo: list = []
+        _split_slices(Stages(), undo)  # compiles the replay kernels too
+        try:
+            list(framecodec.decode_frames(out, threads=threads))
+        finally:
+            _restore(undo)
+        enc = Stages()
+        _patch(enc, _encode_stages() + _final_coding_stage(), undo)
+        t0 = time.process_time_ns()
+        try:
+            result = framecodec.encode(clip, out, settings=settings, max_error=max_error,
+                                       frames=frames, overwrite=True, audio=False,
+                                       threads=threads)
+        finally:
+            _restore(undo)
+        enc_total = time.process_time_ns() - t0
+        dec = Stages()
+        _patch(dec, _decode_stages(), undo)
+        _split_slices(dec, undo)
+        t0 = time.process_time_ns()
+        try:
+            dec.enter("other decoder work")
+            count = sum(1 for _ in framecodec.decode_frames(out, threads=threads))
+            dec.leave()
+        finally:
+            _restore(undo)
+        dec_total = time.process_time_ns() - t0 - dec.excluded
+    samples = result.samples
+    enc.ns["other encoder work"] += enc_total - sum(enc.ns.values())
+    return {"clip": str(clip), "frames": result.frames, "samples": samples,
+            "max_error": max_error, "threads": threads, "bytes": result.bytes,
+            "encode": _table(enc.ns, enc_total, samples),
+            "decode": _table(dec.ns, dec_total, samples), "decoded_frames": count,
+            "encode_fps": result.frames / (enc_total / 1e9),
+            "decode_fps": count / (dec_total / 1e9)}
+
+
+def _table(ns: dict[str, int], total: int, samples: int) -> list[dict]:
+    rows = [{"stage": k, "seconds": v / 1e9, "ns_per_sample": v / max(samples, 1),
+             "share": v / max(total, 1)} for k, v in ns.items() if v > 0]
+    rows.sort(key=lambda r: -r["seconds"])
+    rows.append({"stage": "total", "seconds": total / 1e9,
+                 "ns_per_sample": total / max(samples, 1), "share": 1.0})
+    return rows
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['clip']}: {report['frames']} frames, {report['samples']:,} samples, "
+             f"max error {report['max_error']}, {report['threads']} thread(s), "
+             f"{report['bytes']:,} bytes"]
+    for what in ("encode", "decode"):
+        fps = report[f"{what}_fps"]
+        lines += ["", f"{what} ({fps:.2f} fps)", "| stage | s | ns/sample | share |",
+                  "| --- | --: | --: | --: |"]
+        for row in report[what]:
+            lines.append(f"| {row['stage']} | {row['seconds']:.3f} | "
+                         f"{row['ns_per_sample']:.1f} | {100 * row['share']:.1f} % |")
+    return "\n".join(lines)
+
+
+def _range(text: str) -> tuple[int, int]:
+    a, _, b = text.partition(":")
+    return int(a or 0), int(b)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("clip", type=Path)
+    p.add_argument("--frames", type=_range, default=(0, 12), metavar="A:B")
+    p.add_argument("--max-error", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", type=Path, help="also write the report as JSON")
+    args = p.parse_args(argv)
+    report = profile(args.clip, args.frames, args.max_error, args.threads)
+    print(format_report(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
