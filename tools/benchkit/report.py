@@ -124,10 +124,9 @@ def methods_notes(mode: str, args, clips: Sequence[dict], rows: Sequence[Row],
             "frame+slice threads), x265 default thread pools; jxl/png/jpegls/jpeg code the "
             "frames on a pool of one thread per core; framecodec jobs=1, threads=cores. x264 and "
             "x265 streams can differ slightly with threads; their sizes are in the JSON.")
-    lines.append("train s: framecodec's training time, when its EncodeResult reports "
-                 "train_seconds ('–' otherwise); encode fps includes it. framecodec is "
-                 "measured like the others, through framecodec.encode (which decodes the clip "
-                 "itself, inside the timing) and framecodec.decode_frames; once per run, two "
+    lines.append("framecodec is measured like the others, through framecodec.encode (which "
+                 "decodes the clip and trains its networks itself, inside the timing: its "
+                 "encode fps include the training) and framecodec.decode_frames; once per run, two "
                  "frames are encoded and decoded untimed first so that numba's on-disk kernel "
                  "cache is filled, and every decode child decodes two frames untimed before "
                  "the timed decode (loading the cached kernels).")

@@ -47,7 +47,6 @@ class Row:
     frame_max_errors: list[int] | None = None
     encode_mem: dict | None = None  # {base_mb, peak_mb, delta_mb, peak_reset}
     decode_mem: dict | None = None
-    train_seconds: float | None = None
     settings: dict | None = None
     version: str = ""
     cached: bool = False
@@ -235,7 +234,6 @@ def speed_summary(rows: Sequence[Row]) -> list[dict]:
         mine = [r for r in rows if (r.codec, r.setting) == (codec, setting) and r.measured]
         frames = sum(r.frames for r in mine)
         mt = [r.threads_all for r in mine if r.threads_all and "error" not in r.threads_all]
-        train = [r.train_seconds for r in mine if r.train_seconds is not None]
 
         def mx(values):
             values = [v for v in values if v is not None]
@@ -247,7 +245,6 @@ def speed_summary(rows: Sequence[Row]) -> list[dict]:
             "decode_fps": fps(frames, sum(r.decode_seconds for r in mine)),
             "encode_mem_mb": mx(delta_mb(r.encode_mem) for r in mine),
             "decode_mem_mb": mx(delta_mb(r.decode_mem) for r in mine),
-            "train_seconds": sum(train) if train and len(train) == len(mine) else None,
             "threads_all": None,
         }
         if mt and len(mt) == len(mine):
@@ -258,8 +255,5 @@ def speed_summary(rows: Sequence[Row]) -> list[dict]:
                 "encode_mem_mb": mx(delta_mb(m.get("encode_mem")) for m in mt),
                 "decode_mem_mb": mx(delta_mb(m.get("decode_mem")) for m in mt),
             }
-        if entry["train_seconds"] is not None:
-            coding = sum(r.encode_seconds for r in mine) - entry["train_seconds"]
-            entry["encode_fps_without_training"] = fps(frames, coding)
         result.append(entry)
     return result

@@ -193,8 +193,7 @@ def apply_measurement(row: Row, m: dict) -> None:
     for name in ("bytes", "encode_seconds", "decode_seconds", "encode_cpu_seconds",
                  "decode_cpu_seconds", "ok", "measured_max_error", "psnr_db", "psnr_yuv_db",
                  "psnr_yuv_db_weighted", "exact", "ssim", "ssim_yuv", "frame_max_errors",
-                 "encode_mem", "decode_mem", "train_seconds", "settings", "version",
-                 "cached", "measured_at"):
+                 "encode_mem", "decode_mem", "settings", "version", "cached", "measured_at"):
         if name in m:
             setattr(row, name, m[name])
     row.encoder = m.get("encoder", "") or ""
@@ -233,7 +232,7 @@ def measure_row(codec: Codec, point: Point, src: Source, raw: Path, ctx: Context
                 "decode_cpu_seconds": mt.get("decode_cpu_seconds"),
                 "encode_mem": mt.get("encode_mem"), "decode_mem": mt.get("decode_mem"),
                 "ok": mt["ok"], "measured_max_error": mt["measured_max_error"],
-                "psnr_yuv_db": mt.get("psnr_yuv_db"), "train_seconds": mt.get("train_seconds"),
+                "psnr_yuv_db": mt.get("psnr_yuv_db"),
                 "settings": mt.get("settings"), "cached": mt.get("cached", False),
                 "note": _join(mt.get("problem") or "", mt.get("failure") or ""),
             }

@@ -144,7 +144,6 @@ def speed_table(summary: Sequence[dict]) -> str:
     header += ["enc MB", "dec MB"]
     if any_mt:
         header += [f"enc MB ({n}T)", f"dec MB ({n}T)"]
-    header += ["train s"]
     out = []
     for e in summary:
         mt = e["threads_all"] or {}
@@ -155,6 +154,5 @@ def speed_table(summary: Sequence[dict]) -> str:
         cells += [fmt(e["encode_mem_mb"], 1), fmt(e["decode_mem_mb"], 1)]
         if any_mt:
             cells += [fmt(mt.get("encode_mem_mb"), 1), fmt(mt.get("decode_mem_mb"), 1)]
-        cells.append(fmt(e["train_seconds"], 1))
         out.append(cells)
     return markdown_table(header, out, set(range(2, len(header))))

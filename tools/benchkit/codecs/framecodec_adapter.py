@@ -73,10 +73,8 @@ class FramecodecCodec(Codec):
         reported = getattr(result, "bytes", None)
         if reported is not None and reported != size:
             note = f"encode() reported {reported} bytes, file has {size}"
-        train = getattr(result, "train_seconds", None)
         return {"bytes": size, "encode_seconds": enc.wall, "encode_cpu_seconds": enc.cpu,
-                "encode_mem": mem.result(), "encoder": self.version(), "note": note,
-                "train_seconds": float(train) if train is not None else None}
+                "encode_mem": mem.result(), "encoder": self.version(), "note": note}
 
     def decode(self, job: dict, point: Point, mem: MemProbe, sink: RawSink) -> dict:
         import framecodec as fc
