@@ -1,11 +1,17 @@
 # SPDX-License-Identifier: MIT
 """tools/benchkit: metrics against hand-computed values and reference implementations, the
-equal-PSNR interpolation, the cache, and tiny end-to-end measurements (no framecodec)."""
+equal-PSNR interpolation, sources, the cache, totals and tables, the command line, and tiny
+end-to-end measurements (in process and through one child process; no framecodec)."""
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import json
 import math
+import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +22,18 @@ TOOLS = Path(__file__).resolve().parent.parent / "tools"
 if str(TOOLS) not in sys.path:
     sys.path.insert(0, str(TOOLS))
 
-from benchkit import cache, codecs, metrics, probes, rows, runner, sources, tables  # noqa: E402
+from benchkit import (  # noqa: E402
+    cache,
+    cli,
+    codecs,
+    metrics,
+    probes,
+    report,
+    rows,
+    runner,
+    sources,
+    tables,
+)
 from benchkit.codecs import image  # noqa: E402
 
 # --- bits_per_sample ---------------------------------------------------------
@@ -502,3 +519,250 @@ def test_ladders_extend_from_their_low_fidelity_end():
     assert jpeg.next_point([70, 80, 100]) == codecs.Point(60, None, "q=60")
     assert jpeg.next_point([10, 100]) is None
     assert codecs.CODECS["ffv1"].next_point([None]) is None
+
+
+# --- more hand-computed metrics ----------------------------------------------------------
+
+
+def test_sum_squared_error_hand_values():
+    a = np.array([[1, 2], [3, 4]], dtype=np.uint8)
+    b = np.array([[2, 4], [6, 8]], dtype=np.uint8)
+    assert metrics.sum_squared_error(a, b) == 1 + 4 + 9 + 16
+    # 0 vs 255 twice: 2 * 255^2 = 130050 (uint8 arithmetic would give 2 * 1^2)
+    c = np.array([0, 255], dtype=np.uint8)
+    assert metrics.sum_squared_error(c, c[::-1]) == 130050
+    d = np.array([0], dtype=np.uint16)
+    assert metrics.sum_squared_error(d, d + 1023) == 1023 ** 2  # 1046529, 10-bit full scale
+
+
+def test_psnr_from_sse_hand_values():
+    assert metrics.psnr_from_sse(0, 10) == math.inf
+    # MSE 1 at 8 bits: 10*log10(255^2) = 48.13080 dB; at 10 bits: 20*log10(1023) = 60.19751 dB
+    assert metrics.psnr_from_sse(16, 16, 8) == pytest.approx(48.13080361, abs=1e-6)
+    assert metrics.psnr_from_sse(5, 5, 10) == pytest.approx(60.19751267, abs=1e-6)
+    with pytest.raises(ValueError):
+        metrics.psnr_from_sse(1, 0)
+
+
+def test_psnr_yuv_10bit_hand_value_and_bad_input():
+    # MSE Y = 8/4 = 2, U = 8/1 = 8, V = 0; 6:1:1 -> (12 + 8 + 0) / 8 = 2.5
+    # PSNR = 10*log10(1023^2 / 2.5) = 56.21811 dB
+    assert metrics.psnr_yuv([8, 8, 0], [4, 1, 1], [6, 1, 1], bitdepth=10) == pytest.approx(
+        56.21811259, abs=1e-6)
+    with pytest.raises(ValueError):
+        metrics.psnr_yuv([1, 2], [4, 4, 4], [1, 1, 1])  # one sse missing
+    with pytest.raises(ValueError):
+        metrics.psnr_yuv([], [], [])
+    with pytest.raises(ValueError):
+        metrics.psnr_yuv([1, 1], [4, 4], [0, 0])
+    with pytest.raises(ValueError):
+        metrics.psnr_yuv_db_weighted([40.0, 41.0], [0, 0])
+
+
+def test_plane_weights_of_nothing():
+    assert metrics.plane_weights([]) == []
+
+
+def test_ssim_anti_correlated_tiny_plane_hand_value():
+    # 2x2, below the window: global statistics. Both means 1, both variances 1, covariance -1:
+    # SSIM = (2 + C1)(-2 + C2) / ((2 + C1)(2 + C2)) = (C2 - 2) / (C2 + 2), C2 = (0.03*255)^2
+    a = np.array([[0, 2], [0, 2]], dtype=np.uint8)
+    b = np.array([[2, 0], [2, 0]], dtype=np.uint8)
+    c2 = 7.65 ** 2
+    assert metrics.ssim(a, b) == pytest.approx((c2 - 2) / (c2 + 2), abs=1e-12)
+    assert metrics.ssim(a, b) == pytest.approx(0.93390888, abs=1e-8)
+
+
+def test_ssim_rejects_bad_planes():
+    with pytest.raises(ValueError):
+        metrics.ssim(np.zeros((12, 12)), np.zeros((12, 13)))
+    with pytest.raises(ValueError):
+        metrics.ssim(np.zeros((0, 4)), np.zeros((0, 4)))
+
+
+def test_geometric_mean_hand_values_and_what_it_skips():
+    assert metrics.geometric_mean([1.0, 10.0, 100.0]) == pytest.approx(10.0)
+    assert metrics.geometric_mean([0.5, 2.0]) == pytest.approx(1.0)  # half and double cancel
+    # None (no ratio on a clip) and non-positive values are left out: sqrt(4 * 9) = 6
+    assert metrics.geometric_mean([None, 0.0, -3.0, 4.0, 9.0]) == pytest.approx(6.0)
+    assert metrics.geometric_mean([0.0, None]) is None
+
+
+def test_rd_frontier_edge_cases():
+    assert metrics.rd_frontier([]) == []
+    assert metrics.rd_frontier([(math.inf, 100), (float("nan"), 50)]) == []
+    assert metrics.rd_frontier([(40, 0), (45, 100)]) == [(45.0, 100.0)]  # no size: dropped
+    assert metrics.rd_frontier([(45, 100), (40, 100)]) == [(45.0, 100.0)]  # same size, less PSNR
+
+
+def test_size_at_psnr_two_points_a_decade_apart():
+    # 10 dB and a factor 100 between the points: every 5 dB is a factor 10 in size
+    ladder = [(30.0, 100), (40.0, 10000)]
+    assert metrics.size_at_psnr(ladder, 35.0) == pytest.approx(1000)
+    assert metrics.size_at_psnr(ladder, 32.5) == pytest.approx(10 ** 2.5)
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+def test_plane_names_follow_the_pixel_format_family():
+    assert sources.plane_names("gbrp", 3) == ["G", "B", "R"]
+    assert sources.plane_names("gbrap10le", 4) == ["G", "B", "R", "A"]
+    assert sources.plane_names("gray", 1) == ["Y"]
+    assert sources.plane_names("ya8", 2) == ["Y", "A"]
+    assert sources.plane_names("yuva420p", 4) == ["Y", "U", "V", "A"]
+    assert sources.pix_fmt_family("yuv420p10le") == "yuv"
+
+
+def test_source_describe_counts_every_sample():
+    src = _source()  # 35x19 yuv420p: chroma 18x10, 3 frames
+    d = src.describe()
+    assert d["samples"] == 3 * (35 * 19 + 2 * 18 * 10) == src.samples
+    assert d["plane_shapes"] == [[19, 35], [10, 18], [10, 18]]
+    assert d["plane_names"] == ["Y", "U", "V"] and d["frames"] == 3
+    assert src.layout()["dtype"] == "|u1"
+
+
+def test_read_raw_frames_rejects_a_file_of_the_wrong_size(tmp_path):
+    src = _source(n=2)
+    src.write_raw(tmp_path / "s.raw")
+    with open(tmp_path / "s.raw", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ValueError, match="expected"):
+        sources.read_raw_frames(tmp_path / "s.raw", src.layout())
+
+
+def test_load_image_gives_planar_gbr(tmp_path):
+    imagecodecs = pytest.importorskip("imagecodecs")
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 7
+    (tmp_path / "tiny.png").write_bytes(imagecodecs.png_encode(rgb))
+    src = sources.load_image(tmp_path / "tiny.png")
+    assert (src.kind, src.pix_fmt, src.width, src.height, src.frame_count) == (
+        "image", "gbrp", 3, 2, 1)
+    g, b, r = src.frames[0]
+    assert np.array_equal(g, rgb[..., 1]) and np.array_equal(b, rgb[..., 2])
+    assert np.array_equal(r, rgb[..., 0])
+
+
+def test_find_clips_by_suffix_and_name_filter(tmp_path):
+    for name in ("b.MP4", "a.mkv", "notes.txt", "d_car.y4m", "e.png"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub.mkv").mkdir()  # a directory, not a clip
+    assert [p.name for p in sources.find_clips(tmp_path, "")] == ["a.mkv", "b.MP4", "d_car.y4m"]
+    assert [p.name for p in sources.find_clips(tmp_path, " car, b")] == ["b.MP4", "d_car.y4m"]
+    assert [p.name for p in sources.find_clips(tmp_path, "", sources.IMAGE_SUFFIXES)] == ["e.png"]
+
+
+# --- timing, cache -------------------------------------------------------------------------
+
+
+def test_timed_iter_times_only_the_production_of_items():
+    timer = probes.Timer()
+    items = []
+    for item in probes.timed_iter(lambda: iter(range(3)), timer):
+        time.sleep(0.1)  # the caller's work: not timed
+        items.append(item)
+    assert items == [0, 1, 2]
+    assert timer.wall < 0.1
+    with timer:
+        time.sleep(0.05)
+    assert timer.wall >= 0.04  # blocks accumulate
+
+
+def test_file_sha256_is_the_content_hash_and_follows_changes(tmp_path):
+    path = tmp_path / "clip.bin"
+    path.write_bytes(b"abc")
+    assert cache.file_sha256(path) == hashlib.sha256(b"abc").hexdigest()
+    path.write_bytes(b"abcd")  # new size: not the memoised hash of the old content
+    assert cache.file_sha256(path) == hashlib.sha256(b"abcd").hexdigest()
+
+
+def test_cache_key_and_file_layout_are_stable(tmp_path):
+    """Entries written by earlier runs must still be found: the key and the layout are fixed."""
+    key = cache.Cache.key({"b": 2, "a": 1})
+    assert key == cache.Cache.key({"a": 1, "b": 2})
+    assert key == hashlib.sha256(b'{"a": 1, "b": 2}').hexdigest()
+    store = cache.Cache(tmp_path)
+    store.put({"a": 1, "b": 2}, {"bytes": 7})
+    entry = json.loads((tmp_path / key[:2] / f"{key}.json").read_text())
+    assert entry == {"material": {"a": 1, "b": 2}, "measurement": {"bytes": 7}}
+
+
+# --- rows, totals, speed, tables -----------------------------------------------------------
+
+
+def _lossless(clip, codec, nbytes, n=0, seconds=1.0):
+    return rows.Row(clip, codec, n, 2, 100, bytes=nbytes, ok=True, exact=n == 0,
+                    measured_max_error=n, encode_seconds=seconds, decode_seconds=seconds / 2,
+                    setting="lossless" if n == 0 else f"NEAR={n}")
+
+
+def test_totals_are_sums_and_ratios_of_sums():
+    measured = [_lossless("c", "ffv1", 1000), _lossless("d", "ffv1", 3000),
+                _lossless("c", "x264", 500), _lossless("d", "x264", 1000),
+                _lossless("c", "jpegls", 800)]
+    tots = {t.codec: t for t in rows.totals(measured, ["c", "d"])}
+    x264 = tots["x264"]
+    assert (x264.clips, x264.frames, x264.samples, x264.bytes) == (2, 4, 200, 1500)
+    assert x264.ratio_ffv1 == pytest.approx(1500 / 4000)  # not the mean of 0.5 and 0.333
+    assert x264.ratio_jpegls == pytest.approx(500 / 800)  # only the clip JPEG-LS has
+    assert x264.bits_per_sample == pytest.approx(1500 * 8 / 200)
+    assert x264.encode_fps == pytest.approx(4 / 2.0) and x264.decode_fps == pytest.approx(4.0)
+    assert tots["jpegls"].note == "1/2 clips" and tots["ffv1"].note == ""
+
+
+def test_speed_summary_is_frames_over_summed_seconds_and_largest_memory():
+    a = _lossless("c", "ffv1", 1000, seconds=1.0)
+    b = _lossless("d", "ffv1", 1000, seconds=3.0)
+    a.encode_mem, b.encode_mem = {"delta_mb": 5.0}, {"delta_mb": 9.5}
+    (entry,) = rows.speed_summary([a, b])
+    assert entry["frames"] == 4 and entry["encode_fps"] == pytest.approx(4 / 4.0)
+    assert entry["decode_fps"] == pytest.approx(4 / 2.0)
+    assert entry["encode_mem_mb"] == 9.5 and entry["decode_mem_mb"] is None
+    assert entry["threads_all"] is None
+
+
+def test_markdown_table_pads_and_aligns():
+    text = tables.markdown_table(["a", "bb"], [["1", "2"], ["333", "4"]], right={1})
+    assert text.split("\n") == ["| a   | bb |", "| --- | -: |", "| 1   |  2 |", "| 333 |  4 |"]
+    assert tables.fmt(None, 2) == "–" and tables.fmt(1.23456, 2) == "1.23"
+
+
+def test_json_safe_turns_non_finite_floats_into_null():
+    value = {"a": [1.5, math.inf, {"b": float("nan")}], "c": ("x", -math.inf), "d": 3}
+    assert report.json_safe(value) == {"a": [1.5, None, {"b": None}], "c": ["x", None], "d": 3}
+
+
+# --- runner, command line ------------------------------------------------------------------
+
+
+def test_apply_measurement_joins_notes_and_flags_multicore_encodes():
+    row = rows.Row("c", "x", 0, 2, 100)
+    runner.apply_measurement(row, {"bytes": 9, "ok": True, "note": "a", "problem": "b",
+                                   "failure": "", "encode_seconds": 1.0,
+                                   "encode_cpu_seconds": 1.5, "cached": True})
+    assert (row.bytes, row.ok, row.cached) == (9, True, True)
+    assert row.note == "a; b; encode used more than one core"
+    short = rows.Row("c", "x", 0, 2, 100)  # under half a second the CPU clock is too coarse
+    runner.apply_measurement(short, {"encode_seconds": 0.4, "encode_cpu_seconds": 0.8})
+    assert short.note == ""
+
+
+def test_parse_int_list_and_codecs():
+    assert cli.parse_int_list("4,1,1,0") == [0, 1, 4]
+    for bad in ("", "-1", "1,x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli.parse_int_list(bad)
+    assert cli.parse_codecs(" framecodec,FFV1 ") == ["ffv1", "framecodec"]  # canonical order
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.parse_codecs("ffv1,h266")
+
+
+def test_bench_help_lists_every_codec():
+    """tools/bench.py finds its package and prints the codec list (the package docstring)."""
+    out = subprocess.run([sys.executable, str(TOOLS / "bench.py"), "--help"], check=True,
+                         capture_output=True, text=True, cwd=TOOLS.parent).stdout
+    lines = out.splitlines()
+    for key in codecs.ALL_CODECS:  # "  ffv1        FFV1 -level 3 ..."
+        assert any(line.startswith(f"  {key:<12}") for line in lines), key
+    assert "--max-error" in out and "Cache (--cache-dir" in out
