@@ -43,9 +43,10 @@ class NaiveRangeEncoder:
             self.range <<= 8
             self._shift_low()
 
-    def signed(self, probs, base, v, sign_ctx, max_exp):
-        """Exp-Golomb binarisation of kernels/symbols.py."""
-        self.bit(probs, base, 1 if v == 0 else 0)
+    def signed(self, probs, base, v, sign_ctx, max_exp, zero_ctx=None):
+        """Exp-Golomb binarisation of kernels/symbols.py (zero flag at ``zero_ctx``,
+        by default the set's first model)."""
+        self.bit(probs, base if zero_ctx is None else zero_ctx, 1 if v == 0 else 0)
         if v == 0:
             return
         self.bit(probs, base + 1 + sign_ctx, 1 if v < 0 else 0)
@@ -287,7 +288,9 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
                 else:
                     v = (e + near) // step if e >= 0 else -((near - e) // step)
                     r = min(max(pred + v * step, 0), maxval)
-                coder.signed(probs[p], bucket * 37, v, ((mu + 8) & 15) >> 2, bd - 1)
+                quarter = ((mu + 8) & 15) >> 2
+                zero_ctx = 16 * 37 + bucket * 4 + quarter if near == 0 else bucket * 37
+                coder.signed(probs[p], bucket * 37, v, quarter, bd - 1, zero_ctx)
                 rec[p][y, x] = r
                 err[p][y, x] = r - base
     return rec

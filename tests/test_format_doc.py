@@ -262,7 +262,7 @@ def test_head_field_table_matches_writer(spec):
     layout = "<" + "".join(CODES[_unquote(row["type"])] for row in rows)
     values = dict(zip([row["field"] for row in rows], struct.unpack(layout, payload)))
     assert values == {
-        "version_major": 1, "version_minor": 0, "width": 1234, "height": 567,
+        "version_major": 2, "version_minor": 0, "width": 1234, "height": 567,
         "pix_fmt": 24, "bit_depth": 10, "frame_rate_num": 30000, "frame_rate_den": 1001,
         "time_base_num": 1, "time_base_den": 90000, "frame_count": 4321, "group_count": 12,
         "max_error": 3, "color_range": 1, "color_matrix": 5, "color_primaries": 6,

@@ -11,7 +11,7 @@ innermost stage. The slice kernel decodes features, network, entropy coding
 and reconstruction in one pass; its share is split by replaying each decoded
 slice's feature pass and feature + network pass on the decoded samples
 (``_replay`` below mirrors the coder's row loop without coding), so
-"entropy decoding, prediction, reconstruction" is the slice time minus the
+"entropy decoding, reconstruction" is the slice time minus the
 two replays. Numba kernels are compiled (and cached) by a warm-up run first.
 Times are the process's CPU time (``time.process_time_ns``), so that other
 work on a shared machine does not inflate them; fps figures derive from them.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import json
 import sys
 import tempfile
@@ -35,8 +36,10 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from framecodec.kernels.context import MAX_ROW_FEATURES, _row_features
-from framecodec.kernels.mlp import MAX_HIDDEN, MAX_OUT, _mlp_rows
+from framecodec.kernels.context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential
+from framecodec.kernels.framecoder import _prediction
+from framecodec.kernels.mlp import MAX_HIDDEN, MAX_LUT, MAX_OUT, _bucket_fast, _bucket_table, \
+    _mlp_rows
 
 
 class Stages:
@@ -156,9 +159,10 @@ def _decode_stages():
 
 @njit(cache=True)
 def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets, net_off,
-            pal_role, with_mlp):
+            pal_role, level, bd, near):
     """The coder's row loop (kernels/framecoder.py) without coding: features of every
-    coded sample and, with ``with_mlp``, the network on each row. Returns a checksum."""
+    coded sample (level 0), the network on each row (1), and each sample's base,
+    sequential features, prediction and coding context (2). Returns a checksum."""
     width = 1
     for p in range(n_planes):
         width = max(width, geom[p, 1])
@@ -169,6 +173,10 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
     outs = np.zeros((MAX_OUT, width), np.int64)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
+    seq = np.zeros(MAX_SEQ, np.int64)
+    lut = np.zeros(MAX_LUT, np.int64)
+    half = np.int64(1) << (bd - 1)
+    maxval = (np.int64(1) << bd) - 1
     total = np.int64(0)
     for p in range(n_planes):
         if pal_role[p] != -1:
@@ -193,11 +201,22 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
                 for f in range(net[0]):
                     for k in range(n):
                         feats[f, k] = full[f, cols[k]]
-            if with_mlp and n:
+            if level >= 1 and n:
                 _mlp_rows(net, feats, n, h1, h2, outs, acc)
                 total += outs[0, 0]
             elif n:
                 total += feats[0, 0]
+            if level >= 2:
+                row = geom[p, 0] + y * w
+                n_seq = net[3]
+                lo, span = _bucket_table(net, lut)
+                for k in range(n):
+                    x = cols[k]
+                    base = _sequential(rec, ref, row + x, x, y, w, ys, half, inter, near, seq)
+                    mu, ls = _prediction(outs, k, seq, n_seq)
+                    pred = base + ((mu + 8) >> 4)
+                    pred = 0 if pred < 0 else (maxval if pred > maxval else pred)
+                    total += pred + _bucket_fast(net, ls, lut, lo, span) + (((mu + 8) & 15) >> 2)
     return total
 
 
@@ -206,6 +225,9 @@ def _split_slices(stages: Stages, undo: list) -> None:
     from framecodec.kernels import framecoder
 
     original = framecoder._code_slice
+    names = list(inspect.signature(original.py_func).parameters)
+    role_at, bd_at, near_at = (names.index(k) - names.index("net_off") - 1
+                               for k in ("pal_role", "bd", "near"))
 
     def wrapper(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
                 nets, net_off, *rest):
@@ -216,21 +238,21 @@ def _split_slices(stages: Stages, undo: list) -> None:
         finally:
             spent = stages.leave()
             if not encode:
-                pal_role = rest[5]
-                t0 = time.process_time_ns()
-                _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets,
-                        net_off, pal_role, False)
-                t1 = time.process_time_ns()
-                _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets,
-                        net_off, pal_role, True)
-                t2 = time.process_time_ns()
-                stages.exclude(t2 - t0)
-                features, network = t1 - t0, max(0, (t2 - t1) - (t1 - t0))
+                pal_role, bd, near = rest[role_at], rest[bd_at], rest[near_at]
+                times = [time.process_time_ns()]
+                for level in range(3):
+                    _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
+                            nets, net_off, pal_role, level, bd, near)
+                    times.append(time.process_time_ns())
+                stages.exclude(times[-1] - times[0])
+                features, network, prediction = (max(0, times[k + 1] - times[k] - (
+                    times[k] - times[k - 1] if k else 0)) for k in range(3))
                 stages.ns["slice coding"] -= spent
                 stages.add("features", features)
                 stages.add("network", network)
-                stages.add("entropy decoding, prediction, reconstruction",
-                           spent - features - network)
+                stages.add("prediction and contexts", prediction)
+                stages.add("entropy decoding, reconstruction",
+                           spent - features - network - prediction)
 
     framecoder._code_slice = wrapper
     undo.append((framecoder, "_code_slice", original))

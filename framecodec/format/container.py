@@ -32,7 +32,7 @@ __all__ = ["SIGNATURE", "FORMAT_VERSION", "FcvWriter", "FcvReader", "GroupEntry"
            "LIMITS"]
 
 SIGNATURE = b"\x8bFCV\r\n\x1a\n"
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (2, 0)
 CHUNK_OVERHEAD = 4 + 4 + 4  # tag, length, CRC
 _TAIL_SIZE = CHUNK_OVERHEAD + 8
 
@@ -112,6 +112,9 @@ def decode_stream_header(payload: bytes) -> StreamHeader:
     major, minor = r.u16("version"), r.u16("version")
     if major == 0:
         raise FormatError("file format version 0 does not exist; the file is damaged")
+    if major < FORMAT_VERSION[0]:
+        raise FormatError(f"file format version {major}.{minor} was written by a development "
+                          f"build before {FORMAT_VERSION[0]}.0; this framecodec cannot read it")
     if major > FORMAT_VERSION[0]:
         raise FormatError(f"file format version {major}.{minor} is newer than this framecodec "
                           f"reads ({FORMAT_VERSION[0]}.x); upgrade framecodec")

@@ -41,7 +41,7 @@ network shapes, training and the model record follow from the counts.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline, kernel
 
 N_INTRA_ROW = 6
 N_INTER_ROW = 10
@@ -59,7 +59,7 @@ def n_sequential(inter: bool) -> int:
     return N_SEQ_INTER if inter else N_SEQ_INTRA
 
 
-@kernel
+@inline
 def _diff_row(out, f, a, a_off, b, b_off, lo, hi, w):
     """out[f, x] = a[a_off + x] - b[b_off + x] for x in [lo, hi), 0 for the other x < w.
 
@@ -78,7 +78,7 @@ def _diff_row(out, f, a, a_off, b, b_off, lo, hi, w):
         ov[x] = np.int32(av[x]) - np.int32(bv[x])
 
 
-@kernel
+@inline
 def _residual_row(out, f, rec, ref, off, lo, hi, w):
     """out[f, x] = rec - ref at off + x for x in [lo, hi), 0 for the other x < w."""
     _diff_row(out, f, rec, off, ref, off, lo, hi, w)
@@ -122,7 +122,7 @@ def _inter_row_features(rec, ref, row, y, w, h, ys, out):
     _diff_row(out, 9, ref, row + w, ref, row, 0, w if y + 1 < h else 0, w)  # R[S]
 
 
-@kernel
+@inline
 def _colocated_row(err, geom, q, p, y, out, f):
     """out[f, x] = the sum of err over the samples of plane q co-located with
     (y, x) of plane p, for every x of the row (edges of q repeat)."""
@@ -176,7 +176,7 @@ def _row_features(rec, ref, err, geom, p, y, ys, inter, out):
         _colocated_row(err, geom, p - 1, p, y, out, f + 1)
 
 
-@kernel
+@inline
 def _intra_base(rec, i, x, y, w, ys, mid):
     """N, or W in a slice's first row, or mid at its very first sample."""
     if y > ys:
@@ -186,7 +186,7 @@ def _intra_base(rec, i, x, y, w, ys, mid):
     return np.int64(mid)
 
 
-@kernel
+@inline
 def _med(a, b, c):
     """LOCO-I's median edge detector of left a, above b, above-left c."""
     mx = max(a, b)
@@ -198,7 +198,7 @@ def _med(a, b, c):
     return a + b - c
 
 
-@kernel
+@inline
 def _sequential(rec, ref, i, x, y, w, ys, half, inter, near, seq):
     """The base of the sample at flat index i (returned), and its same-row
     features into seq[:n_sequential(inter)].

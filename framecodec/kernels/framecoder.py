@@ -18,15 +18,18 @@ reference, uncoded; ``skip`` is indexed on the unit grid (``log2u``, ``nux``).
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline, kernel
 from .context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential
-from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_OUT, MU_FRAC, _bucket, _mlp_rows
+from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_LUT, MAX_OUT, MU_FRAC, _bucket_fast, \
+    _bucket_table, _mlp_rows
 from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .palette import _code_index_rows, _palette_fill
 from .rangecoder import _dec_bit, _enc_bit
-from .symbols import SET_SIZE, _dec_signed, _enc_signed
+from .symbols import SET_SIZE, _dec_signed, _dec_value, _enc_signed, _enc_value
 
-SAMPLE_CONTEXTS = MAX_BUCKETS * SET_SIZE
+QUARTERS = 4  # where the centre lies within its sample: the sign context
+ZERO_CONTEXTS = MAX_BUCKETS * SET_SIZE  # lossless zero flags by bucket and quarter
+SAMPLE_CONTEXTS = ZERO_CONTEXTS + MAX_BUCKETS * QUARTERS
 SKIP_CONTEXTS = 2 * SET_SIZE
 REF_CONTEXTS = SKIP_CONTEXTS + 3
 PARTIAL_CONTEXTS = REF_CONTEXTS + 3 * (MAX_REFS - 1)
@@ -35,7 +38,7 @@ MOTION_CONTEXTS = UNIT_CONTEXTS + 8
 MV_MAX_EXP = 14
 
 
-@kernel
+@inline
 def _prediction(outs, k, seq, n_seq):
     """(mu, ls) of column k: the network's centre and log-scale plus its
     coefficients times the sequential features (1/16 units, exact)."""
@@ -49,7 +52,8 @@ def _prediction(outs, k, seq, n_seq):
 
 @kernel
 def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                     net, probs, bd, near, st, buf, full, feats, h1, h2, outs, acc, cols, seq):
+                     net, probs, bd, near, st, buf, full, feats, h1, h2, outs, acc, cols, seq,
+                     lut):
     off = geom[p, 0]
     w = geom[p, 1]
     lbx = log2u - geom[p, 3]
@@ -61,6 +65,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     n_seq = net[3]
     one = np.int64(1) << MU_FRAC
     half_one = one >> 1
+    lo, span = _bucket_table(net, lut)
     for y in range(ys, ye):
         brow = (y >> lby) * nux
         row = off + y * w
@@ -91,16 +96,20 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
             pred = base + ((mu + half_one) >> MU_FRAC)
             pred = 0 if pred < 0 else (maxval if pred > maxval else pred)
             sign_ctx = ((mu + half_one) & (one - 1)) >> (MU_FRAC - 2)
-            cbase = _bucket(net, ls) * SET_SIZE
+            bucket = _bucket_fast(net, ls, lut, lo, span)
+            cbase = bucket * SET_SIZE
+            # lossless: whether v is 0 depends on where the centre lies in its
+            # sample; quantised residuals do not see it
+            zero_ctx = ZERO_CONTEXTS + bucket * QUARTERS + sign_ctx if near == 0 else cbase
             if encode:
                 e = np.int64(src[i]) - pred
                 if near == 0:
                     v = ((e + half) & maxval) - half
                 else:
                     v = (e + near) // qstep if e >= 0 else -((near - e) // qstep)
-                _enc_signed(st, buf, probs, cbase, v, sign_ctx, max_exp)
+                _enc_value(st, buf, probs, zero_ctx, cbase, v, sign_ctx, max_exp)
             else:
-                v = _dec_signed(st, buf, probs, cbase, sign_ctx, max_exp)
+                v = _dec_value(st, buf, probs, zero_ctx, cbase, sign_ctx, max_exp)
             if near == 0:
                 r = (pred + v) & maxval
             else:
@@ -130,6 +139,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
     seq = np.zeros(MAX_SEQ, np.int64)
+    lut = np.zeros(MAX_LUT, np.int64)
     for p in range(n_planes):
         sy = geom[p, 4]
         ys = y0 >> sy
@@ -153,10 +163,10 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
         net = nets[net_off[p]:net_off[p + 1]]
         _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                          net, probs[p], bd, near, st, buf, full, feats, h1, h2, outs, acc, cols,
-                         seq)
+                         seq, lut)
 
 
-@kernel
+@inline
 def _code_block_flag(encode, flags, k, bx, by, nbx, base, value, probs, st, buf):
     """Block k's flag (``value`` when encoding), its context from the left and upper blocks'."""
     ctx = base

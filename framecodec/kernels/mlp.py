@@ -21,7 +21,7 @@ int64: the coefficients multiply raw samples, so they need the precision.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline, kernel
 
 HEADER = 16
 HIDDEN_MAX = (1 << 15) - 1
@@ -96,12 +96,45 @@ def _mlp_rows(net, feats, n, h1, h2, out, acc):
         _output_rows(net, pos, n_h1, n_out, h1, out, n, acc)
 
 
-@kernel
+@inline
 def _bucket(net, ls):
     """Coding context of a log-scale: how many thresholds it reaches."""
     n_thr = net[6]
     t = net.shape[0] - n_thr
     q = 0
-    while q < n_thr and ls >= net[t + q]:
-        q += 1
+    for j in range(n_thr):
+        q += 1 if ls >= net[t + j] else 0
     return q
+
+
+MAX_LUT = 4096
+
+
+@kernel
+def _bucket_table(net, lut):
+    """``_bucket`` of every log-scale from the first threshold to the last, into
+    ``lut`` (at least MAX_LUT entries); returns the first threshold, or
+    ``lut.shape[0]`` marks when their span is too wide for a table."""
+    n_thr = net[6]
+    if n_thr == 0:
+        lut[0] = 0
+        return np.int64(0), np.int64(1)
+    t = net.shape[0] - n_thr
+    lo = np.int64(net[t])
+    span = np.int64(net[t + n_thr - 1]) - lo + 1
+    if span > lut.shape[0]:
+        return lo, np.int64(0)
+    for k in range(span):
+        lut[k] = _bucket(net, lo + k)
+    return lo, span
+
+
+@inline
+def _bucket_fast(net, ls, lut, lo, span):
+    """``_bucket`` through the table of ``_bucket_table`` (a search where it has none)."""
+    k = ls - lo
+    if k < 0:
+        return 0
+    if k >= span:
+        return net[6] if span else _bucket(net, ls)
+    return lut[k]

@@ -18,13 +18,13 @@ Integer vectors copy samples exactly (docs/FORMAT.md, "Motion compensation").
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline, kernel
 
 MV_MAX = 4 * 1024  # |component| in quarter samples, enforced by the decoder
 MAX_REFS = 4
 
 
-@kernel
+@inline
 def _sample_at(src, off, w, h, xq, yq, bx, by):
     """Bilinear sample at (xq / 2**bx, yq / 2**by) with clamped coordinates."""
     xi = xq >> bx
@@ -48,12 +48,12 @@ def _sample_at(src, off, w, h, xq, yq, bx, by):
     return (total + (np.int64(1) << (shift - 1))) >> shift
 
 
-@kernel
+@inline
 def _px(src, off, w, h, x, y):
     return np.int64(src[off + min(max(y, 0), h - 1) * w + min(max(x, 0), w - 1)])
 
 
-@kernel
+@inline
 def _half_h1(src, off, w, h, x, y):
     """Unscaled horizontal six-tap sum between (x, y) and (x + 1, y)."""
     return (_px(src, off, w, h, x - 2, y) - 5 * _px(src, off, w, h, x - 1, y)
@@ -61,7 +61,7 @@ def _half_h1(src, off, w, h, x, y):
             - 5 * _px(src, off, w, h, x + 2, y) + _px(src, off, w, h, x + 3, y))
 
 
-@kernel
+@inline
 def _half_v1(src, off, w, h, x, y):
     """Unscaled vertical six-tap sum between (x, y) and (x, y + 1)."""
     return (_px(src, off, w, h, x, y - 2) - 5 * _px(src, off, w, h, x, y - 1)
@@ -69,12 +69,12 @@ def _half_v1(src, off, w, h, x, y):
             - 5 * _px(src, off, w, h, x, y + 2) + _px(src, off, w, h, x, y + 3))
 
 
-@kernel
+@inline
 def _clip(v, maxval):
     return 0 if v < 0 else (maxval if v > maxval else v)
 
 
-@kernel
+@inline
 def _half_centre(src, off, w, h, x, y, maxval):
     """j: the six-tap of vertical sums, between the four samples at (x..x+1, y..y+1)."""
     j1 = (_half_v1(src, off, w, h, x - 2, y) - 5 * _half_v1(src, off, w, h, x - 1, y)
@@ -83,7 +83,7 @@ def _half_centre(src, off, w, h, x, y, maxval):
     return _clip((j1 + 512) >> 10, maxval)
 
 
-@kernel
+@inline
 def _qpel(src, off, w, h, xq, yq, maxval):
     """H.264 quarter-sample luma interpolation at (xq / 4, yq / 4)."""
     x = xq >> 2
@@ -162,7 +162,7 @@ _QPEL_TERMS = np.array([
 ], np.int64)
 
 
-@kernel
+@inline
 def _qpel_lookup(planes, w, h, xq, yq):
     """``_qpel`` from ``_half_planes``. Equal to it wherever the position lies inside
     the picture; outside, positions rather than taps are clamped (good enough for
@@ -177,35 +177,166 @@ def _qpel_lookup(planes, w, h, xq, yq):
     return (np.int64(a) + np.int64(b) + 1) >> 1
 
 
+@inline
+def _term_row(prev, off, w, plane, x0, y, n, vs, out):
+    """out[:n] = the H.264 term ``plane`` (0 integer, 1 b, 2 h, 3 j; as in
+    ``_half_planes``) at columns x0..x0+n-1 of row y, every tap inside the plane
+    (the caller checked), computed a row at a time so the loops vectorise."""
+    row = off + y * w
+    o = out[:n]
+    if plane == 0:
+        g = prev[row + x0:row + x0 + n]
+        for c in range(n):
+            o[c] = g[c]
+    elif plane == 1:  # b: horizontal half sample between (x, y) and (x + 1, y)
+        m2 = prev[row + x0 - 2:row + x0 - 2 + n]
+        m1 = prev[row + x0 - 1:row + x0 - 1 + n]
+        z0 = prev[row + x0:row + x0 + n]
+        p1 = prev[row + x0 + 1:row + x0 + 1 + n]
+        p2 = prev[row + x0 + 2:row + x0 + 2 + n]
+        p3 = prev[row + x0 + 3:row + x0 + 3 + n]
+        for c in range(n):
+            v = (np.int64(m2[c]) - 5 * np.int64(m1[c]) + 20 * np.int64(z0[c])
+                 + 20 * np.int64(p1[c]) - 5 * np.int64(p2[c]) + np.int64(p3[c]) + 16) >> 5
+            o[c] = v
+    else:  # h (vertical half sample) or j (the centre, from vertical sums)
+        lo = 0 if plane == 2 else -2
+        m = n if plane == 2 else n + 5
+        v0 = vs[:m]
+        r2 = prev[row - 2 * w + x0 + lo:row - 2 * w + x0 + lo + m]
+        r1 = prev[row - w + x0 + lo:row - w + x0 + lo + m]
+        z0 = prev[row + x0 + lo:row + x0 + lo + m]
+        s1 = prev[row + w + x0 + lo:row + w + x0 + lo + m]
+        s2 = prev[row + 2 * w + x0 + lo:row + 2 * w + x0 + lo + m]
+        s3 = prev[row + 3 * w + x0 + lo:row + 3 * w + x0 + lo + m]
+        for c in range(m):
+            v0[c] = (np.int64(r2[c]) - 5 * np.int64(r1[c]) + 20 * np.int64(z0[c])
+                     + 20 * np.int64(s1[c]) - 5 * np.int64(s2[c]) + np.int64(s3[c]))
+        if plane == 2:
+            for c in range(n):
+                o[c] = (v0[c] + 16) >> 5
+        else:
+            for c in range(n):
+                o[c] = (v0[c] - 5 * v0[c + 1] + 20 * v0[c + 2] + 20 * v0[c + 3] - 5 * v0[c + 4]
+                        + v0[c + 5] + 512) >> 10
+
+
+@inline
+def _qpel_block(prev, off, w, h, x0, x1, y0, y1, mx, my, maxval, out, ta, tb, vs):
+    """One block of a full-resolution plane: ``_qpel`` at every sample, through
+    row terms where every tap lies inside the plane, sample by sample (clamped)
+    where some do not."""
+    ix = mx >> 2
+    iy = my >> 2
+    t = (my & 3) * 4 + (mx & 3)
+    n = x1 - x0
+    if x0 + ix - 2 < 0 or x1 + ix + 4 > w or y0 + iy - 2 < 0 or y1 + iy + 4 > h:
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                out[off + y * w + x] = _qpel(prev, off, w, h, (x << 2) + mx, (y << 2) + my,
+                                             maxval)
+        return
+    pa, ax, ay = _QPEL_TERMS[t, 0], _QPEL_TERMS[t, 1], _QPEL_TERMS[t, 2]
+    pb, bx, by = _QPEL_TERMS[t, 3], _QPEL_TERMS[t, 4], _QPEL_TERMS[t, 5]
+    for y in range(y0, y1):
+        dst = out[off + y * w + x0:off + y * w + x1]
+        _term_row(prev, off, w, pa, x0 + ix + ax, y + iy + ay, n, vs, ta)
+        if t == 0:
+            for c in range(n):
+                dst[c] = ta[c]
+            continue
+        _term_row(prev, off, w, pb, x0 + ix + bx, y + iy + by, n, vs, tb)
+        a = ta[:n]
+        b = tb[:n]
+        clip_a = pa != 0
+        clip_b = pb != 0
+        for c in range(n):
+            va = a[c]
+            vb = b[c]
+            if clip_a:
+                va = 0 if va < 0 else (maxval if va > maxval else va)
+            if clip_b:
+                vb = 0 if vb < 0 else (maxval if vb > maxval else vb)
+            dst[c] = (va + vb + 1) >> 1
+
+
+@inline
+def _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mx, my, bx, by, out):
+    """One block of a subsampled plane: ``_sample_at`` at every sample, a row at a
+    time where the block's (constant) fraction reads inside the plane."""
+    ix = mx >> bx
+    iy = my >> by
+    fx = mx - (ix << bx)
+    fy = my - (iy << by)
+    n = x1 - x0
+    if x0 + ix < 0 or x1 + ix + 1 > w or y0 + iy < 0 or y1 + iy + 1 > h:
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                out[off + y * w + x] = _sample_at(prev, off, w, h, (x << bx) + mx,
+                                                  (y << by) + my, bx, by)
+        return
+    sxw = np.int64(1) << bx
+    syw = np.int64(1) << by
+    wa = (sxw - fx) * (syw - fy)
+    wb = fx * (syw - fy)
+    wc = (sxw - fx) * fy
+    wd = fx * fy
+    shift = bx + by
+    rnd = np.int64(1) << (shift - 1)
+    for y in range(y0, y1):
+        src = off + (y + iy) * w + x0 + ix
+        dst = out[off + y * w + x0:off + y * w + x1]
+        r0 = prev[src:src + n + 1]
+        if fx == 0 and fy == 0:
+            for c in range(n):
+                dst[c] = r0[c]
+            continue
+        r1 = prev[src + w:src + w + n + 1]
+        for c in range(n):
+            dst[c] = (wa * np.int64(r0[c]) + wb * np.int64(r0[c + 1]) + wc * np.int64(r1[c])
+                      + wd * np.int64(r1[c + 1]) + rnd) >> shift
+
+
 @kernel
 def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out):
     """out = motion-compensated prediction of every plane.
 
     ``prevs[r]`` is the reconstructed frame r + 1 frames back; block k reads
-    ``prevs[mv[k, 2]]`` displaced by ``mv[k, 0:2]``.
+    ``prevs[mv[k, 2]]`` displaced by ``mv[k, 0:2]``. Work goes block by block
+    (one vector, one fraction), so the inside of the picture runs as row loops.
     """
+    nby = (geom[0, 2] + (1 << log2b) - 1) >> log2b
+    size = (1 << log2b) + 8
+    ta = np.empty(size, np.int64)
+    tb = np.empty(size, np.int64)
+    vs = np.empty(size, np.int64)
     for p in range(n_planes):
         off = geom[p, 0]
         w = geom[p, 1]
         h = geom[p, 2]
         sx = geom[p, 3]
         sy = geom[p, 4]
-        bx = 2 + sx
-        by = 2 + sy
         lbx = log2b - sx
         lby = log2b - sy
         full = sx == 0 and sy == 0
-        for y in range(h):
-            brow = (y >> lby) * nbx
-            for x in range(w):
-                k = brow + (x >> lbx)
+        for byk in range(nby):
+            y0 = byk << lby
+            if y0 >= h:
+                break
+            y1 = min(y0 + (1 << lby), h)
+            for bxk in range(nbx):
+                x0 = bxk << lbx
+                if x0 >= w:
+                    break
+                x1 = min(x0 + (1 << lbx), w)
+                k = byk * nbx + bxk
                 prev = prevs[mv[k, 2]]
                 if full:
-                    v = _qpel(prev, off, w, h, (x << 2) + mv[k, 0], (y << 2) + mv[k, 1], maxval)
+                    _qpel_block(prev, off, w, h, x0, x1, y0, y1, mv[k, 0], mv[k, 1], maxval,
+                                out, ta, tb, vs)
                 else:
-                    v = _sample_at(prev, off, w, h, (x << bx) + mv[k, 0], (y << by) + mv[k, 1],
-                                   bx, by)
-                out[off + y * w + x] = v
+                    _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mv[k, 0], mv[k, 1],
+                                    2 + sx, 2 + sy, out)
 
 
 @kernel
@@ -231,7 +362,7 @@ def _skip_map(src, ref, geom, n_planes, log2b, nbx, nby, near, skip):
 # ---------------------------------------------------------------- estimation
 
 
-@kernel
+@inline
 def _mv_bits(d):
     """Rough cost in bits of a vector difference component (Exp-Golomb-like)."""
     a = d if d >= 0 else -d
@@ -242,12 +373,12 @@ def _mv_bits(d):
     return n
 
 
-@kernel
+@inline
 def _median3(a, b, c):
     return max(min(a, b), min(max(a, b), c))
 
 
-@kernel
+@inline
 def _predict_mv(mv, nbx, bx, by, comp):
     """The median predictor shared with the motion substream coder."""
     if by == 0:

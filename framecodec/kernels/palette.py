@@ -18,7 +18,7 @@ the *pattern*: twelve bits of which candidates exist and which are equal
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline, kernel
 from .rangecoder import _dec_bit, _enc_bit
 
 N_CAND = 5
@@ -30,7 +30,7 @@ ESCAPE_BITS = 16
 PALETTE_CONTEXTS = FLAG_CONTEXTS + ESCAPE_PREFIX + ESCAPE_BITS
 
 
-@kernel
+@inline
 def _pattern(idx, ref_idx, i, x, y, w, ys, inter, cand, avail):
     """Fill the candidates (W, N, NW, NE, R) of flat position i; return the pattern bits."""
     has_w = x > 0
@@ -61,7 +61,7 @@ def _pattern(idx, ref_idx, i, x, y, w, ys, inter, cand, avail):
     return bits
 
 
-@kernel
+@inline
 def _is_new(k, avail, cand):
     """Whether candidate k exists and differs from every earlier existing one."""
     if not avail[k]:
@@ -72,7 +72,7 @@ def _is_new(k, avail, cand):
     return True
 
 
-@kernel
+@inline
 def _code_escape(encode, value, n_bits, probs, base, st, buf):
     """An index in n_bits binary digits, most significant first."""
     node = 1

@@ -24,7 +24,7 @@ Decoder state ``st`` (int64[8]): code, range, pos, overread.
 import numpy as np
 
 from ..errors import CorruptError
-from ._jit import kernel
+from ._jit import inline, kernel
 
 PROB_BITS = 16
 PROB_ONE = 1 << PROB_BITS
@@ -57,7 +57,7 @@ def _enc_init(st):
     st[OVERFLOW] = 0
 
 
-@kernel
+@inline
 def _shift_low(st, buf):
     low = st[LOW]
     if low < 0xFF000000 or low > 0xFFFFFFFF:
@@ -81,12 +81,12 @@ def _shift_low(st, buf):
     st[LOW] = (low & 0x00FFFFFF) << 8
 
 
-@kernel
+@inline
 def _prob(probs, ctx):
     return (probs[ctx, 0] + probs[ctx, 1]) >> 1
 
 
-@kernel
+@inline
 def _adapt(probs, ctx, bit):
     if bit:
         probs[ctx, 0] += (PROB_ONE - probs[ctx, 0]) >> FAST_SHIFT
@@ -96,7 +96,7 @@ def _adapt(probs, ctx, bit):
         probs[ctx, 1] -= probs[ctx, 1] >> SLOW_SHIFT
 
 
-@kernel
+@inline
 def _enc_bit(st, buf, probs, ctx, bit):
     """Code ``bit`` (0/1) with the adaptive model ``probs[ctx]``, then adapt it."""
     rng = st[RANGE]
@@ -167,7 +167,7 @@ def stored_bytes(st: np.ndarray, buf: np.ndarray) -> bytes:
     return buf[1:n].tobytes()
 
 
-@kernel
+@inline
 def _next_byte(st, buf):
     pos = st[DPOS]
     st[DPOS] = pos + 1
@@ -187,7 +187,7 @@ def _dec_init(st, buf):
         st[CODE] = ((st[CODE] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
 
 
-@kernel
+@inline
 def _dec_bit(st, buf, probs, ctx):
     rng = st[DRANGE]
     bound = (rng >> PROB_BITS) * ((probs[ctx, 0] + probs[ctx, 1]) >> 1)

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Signed integers as adaptive binary decisions (FFV1-style binarisation).
 
-A value v is coded as: a zero flag; if not zero, a sign and the magnitude
+A value v is coded as: a zero flag (at +0 of the set, or in a context of the
+caller's choosing: ``_enc_value``); if not zero, a sign and the magnitude
 a = |v| >= 1 as an Exp-Golomb code whose every bit has its own adaptive
 context: e = floor(log2 a) in truncated unary (at most ``max_exp`` ones), then
 the e bits of a below its leading one, most significant first. One
@@ -15,19 +16,30 @@ the e bits of a below its leading one, most significant first. One
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline, kernel
 from .rangecoder import _dec_bit, _enc_bit
 
 SET_SIZE = 37
 _SIGN, _EXP, _MANT = 1, 5, 21
 
 
-@kernel
+@inline
 def _enc_signed(st, buf, probs, base, v, sign_ctx, max_exp):
+    _enc_value(st, buf, probs, base, base, v, sign_ctx, max_exp)
+
+
+@inline
+def _dec_signed(st, buf, probs, base, sign_ctx, max_exp):
+    return _dec_value(st, buf, probs, base, base, sign_ctx, max_exp)
+
+
+@inline
+def _enc_value(st, buf, probs, zero_ctx, base, v, sign_ctx, max_exp):
+    """``_enc_signed`` with the zero flag in a context of the caller's choosing."""
     if v == 0:
-        _enc_bit(st, buf, probs, base, 1)
+        _enc_bit(st, buf, probs, zero_ctx, 1)
         return
-    _enc_bit(st, buf, probs, base, 0)
+    _enc_bit(st, buf, probs, zero_ctx, 0)
     _enc_bit(st, buf, probs, base + _SIGN + sign_ctx, 1 if v < 0 else 0)
     a = -v if v < 0 else v
     e = 0
@@ -41,9 +53,9 @@ def _enc_signed(st, buf, probs, base, v, sign_ctx, max_exp):
         _enc_bit(st, buf, probs, base + _MANT + min(j, 15), (a >> j) & 1)
 
 
-@kernel
-def _dec_signed(st, buf, probs, base, sign_ctx, max_exp):
-    if _dec_bit(st, buf, probs, base):
+@inline
+def _dec_value(st, buf, probs, zero_ctx, base, sign_ctx, max_exp):
+    if _dec_bit(st, buf, probs, zero_ctx):
         return np.int64(0)
     negative = _dec_bit(st, buf, probs, base + _SIGN + sign_ctx)
     e = 0
