@@ -30,7 +30,8 @@ def test_decode_without_torch(tmp_path):
         assert "torch" not in sys.modules
         loaded = sorted(m for m in sys.modules if m.startswith("framecodec.encoder"))
         assert not loaded, loaded
-        assert "framecodec.kernels.gather" not in sys.modules  # the encoder's kernel
+        assert "framecodec.kernels.gather" not in sys.modules  # the encoder's kernels
+        assert "framecodec.kernels.search" not in sys.modules
         print(len(frames))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

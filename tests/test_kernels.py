@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from framecodec.kernels import _jit, motion, rangecoder as rc
+from framecodec.kernels import _jit, motion, rangecoder as rc, search
 from framecodec.kernels.mlp import COEF_FRAC, HEADER, MAX_HIDDEN, _mlp_rows
 from framecodec.kernels.symbols import SET_SIZE, _dec_signed, _enc_signed
 from framecodec.format.model import N_RECORD_CLASSES, IntNet
@@ -112,10 +112,10 @@ def test_mlp_kernel_matches_oracles(h2):
     net = random_net(rng, h2=h2)
     feats = rng.integers(-1 << 17, 1 << 17, (net.n_in, 57)).astype(np.int32)
     feats[:, :5] = rng.integers(-300, 300, (net.n_in, 5))
-    h1 = np.zeros((MAX_HIDDEN, 57), np.int32)
-    h2a = np.zeros((MAX_HIDDEN, 57), np.int32)
+    h1 = np.zeros((MAX_HIDDEN, 57), np.int16)
+    h2a = np.zeros((MAX_HIDDEN, 57), np.int16)
     out = np.zeros((6, 57), np.int32)
-    _mlp_rows(net.flat, feats, 57, h1, h2a, out, np.zeros(57, np.int64))
+    _mlp_rows(net.flat, feats, 57, h1, h2a, out, np.zeros(57, np.int64), np.zeros(57, np.int32))
     want = naive.mlp_outputs(net.flat, feats.T)
     assert np.array_equal(out.T, want)
     assert np.array_equal(net.outputs(feats.T), want)
@@ -193,12 +193,12 @@ def test_half_sample_lookup_matches_interpolation_inside_the_picture():
     h, w = 12, 16
     prev = rng.integers(0, 1024, h * w).astype(np.uint16)
     planes = np.zeros((4, h * w), np.uint16)
-    motion._half_planes(prev, w, h, 1023, planes)
+    search._half_planes(prev, w, h, 1023, planes)
     plane = prev.reshape(h, w)
     for yq in range(0, 4 * (h - 1)):
         for xq in range(0, 4 * (w - 1)):
             want = naive.h264_qpel(plane, 0, 0, xq, yq, 1023)
-            assert motion._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
+            assert search._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
 
 
 def test_motion_estimation_finds_a_pan():
@@ -213,8 +213,8 @@ def test_motion_estimation_finds_a_pan():
     nbx, nby = w // 16, h // 16
     mv = np.zeros((nbx * nby, 3), np.int64)
     planes = np.zeros((1, 4, h * w), np.uint16)
-    motion._half_planes(prev.ravel(), w, h, 255, planes[0])
-    motion._estimate(cur.ravel(), planes, 1, w, h, 4, nbx, nby, 8, 4, 1, mv.copy(), mv)
+    search._half_planes(prev.ravel(), w, h, 255, planes[0])
+    search._estimate(cur.ravel(), planes, 1, w, h, 4, nbx, nby, 8, 4, 1, mv.copy(), mv)
     inner = mv.reshape(nby, nbx, 3)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()
 

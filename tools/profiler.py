@@ -168,8 +168,9 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
         width = max(width, geom[p, 1])
     full = np.zeros((MAX_ROW_FEATURES, width), np.int32)
     feats = np.zeros((MAX_ROW_FEATURES, width), np.int32)
-    h1 = np.zeros((MAX_HIDDEN, width), np.int32)
-    h2 = np.zeros((MAX_HIDDEN, width), np.int32)
+    h1 = np.zeros((MAX_HIDDEN, width), np.int16)
+    h2 = np.zeros((MAX_HIDDEN, width), np.int16)
+    acc32 = np.zeros(width, np.int32)
     outs = np.zeros((MAX_OUT, width), np.int64)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
@@ -202,7 +203,7 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
                     for k in range(n):
                         feats[f, k] = full[f, cols[k]]
             if level >= 1 and n:
-                _mlp_rows(net, feats, n, h1, h2, outs, acc)
+                _mlp_rows(net, feats, n, h1, h2, outs, acc, acc32)
                 total += outs[0, 0]
             elif n:
                 total += feats[0, 0]

@@ -9,7 +9,7 @@ the coder uses, on source samples, so training sees what coding will see.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,9 +74,17 @@ class FittedNets:
     n_planes: int
     planes: list[int]
     hidden: tuple[int, int] | None = None
+    _frozen: dict = field(default_factory=dict, repr=False)
 
     def freeze(self, bit_depth: int, buckets: int) -> GroupModel:
-        """Integer networks (None for palette planes); thresholds from the training data."""
+        """Integer networks (None for palette planes); thresholds from the training data.
+
+        Frozen once: every coding of the analysis (trials, bounds) uses the same model."""
+        if (bit_depth, buckets) not in self._frozen:
+            self._frozen[bit_depth, buckets] = self._freeze(bit_depth, buckets)
+        return self._frozen[bit_depth, buckets]
+
+    def _freeze(self, bit_depth: int, buckets: int) -> GroupModel:
         frozen = [train.quantize(net, bit_depth=bit_depth, feats=f, seqs=s, buckets=buckets)
                   for net, (f, s, _) in zip(self.nets, self.datasets)]
         k = len(self.planes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..format.layout import Layout
-from ..kernels import motion as mo
+from ..kernels import search
 from .settings import EncodeSettings
 
 __all__ = ["estimate", "INTER_SHARE"]
@@ -34,13 +34,13 @@ def estimate(layout: Layout, src: list[np.ndarray],
     refs: list[np.ndarray] = []  # previous plane-0 pictures with their half samples
     for t in range(1, len(src)):
         planes = np.zeros((4, h * w), np.uint16)
-        mo._half_planes(src[t - 1][: h * w], w, h, layout.max_value, planes)
+        search._half_planes(src[t - 1][: h * w], w, h, layout.max_value, planes)
         refs = [planes] + refs[: settings.refs - 1]
         mv = np.zeros((n_blocks, 3), np.int64)
-        cost = mo._estimate(src[t][: h * w], np.stack(refs), len(refs), w, h,
+        cost = search._estimate(src[t][: h * w], np.stack(refs), len(refs), w, h,
                             layout.log2_block, layout.nbx, layout.nby, settings.search_range,
                             settings.motion_lambda, 1 if settings.subpel else 0, fields[-1], mv)
-        spatial = mo._intra_cost(src[t][: h * w], w, h)
+        spatial = search._intra_cost(src[t][: h * w], w, h)
         intra.append(cost > INTER_SHARE * spatial)
         fields.append(mv)
     return fields, intra

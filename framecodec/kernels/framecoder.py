@@ -52,8 +52,8 @@ def _prediction(outs, k, seq, n_seq):
 
 @kernel
 def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                     net, probs, bd, near, st, buf, full, feats, h1, h2, outs, acc, cols, seq,
-                     lut):
+                     net, probs, bd, near, st, buf, full, feats, h1, h2, outs, acc, acc32, cols,
+                     seq, lut):
     off = geom[p, 0]
     w = geom[p, 1]
     lbx = log2u - geom[p, 3]
@@ -77,12 +77,12 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
         if n:
             _row_features(rec, ref, err, geom, p, y, ys, inter, full)
             if n == w:
-                _mlp_rows(net, full, n, h1, h2, outs, acc)
+                _mlp_rows(net, full, n, h1, h2, outs, acc, acc32)
             else:  # the coded columns only
                 for f in range(net[0]):
                     for k in range(n):
                         feats[f, k] = full[f, cols[k]]
-                _mlp_rows(net, feats, n, h1, h2, outs, acc)
+                _mlp_rows(net, feats, n, h1, h2, outs, acc, acc32)
         k = 0
         for x in range(w):
             i = row + x
@@ -133,8 +133,9 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
         width = max(width, geom[p, 1])
     full = np.zeros((MAX_ROW_FEATURES, width), np.int32)
     feats = np.zeros((MAX_ROW_FEATURES, width), np.int32)
-    h1 = np.zeros((MAX_HIDDEN, width), np.int32)
-    h2 = np.zeros((MAX_HIDDEN, width), np.int32)
+    h1 = np.zeros((MAX_HIDDEN, width), np.int16)
+    h2 = np.zeros((MAX_HIDDEN, width), np.int16)
+    acc32 = np.zeros(width, np.int32)
     outs = np.zeros((MAX_OUT, width), np.int64)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
@@ -162,8 +163,8 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
             continue
         net = nets[net_off[p]:net_off[p + 1]]
         _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                         net, probs[p], bd, near, st, buf, full, feats, h1, h2, outs, acc, cols,
-                         seq, lut)
+                         net, probs[p], bd, near, st, buf, full, feats, h1, h2, outs, acc, acc32,
+                         cols, seq, lut)
 
 
 @inline

@@ -10,7 +10,7 @@ The network is a flat int32 array ``net`` (one kernel argument):
     thresholds[n_thr]
 
 Hidden units are ``clamp((x @ W + B) >> s, 0, HIDDEN_MAX)`` (``>>`` is an
-arithmetic shift, i.e. floor); output k is ``(h @ W3 + B3)[k] >> shift_k``:
+arithmetic shift, i.e. floor), kept as int16; output k is ``(h @ W3 + B3)[k] >> shift_k``:
 the centre mu0 and log-scale ls0 in 1/16 units, then per sequential feature a
 centre coefficient and a scale coefficient in units of 2**-(4 + COEF_FRAC).
 Hidden-layer weights are 8-bit (|w| <= 127), hidden units 15-bit and features
@@ -36,25 +36,27 @@ MAX_BUCKETS = 16  # coding contexts a network's log-scale thresholds can make
 
 
 @kernel
-def _hidden_rows(net, pos, n_in, n_out, x, y, n, shift):
+def _hidden_rows(net, pos, n_in, n_out, x, y, n, shift, acc):
     """y[:, :n] = clamp((W^T x[:, :n] + B) >> shift, 0, HIDDEN_MAX); returns the next offset.
 
-    8-bit weights: every partial sum fits int32, so the row loop vectorises.
+    8-bit weights: every partial sum fits int32 (``acc``, one row), and the
+    hidden units fit int16 (``y``), which halves what the next layer reads.
     """
     b = pos + n_in * n_out
+    a = acc[:n]
     for j in range(n_out):
-        bias = net[b + j]
-        yj = y[j]
+        bias = np.int32(net[b + j])
         for c in range(n):
-            yj[c] = bias
+            a[c] = bias
         for i in range(n_in):
-            wij = net[pos + i * n_out + j]
+            wij = np.int32(net[pos + i * n_out + j])
             if wij != 0:
-                xi = x[i]
+                xi = x[i, :n]
                 for c in range(n):
-                    yj[c] += wij * xi[c]
+                    a[c] += wij * np.int32(xi[c])
+        yj = y[j, :n]
         for c in range(n):
-            v = yj[c] >> shift
+            v = a[c] >> shift
             yj[c] = 0 if v < 0 else (HIDDEN_MAX if v > HIDDEN_MAX else v)
     return b + n_out
 
@@ -80,17 +82,18 @@ def _output_rows(net, pos, n_in, n_out, x, y, n, acc):
 
 
 @kernel
-def _mlp_rows(net, feats, n, h1, h2, out, acc):
+def _mlp_rows(net, feats, n, h1, h2, out, acc, acc32):
     """Network outputs for the first n columns of ``feats`` into ``out[:n_out, :n]``
-    (int64, exact). ``acc`` is int64 scratch of at least n entries.
+    (int64, exact). ``h1`` and ``h2`` are int16 rows of hidden units; ``acc``
+    (int64) and ``acc32`` (int32) scratch rows of at least n entries.
     """
     n_in = net[0]
     n_h1 = net[1]
     n_h2 = net[2]
     n_out = 2 + 2 * net[3]
-    pos = _hidden_rows(net, HEADER, n_in, n_h1, feats, h1, n, net[4])
+    pos = _hidden_rows(net, HEADER, n_in, n_h1, feats, h1, n, net[4], acc32)
     if n_h2 > 0:
-        pos = _hidden_rows(net, pos, n_h1, n_h2, h1, h2, n, net[5])
+        pos = _hidden_rows(net, pos, n_h1, n_h2, h1, h2, n, net[5], acc32)
         _output_rows(net, pos, n_h2, n_out, h2, out, n, acc)
     else:
         _output_rows(net, pos, n_h1, n_out, h1, out, n, acc)

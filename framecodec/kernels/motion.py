@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""Block motion: compensation (both sides) and estimation (encoder only).
+"""Block motion: compensation (both sides); search is in search.py (encoder only).
 
 Motion vectors are per block of ``2**log2b`` plane-0 samples, in quarter
 samples of plane 0, each with the index of the reference frame it points into
@@ -119,41 +119,10 @@ def _qpel(src, off, w, h, xq, yq, maxval):
     return (hb + vb + 1) >> 1
 
 
-@kernel
-def _half_planes(src, w, h, maxval, out):
-    """A plane-0 picture and its three half-sample planes, for fast motion search:
-    out[0] the samples, out[1] horizontal (b), out[2] vertical (h), out[3] centre
-    (j) half samples, each at its sample's lower right. Same values as ``_qpel``,
-    computed in two separable passes over an edge-padded copy."""
-    pw = w + 6
-    pad = np.empty((h + 6) * pw, np.int64)
-    for y in range(h + 6):
-        sy = min(max(y - 3, 0), h - 1) * w
-        for x in range(pw):
-            pad[y * pw + x] = src[sy + min(max(x - 3, 0), w - 1)]
-    vert = np.empty(h * pw, np.int64)  # unscaled vertical six-tap sums, every padded column
-    for y in range(h):
-        for x in range(pw):
-            c = (y + 3) * pw + x
-            vert[y * pw + x] = (pad[c - 2 * pw] - 5 * pad[c - pw] + 20 * pad[c]
-                                + 20 * pad[c + pw] - 5 * pad[c + 2 * pw] + pad[c + 3 * pw])
-    for y in range(h):
-        for x in range(w):
-            i = y * w + x
-            c = (y + 3) * pw + x + 3
-            v = y * pw + x + 3
-            out[0, i] = src[i]
-            hb = (pad[c - 2] - 5 * pad[c - 1] + 20 * pad[c] + 20 * pad[c + 1] - 5 * pad[c + 2]
-                  + pad[c + 3])
-            out[1, i] = _clip((hb + 16) >> 5, maxval)
-            out[2, i] = _clip((vert[v] + 16) >> 5, maxval)
-            j1 = (vert[v - 2] - 5 * vert[v - 1] + 20 * vert[v] + 20 * vert[v + 1]
-                  - 5 * vert[v + 2] + vert[v + 3])
-            out[3, i] = _clip((j1 + 512) >> 10, maxval)
-
-
 # For each quarter position fy * 4 + fx: the two (plane, dx, dy) terms H.264 averages
-# (the same term twice where it takes one sample as it is). Planes as in _half_planes.
+# (the same term twice where it takes one sample as it is). Planes: 0 the samples,
+# 1 the horizontal (b), 2 the vertical (h) and 3 the centre (j) half samples, each
+# at its sample's lower right (search.py's _half_planes holds them for a frame).
 _QPEL_TERMS = np.array([
     [0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0], [1, 0, 0, 1, 0, 0], [0, 1, 0, 1, 0, 0],
     [0, 0, 0, 2, 0, 0], [1, 0, 0, 2, 0, 0], [1, 0, 0, 3, 0, 0], [1, 0, 0, 2, 1, 0],
@@ -162,25 +131,11 @@ _QPEL_TERMS = np.array([
 ], np.int64)
 
 
-@inline
-def _qpel_lookup(planes, w, h, xq, yq):
-    """``_qpel`` from ``_half_planes``. Equal to it wherever the position lies inside
-    the picture; outside, positions rather than taps are clamped (good enough for
-    choosing vectors, never used to reconstruct)."""
-    t = (yq & 3) * 4 + (xq & 3)
-    x = xq >> 2
-    y = yq >> 2
-    a = planes[_QPEL_TERMS[t, 0], min(max(y + _QPEL_TERMS[t, 2], 0), h - 1) * w
-               + min(max(x + _QPEL_TERMS[t, 1], 0), w - 1)]
-    b = planes[_QPEL_TERMS[t, 3], min(max(y + _QPEL_TERMS[t, 5], 0), h - 1) * w
-               + min(max(x + _QPEL_TERMS[t, 4], 0), w - 1)]
-    return (np.int64(a) + np.int64(b) + 1) >> 1
-
 
 @inline
 def _term_row(prev, off, w, plane, x0, y, n, vs, out):
     """out[:n] = the H.264 term ``plane`` (0 integer, 1 b, 2 h, 3 j; as in
-    ``_half_planes``) at columns x0..x0+n-1 of row y, every tap inside the plane
+    ``_QPEL_TERMS``) at columns x0..x0+n-1 of row y, every tap inside the plane
     (the caller checked), computed a row at a time so the loops vectorise."""
     row = off + y * w
     o = out[:n]
@@ -359,20 +314,6 @@ def _skip_map(src, ref, geom, n_planes, log2b, nbx, nby, near, skip):
                     skip[brow + (x >> lbx)] = 0
 
 
-# ---------------------------------------------------------------- estimation
-
-
-@inline
-def _mv_bits(d):
-    """Rough cost in bits of a vector difference component (Exp-Golomb-like)."""
-    a = d if d >= 0 else -d
-    n = 1
-    while a > 0:
-        n += 2
-        a >>= 1
-    return n
-
-
 @inline
 def _median3(a, b, c):
     return max(min(a, b), min(max(a, b), c))
@@ -390,230 +331,3 @@ def _predict_mv(mv, nbx, bx, by, comp):
     else:
         tr = mv[(by - 1) * nbx + bx - 1, comp] if bx > 0 else 0
     return _median3(left, top, tr)
-
-
-@kernel
-def _block_sad(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit):
-    """SAD of a plane-0 block against a reference (``_half_planes``) displaced by
-    (mvx, mvy) quarter samples; stops early once above ``limit``."""
-    total = np.int64(0)
-    x1 = min(x0 + bs, w)
-    y1 = min(y0 + bs, h)
-    t = (mvy & 3) * 4 + (mvx & 3)
-    dx = mvx >> 2
-    dy = mvy >> 2
-    pa = _QPEL_TERMS[t, 0]
-    pb = _QPEL_TERMS[t, 3]
-    ax = dx + _QPEL_TERMS[t, 1]
-    ay = dy + _QPEL_TERMS[t, 2]
-    bx = dx + _QPEL_TERMS[t, 4]
-    by = dy + _QPEL_TERMS[t, 5]
-    inside = (x0 + min(ax, bx) >= 0 and x1 + max(ax, bx) <= w
-              and y0 + min(ay, by) >= 0 and y1 + max(ay, by) <= h)
-    whole = t == 0
-    for y in range(y0, y1):
-        row = y * w
-        if inside and whole:
-            ra = (y + ay) * w + ax
-            for x in range(x0, x1):
-                d = np.int64(cur[row + x]) - np.int64(planes[0, ra + x])
-                total += d if d >= 0 else -d
-        elif inside:
-            ra = (y + ay) * w + ax
-            rb = (y + by) * w + bx
-            for x in range(x0, x1):
-                d = np.int64(cur[row + x]) - ((np.int64(planes[pa, ra + x])
-                                               + np.int64(planes[pb, rb + x]) + 1) >> 1)
-                total += d if d >= 0 else -d
-        else:
-            for x in range(x0, x1):
-                d = np.int64(cur[row + x]) - _qpel_lookup(planes, w, h, (x << 2) + mvx,
-                                                          (y << 2) + mvy)
-                total += d if d >= 0 else -d
-        if total > limit:
-            return total
-    return total
-
-
-@kernel
-def _downsample4(src, w, h, out, ow, oh):
-    for y in range(oh):
-        for x in range(ow):
-            total = np.int64(0)
-            for yy in range(4):
-                for xx in range(4):
-                    total += src[min(4 * y + yy, h - 1) * w + min(4 * x + xx, w - 1)]
-            out[y * ow + x] = total
-
-
-@kernel
-def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
-    """Full search of each block on 4x-downsampled planes; vectors in quarter samples."""
-    ow = (w + 3) >> 2
-    oh = (h + 3) >> 2
-    dc = np.empty(ow * oh, np.int64)
-    dp = np.empty(ow * oh, np.int64)
-    _downsample4(cur, w, h, dc, ow, oh)
-    _downsample4(prev, w, h, dp, ow, oh)
-    bs = max((1 << log2b) >> 2, 1)
-    r = max(search >> 2, 1)
-    for by in range(nby):
-        for bx in range(nbx):
-            x0 = bx * bs
-            y0 = by * bs
-            best = np.int64(1) << 62
-            bmx = 0
-            bmy = 0
-            for dy in range(-r, r + 1):
-                for dx in range(-r, r + 1):
-                    sad = np.int64(0)
-                    for y in range(y0, min(y0 + bs, oh)):
-                        yy = min(max(y + dy, 0), oh - 1)
-                        for x in range(x0, min(x0 + bs, ow)):
-                            xx = min(max(x + dx, 0), ow - 1)
-                            d = dc[y * ow + x] - dp[yy * ow + xx]
-                            sad += d if d >= 0 else -d
-                    sad += 16 * (abs(dx) + abs(dy))
-                    if sad < best:
-                        best = sad
-                        bmx = dx
-                        bmy = dy
-            coarse[by * nbx + bx, 0] = bmx * 16
-            coarse[by * nbx + bx, 1] = bmy * 16
-
-
-@kernel
-def _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra, best):
-    """Cost of one vector, or ``best`` unchanged when it is not better (or out of range)."""
-    if cx < -lim or cx > lim or cy < -lim or cy > lim:
-        return best
-    cost = extra + lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
-    cost += _block_sad(cur, planes, w, h, x0, y0, bs, cx, cy, best - cost)
-    return cost
-
-
-@kernel
-def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam, extra):
-    """Best whole-sample (cost, mvx, mvy) for one block against one reference:
-    the candidates, a grid of whole-sample steps around the best, then a diamond."""
-    best = np.int64(1) << 62
-    bmx = 0
-    bmy = 0
-    for c in range(n_cand):
-        cx = min(max(cand[c, 0], -lim), lim)
-        cy = min(max(cand[c, 1], -lim), lim)
-        cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra, best)
-        if cost < best:
-            best, bmx, bmy = cost, cx, cy
-    cx0 = bmx
-    cy0 = bmy
-    for dy in range(-8, 9, 4):
-        for dx in range(-8, 9, 4):
-            if dx != 0 or dy != 0:
-                cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx0 + dx, cy0 + dy, lim, lam,
-                            extra, best)
-                if cost < best:
-                    best, bmx, bmy = cost, cx0 + dx, cy0 + dy
-    for _ in range(64):
-        moved = False
-        cx0 = bmx
-        cy0 = bmy
-        for d in range(4):
-            cx = cx0 + (4 if d == 0 else (-4 if d == 1 else 0))
-            cy = cy0 + (4 if d == 2 else (-4 if d == 3 else 0))
-            cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra,
-                        best)
-            if cost < best:
-                best, bmx, bmy = cost, cx, cy
-                moved = True
-        if not moved:
-            break
-    return best, bmx, bmy
-
-
-@kernel
-def _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py, best, bmx, bmy, lim, lam, extra):
-    """Half-sample then quarter-sample diamond steps around a whole-sample vector."""
-    for step in (2, 1):
-        cx0 = bmx
-        cy0 = bmy
-        for d in range(8):
-            cx = cx0 + (step if d in (0, 4, 5) else (-step if d in (1, 6, 7) else 0))
-            cy = cy0 + (step if d in (2, 4, 6) else (-step if d in (3, 5, 7) else 0))
-            cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra,
-                        best)
-            if cost < best:
-                best, bmx, bmy = cost, cx, cy
-    return best, bmx, bmy
-
-
-@kernel
-def _estimate(cur, refs, n_prev, w, h, log2b, nbx, nby, search, lam, subpel, prev_mv, mv):
-    """Choose a reference and a vector per block (plane 0 only); return the total cost.
-
-    ``refs[r]`` is ``_half_planes`` of plane 0 of the frame r + 1 back;
-    cost = SAD + lam * estimated
-    bits of the vector and reference index. Each reference is searched in whole
-    samples (its coarse candidate is the previous frame's coarse vector scaled by
-    distance), then refined to quarter samples.
-    """
-    bs = 1 << log2b
-    n_blocks = nbx * nby
-    coarse = np.zeros((n_blocks, 2), np.int64)
-    _coarse_search(cur, refs[0, 0], w, h, log2b, nbx, nby, search, coarse)
-    lim = 4 * search
-    cand = np.zeros((6, 2), np.int64)
-    total = np.int64(0)
-    for by in range(nby):
-        for bx in range(nbx):
-            k = by * nbx + bx
-            x0 = bx * bs
-            y0 = by * bs
-            px = _predict_mv(mv, nbx, bx, by, 0)
-            py = _predict_mv(mv, nbx, bx, by, 1)
-            cand[0, 0] = 0
-            cand[0, 1] = 0
-            cand[1, 0] = px & ~3
-            cand[1, 1] = py & ~3
-            cand[3, 0] = prev_mv[k, 0] & ~3
-            cand[3, 1] = prev_mv[k, 1] & ~3
-            cand[4, 0] = mv[k - 1, 0] & ~3 if bx > 0 else 0
-            cand[4, 1] = mv[k - 1, 1] & ~3 if bx > 0 else 0
-            cand[5, 0] = mv[k - nbx, 0] & ~3 if by > 0 else 0
-            cand[5, 1] = mv[k - nbx, 1] & ~3 if by > 0 else 0
-            best = np.int64(1) << 62
-            bref = 0
-            bmx = 0
-            bmy = 0
-            for r in range(n_prev):
-                cand[2, 0] = coarse[k, 0] * (r + 1)
-                cand[2, 1] = coarse[k, 1] * (r + 1)
-                cost, mx, my = _search_whole(cur, refs[r], w, h, x0, y0, bs, px, py, cand, 6,
-                                             lim, lam, lam * 2 * r)
-                if subpel:
-                    cost, mx, my = _refine_subsample(cur, refs[r], w, h, x0, y0, bs, px, py,
-                                                     cost, mx, my, lim, lam, lam * 2 * r)
-                if cost < best:
-                    best, bref, bmx, bmy = cost, r, mx, my
-            mv[k, 0] = bmx
-            mv[k, 1] = bmy
-            mv[k, 2] = bref
-            total += best
-    return total
-
-
-@kernel
-def _intra_cost(cur, w, h):
-    """Sum of |x - MED(W, N, NW)| over plane 0: what spatial prediction leaves."""
-    total = np.int64(0)
-    for y in range(1, h):
-        for x in range(1, w):
-            a = np.int64(cur[y * w + x - 1])
-            b = np.int64(cur[(y - 1) * w + x])
-            c = np.int64(cur[(y - 1) * w + x - 1])
-            mx = max(a, b)
-            mn = min(a, b)
-            pred = mn if c >= mx else (mx if c <= mn else a + b - c)
-            d = np.int64(cur[y * w + x]) - pred
-            total += d if d >= 0 else -d
-    return total
