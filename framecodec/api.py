@@ -27,6 +27,7 @@ from .errors import UsageError
 from .format.container import FcvReader
 from .frames import Frame
 from .io.outputs import atomic_output, atomic_sequence, is_sequence
+from .machine import cores
 from .progress import progress_bar
 from .results import DecodeResult, EncodeResult
 
@@ -48,7 +49,7 @@ def _check_range(frames: FrameRange) -> tuple[int, int | None]:
 def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
            settings=None, max_error: int | None = None, frames: FrameRange = None,
            group_size: int | None = None, min_group: int | None = None,
-           max_group: int | None = None, jobs: int = 1, threads: int = 1,
+           max_group: int | None = None, jobs: int | None = None, threads: int | None = None,
            overwrite: bool = False, progress: bool = False, audio: bool = True,
            target_psnr: float | None = None, target_size: int | None = None,
            on_group: Callable[[int, int], None] | None = None) -> EncodeResult:
@@ -60,7 +61,8 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
     [start, stop) range of source frames. ``target_psnr`` (dB, over all samples
     of each group) or ``target_size`` (bytes of the whole file) choose each
     group's bound instead of ``max_error`` and are met by measurement. ``jobs``
-    groups are coded in parallel processes, each with ``threads`` threads. The
+    groups are coded in parallel processes sharing ``threads`` threads (both
+    default to the machine's cores; the file's bytes depend on neither). The
     first audio stream is kept as its original packets unless ``audio`` is False.
     """
     from .encoder import train
@@ -76,6 +78,8 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
                  "max_group": max_group}
     settings = (settings or EncodeSettings()).replace(
         **{k: v for k, v in overrides.items() if v is not None})
+    jobs = cores() if jobs is None else jobs
+    threads = cores() if threads is None else threads
     if jobs < 1 or threads < 1:
         raise UsageError("--jobs and --threads must be at least 1")
     if target_psnr is not None and target_size is not None:
@@ -92,7 +96,8 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
     return result
 
 
-def decode_frames(src: str | os.PathLike, *, frames: FrameRange = None, threads: int = 1,
+def decode_frames(src: str | os.PathLike, *, frames: FrameRange = None,
+                  threads: int | None = None,
                   conceal: bool = False,
                   on_damage: Callable[[int, str], None] | None = None) -> Iterator[Frame]:
     """Decoded frames of a .fcv file in [start, stop), reading only the groups needed.
@@ -103,13 +108,14 @@ def decode_frames(src: str | os.PathLike, *, frames: FrameRange = None, threads:
     reason)``, and decoding goes on with the next group.
     """
     start, stop = _check_range(frames)
+    threads = cores() if threads is None else threads
     with FcvReader(src) as reader:
         yield from iter_frames(reader, start, stop, threads=threads, conceal=conceal,
                                on_damage=on_damage)
 
 
 def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange = None,
-           threads: int = 1, overwrite: bool = False, lossless: bool = False,
+           threads: int | None = None, overwrite: bool = False, lossless: bool = False,
            crf: int | None = None, progress: bool = False, audio: bool = True,
            conceal: bool = False,
            on_damage: Callable[[int, str], None] | None = None) -> DecodeResult:
@@ -121,6 +127,7 @@ def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange
     from .io import media
 
     t0 = time.perf_counter()
+    threads = cores() if threads is None else threads
     to_stdout = str(dst) == "-"
     src, dst = Path(src), Path(dst)
     kind = "y4m" if to_stdout else media.output_kind(dst)

@@ -70,8 +70,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="longest group (default 60); each group decodes on its own")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="encode only source frames [START, STOP)")
-    e.add_argument("--jobs", type=int, default=1, help="groups encoded in parallel processes")
-    e.add_argument("--threads", type=int, default=1, help="threads per group (slices, training)")
+    e.add_argument("--jobs", type=int, default=None,
+                   help="groups encoded in parallel processes (default: the cores)")
+    e.add_argument("--threads", type=int, default=None,
+                   help="threads in all (slices, training; default: the cores)")
     e.add_argument("--no-audio", action="store_true", help="drop the source's audio")
     e.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -84,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="decode only frames [START, STOP) (reads only their groups)")
     d.add_argument("--lossless", action="store_true", help="mp4: H.264 at qp 0 (exact frames)")
     d.add_argument("--crf", type=int, default=None, help="mp4: x264 quality (default 18)")
-    d.add_argument("--threads", type=int, default=1, help="threads (slices of each frame)")
+    d.add_argument("--threads", type=int, default=None,
+                   help="threads (slices of each frame; default: the cores)")
     d.add_argument("--no-audio", action="store_true", help="leave the stored audio out")
     d.add_argument("--conceal", action="store_true",
                    help="on damage, repeat the last good frame (reported) and go on")
@@ -118,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="check every CRC, decode everything, compare to a source")
     v.add_argument("input", type=Path)
     v.add_argument("source", type=Path, nargs="?", help="the original, to measure the error")
-    v.add_argument("--threads", type=int, default=1)
+    v.add_argument("--threads", type=int, default=None, help="threads (default: the cores)")
     return p
 
 
@@ -310,7 +313,9 @@ def _info(args) -> int:
 def _verify(args) -> int:
     from .report import verify
 
-    report = verify(args.input, args.source, threads=args.threads)
+    from .machine import cores
+
+    report = verify(args.input, args.source, threads=args.threads or cores())
     for line in report.lines():
         print(line)
     return 0 if report.sound else 1

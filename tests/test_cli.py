@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -121,3 +122,18 @@ def test_output_is_not_the_input(tmp_path, capsys):
     shutil.copy(SAMPLE, src)
     code, _, err = run(capsys, "encode", src, "-o", src, "-y")
     assert code == 2 and "input" in err
+
+
+def test_encode_progress_knows_its_total(tmp_path, capsys):
+    """The bar counts frames against the clip's length (from its duration when the
+    container states no count, as Matroska does), with an ETA; -q silences it."""
+    out = tmp_path / "p.fcv"
+    assert cli.main(["encode", str(SAMPLE), "-o", str(out), "--frames", "0:4", "--group-size",
+                     "2", "--preset", "fast"]) == 0
+    err = capsys.readouterr().err
+    assert "2/4 [" in err and "0frame [" not in err  # counted against the total
+    assert re.search(r"2/4 \[\d\d:\d\d<\d\d:\d\d", err)  # elapsed<remaining
+    assert cli.main(["encode", str(SAMPLE), "-o", str(out), "-y", "--frames", "0:4",
+                     "--group-size", "2", "--preset", "fast", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""

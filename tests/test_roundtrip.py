@@ -108,10 +108,20 @@ def test_encoder_is_deterministic_and_thread_independent(tmp_path):
 
 
 def test_parallel_jobs_give_the_same_file(tmp_path):
-    a, b = tmp_path / "a.fcv", tmp_path / "b.fcv"
-    framecodec.encode(SAMPLE, a, settings=FAST, frames=(0, 9), group_size=3, jobs=1)
-    framecodec.encode(SAMPLE, b, settings=FAST, frames=(0, 9), group_size=3, jobs=2)
-    assert a.read_bytes() == b.read_bytes()
+    """Groups in a process pool, threads shared out, or the machine's defaults:
+    the same bytes as one job on one thread."""
+    settings = FAST.replace(slices=2)
+    paths = [tmp_path / f"{k}.fcv" for k in range(4)]
+    framecodec.encode(SAMPLE, paths[0], settings=settings, frames=(0, 9), group_size=3, jobs=1,
+                      threads=1)
+    framecodec.encode(SAMPLE, paths[1], settings=settings, frames=(0, 9), group_size=3, jobs=2,
+                      threads=2)
+    framecodec.encode(SAMPLE, paths[2], settings=settings, frames=(0, 9), group_size=3, jobs=2,
+                      threads=4)
+    framecodec.encode(SAMPLE, paths[3], settings=settings, frames=(0, 9), group_size=3)
+    assert all(p.read_bytes() == paths[0].read_bytes() for p in paths[1:])
+    one = list(framecodec.decode_frames(paths[0], threads=1))
+    assert_frames_equal(list(framecodec.decode_frames(paths[0])), one)  # default threads
 
 
 def test_static_blocks_cost_about_a_bit(tmp_path):

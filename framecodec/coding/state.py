@@ -64,11 +64,18 @@ class _References:
         return np.stack(self.frames)
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
 def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list:
+    """``fn`` of every slice, on up to ``threads`` threads (the kernels release the
+    GIL). The pools live as long as the process: a frame is too short to start one."""
     if threads <= 1 or n == 1:
         return [fn(s) for s in range(n)]
-    with ThreadPoolExecutor(min(threads, n)) as pool:
-        return list(pool.map(fn, range(n)))
+    workers = min(threads, n)
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="framecodec-slice")
+    return list(_POOLS[workers].map(fn, range(n)))
 
 
 class GroupState:

@@ -88,25 +88,42 @@ def code_job(job: GroupJob) -> GroupResult:
 
 
 class LocalExecutor:
-    """Runs jobs here (``workers`` 1) or in a pool of processes, results in job order.
+    """Runs jobs here or in a pool of ``workers`` processes, results in job order.
 
-    At most ``workers + 1`` groups are in flight, so memory does not grow with
-    the clip.
+    ``threads`` is shared out: a clip of one group gets them all, in this
+    process (a pool would only cost a second copy of torch); several groups
+    get ``workers`` processes of ``threads // workers`` threads each. At most
+    ``workers + 1`` groups are in flight, so memory does not grow with the
+    clip. A job's bytes do not depend on either (tests/test_roundtrip.py).
     """
 
-    def __init__(self, workers: int = 1):
-        self.workers = workers
+    def __init__(self, workers: int = 1, threads: int = 1):
+        self.workers = max(1, workers)
+        self.threads = max(1, threads)
 
     def run(self, jobs: Iterable[GroupJob]) -> Iterator[GroupResult]:
-        if self.workers == 1:
-            for job in jobs:
-                yield code_job(job)
+        jobs = iter(jobs)
+        first = next(jobs, None)
+        second = next(jobs, None) if first is not None and self.workers > 1 else None
+        if second is None:  # one worker, or one group: here, with every thread
+            for job in _chain(first, None, jobs):
+                yield code_job(replace(job, threads=self.threads))
             return
+        per_job = max(1, self.threads // self.workers)
         pending: deque[Future] = deque()
         with ProcessPoolExecutor(self.workers) as pool:
-            for job in jobs:
-                pending.append(pool.submit(code_job, job))
+            for job in _chain(first, second, jobs):
+                pending.append(pool.submit(code_job, replace(job, threads=per_job)))
                 if len(pending) > self.workers:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+
+
+def _chain(first: GroupJob | None, second: GroupJob | None,
+           rest: Iterator[GroupJob]) -> Iterator[GroupJob]:
+    """The jobs already taken from ``rest`` (those that are not None), then the others."""
+    for job in (first, second):
+        if job is not None:
+            yield job
+    yield from rest

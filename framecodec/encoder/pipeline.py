@@ -46,11 +46,14 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
                 raise UsageError(f"--max-error must be between 0 and {peak // 2} "
                                  f"for {info.format.bit_depth}-bit samples")
             total = None
-            if info.frame_count:
-                total = max(0, min(info.frame_count, stop or info.frame_count) - start)
+            estimate = source.frame_estimate()  # the progress bar's total, at least
+            if estimate:
+                total = max(0, min(estimate, stop or estimate) - start)
             per_frame = None
-            if target.size is not None:
-                if total is None:
+            if target.size is not None:  # the budget needs the exact count, not an estimate
+                if info.frame_count:
+                    total = max(0, min(info.frame_count, stop or info.frame_count) - start)
+                else:
                     total = _count_frames(src, start, stop)
                 reserve = media.audio_reserve(src) if audio_copy is not None else 0
                 per_frame = (target.size - reserve - _FILE_OVERHEAD) / max(total, 1)
@@ -66,7 +69,7 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
                     open(tmp, "wb") as f:
                 writer = FcvWriter(f, info, settings.max_error)
                 stats, reports, span = PlaneStats(), [], [None, None]
-                for group in LocalExecutor(jobs).run(jobs_iter):
+                for group in LocalExecutor(jobs, threads).run(jobs_iter):
                     writer.write_group(group.header, list(zip(group.pts, group.payloads)),
                                        group.bound)
                     span = [group.pts[0] if span[0] is None else span[0], group.pts[-1]]

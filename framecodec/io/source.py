@@ -222,6 +222,21 @@ class Source:
             raise InputError(f"{self.path}: cannot copy its audio "
                              f"({stream.codec_context.name}): {exc}; use --no-audio") from None
 
+    def frame_estimate(self) -> int | None:
+        """How many frames the video holds: the count the container states, else its
+        duration times the frame rate (for progress bars; never trusted for coding)."""
+        if self.info.frame_count:
+            return self.info.frame_count
+        stream = self._container.streams.video[0] if self._container is not None else None
+        seconds = None
+        if stream is not None and stream.duration and stream.time_base:
+            seconds = float(stream.duration * stream.time_base)
+        elif self._container is not None and self._container.duration:
+            seconds = self._container.duration / 1e6
+        if not seconds or seconds <= 0:
+            return None
+        return max(1, round(seconds * float(self.info.frame_rate)))
+
     @property
     def audio_codec(self) -> str | None:
         return self._audio.codec if self._audio is not None else None

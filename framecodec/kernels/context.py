@@ -59,7 +59,7 @@ def n_sequential(inter: bool) -> int:
     return N_SEQ_INTER if inter else N_SEQ_INTRA
 
 
-@inline
+@kernel
 def _diff_row(out, f, a, a_off, b, b_off, lo, hi, w):
     """out[f, x] = a[a_off + x] - b[b_off + x] for x in [lo, hi), 0 for the other x < w.
 
@@ -78,7 +78,7 @@ def _diff_row(out, f, a, a_off, b, b_off, lo, hi, w):
         ov[x] = np.int32(av[x]) - np.int32(bv[x])
 
 
-@inline
+@kernel
 def _residual_row(out, f, rec, ref, off, lo, hi, w):
     """out[f, x] = rec - ref at off + x for x in [lo, hi), 0 for the other x < w."""
     _diff_row(out, f, rec, off, ref, off, lo, hi, w)
@@ -122,7 +122,7 @@ def _inter_row_features(rec, ref, row, y, w, h, ys, out):
     _diff_row(out, 9, ref, row + w, ref, row, 0, w if y + 1 < h else 0, w)  # R[S]
 
 
-@inline
+@kernel
 def _colocated_row(err, geom, q, p, y, out, f):
     """out[f, x] = the sum of err over the samples of plane q co-located with
     (y, x) of plane p, for every x of the row (edges of q repeat)."""

@@ -167,7 +167,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
                          cols, seq, lut)
 
 
-@inline
+@kernel
 def _code_block_flag(encode, flags, k, bx, by, nbx, base, value, probs, st, buf):
     """Block k's flag (``value`` when encoding), its context from the left and upper blocks'."""
     ctx = base

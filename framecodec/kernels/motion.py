@@ -24,7 +24,7 @@ MV_MAX = 4 * 1024  # |component| in quarter samples, enforced by the decoder
 MAX_REFS = 4
 
 
-@inline
+@kernel
 def _sample_at(src, off, w, h, xq, yq, bx, by):
     """Bilinear sample at (xq / 2**bx, yq / 2**by) with clamped coordinates."""
     xi = xq >> bx
@@ -53,7 +53,7 @@ def _px(src, off, w, h, x, y):
     return np.int64(src[off + min(max(y, 0), h - 1) * w + min(max(x, 0), w - 1)])
 
 
-@inline
+@kernel
 def _half_h1(src, off, w, h, x, y):
     """Unscaled horizontal six-tap sum between (x, y) and (x + 1, y)."""
     return (_px(src, off, w, h, x - 2, y) - 5 * _px(src, off, w, h, x - 1, y)
@@ -61,7 +61,7 @@ def _half_h1(src, off, w, h, x, y):
             - 5 * _px(src, off, w, h, x + 2, y) + _px(src, off, w, h, x + 3, y))
 
 
-@inline
+@kernel
 def _half_v1(src, off, w, h, x, y):
     """Unscaled vertical six-tap sum between (x, y) and (x, y + 1)."""
     return (_px(src, off, w, h, x, y - 2) - 5 * _px(src, off, w, h, x, y - 1)
@@ -74,7 +74,7 @@ def _clip(v, maxval):
     return 0 if v < 0 else (maxval if v > maxval else v)
 
 
-@inline
+@kernel
 def _half_centre(src, off, w, h, x, y, maxval):
     """j: the six-tap of vertical sums, between the four samples at (x..x+1, y..y+1)."""
     j1 = (_half_v1(src, off, w, h, x - 2, y) - 5 * _half_v1(src, off, w, h, x - 1, y)
@@ -83,7 +83,7 @@ def _half_centre(src, off, w, h, x, y, maxval):
     return _clip((j1 + 512) >> 10, maxval)
 
 
-@inline
+@kernel
 def _qpel(src, off, w, h, xq, yq, maxval):
     """H.264 quarter-sample luma interpolation at (xq / 4, yq / 4)."""
     x = xq >> 2
@@ -132,7 +132,7 @@ _QPEL_TERMS = np.array([
 
 
 
-@inline
+@kernel
 def _term_row(prev, off, w, plane, x0, y, n, vs, out):
     """out[:n] = the H.264 term ``plane`` (0 integer, 1 b, 2 h, 3 j; as in
     ``_QPEL_TERMS``) at columns x0..x0+n-1 of row y, every tap inside the plane
@@ -176,7 +176,7 @@ def _term_row(prev, off, w, plane, x0, y, n, vs, out):
                         + v0[c + 5] + 512) >> 10
 
 
-@inline
+@kernel
 def _qpel_block(prev, off, w, h, x0, x1, y0, y1, mx, my, maxval, out, ta, tb, vs):
     """One block of a full-resolution plane: ``_qpel`` at every sample, through
     row terms where every tap lies inside the plane, sample by sample (clamped)
@@ -215,7 +215,7 @@ def _qpel_block(prev, off, w, h, x0, x1, y0, y1, mx, my, maxval, out, ta, tb, vs
             dst[c] = (va + vb + 1) >> 1
 
 
-@inline
+@kernel
 def _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mx, my, bx, by, out):
     """One block of a subsampled plane: ``_sample_at`` at every sample, a row at a
     time where the block's (constant) fraction reads inside the plane."""

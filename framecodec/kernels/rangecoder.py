@@ -57,7 +57,7 @@ def _enc_init(st):
     st[OVERFLOW] = 0
 
 
-@inline
+@kernel
 def _shift_low(st, buf):
     low = st[LOW]
     if low < 0xFF000000 or low > 0xFFFFFFFF:
@@ -167,7 +167,7 @@ def stored_bytes(st: np.ndarray, buf: np.ndarray) -> bytes:
     return buf[1:n].tobytes()
 
 
-@inline
+@kernel
 def _next_byte(st, buf):
     pos = st[DPOS]
     st[DPOS] = pos + 1

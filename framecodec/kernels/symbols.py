@@ -23,12 +23,12 @@ SET_SIZE = 37
 _SIGN, _EXP, _MANT = 1, 5, 21
 
 
-@inline
+@kernel
 def _enc_signed(st, buf, probs, base, v, sign_ctx, max_exp):
     _enc_value(st, buf, probs, base, base, v, sign_ctx, max_exp)
 
 
-@inline
+@kernel
 def _dec_signed(st, buf, probs, base, sign_ctx, max_exp):
     return _dec_value(st, buf, probs, base, base, sign_ctx, max_exp)
 
