@@ -30,7 +30,6 @@ from framecodec.kernels.symbols import SET_SIZE
 @njit
 def _all_features(rec, ref, err, geom, p, ys, inter, near, bd, feats, seqs, bases):
     off, w, h = geom[p, 0], geom[p, 1], geom[p, 2]
-    seq = np.zeros(MAX_SEQ, np.int64)
     row = np.zeros((MAX_ROW_FEATURES, w), np.int32)
     half = np.int64(1) << (bd - 1)
     k = 0
@@ -39,9 +38,8 @@ def _all_features(rec, ref, err, geom, p, ys, inter, near, bd, feats, seqs, base
         for x in range(w):
             i = off + y * w + x
             feats[:, k] = row[:, x]
-            bases[k] = _sequential(rec, ref, i, x, y, w, ys, half, inter, near, seq)
-            for j in range(MAX_SEQ):
-                seqs[j, k] = seq[j]
+            bases[k], seqs[0, k], seqs[1, k], seqs[2, k] = _sequential(rec, ref, i, x, y, w,
+                                                                       ys, half, inter, near)
             k += 1
 
 

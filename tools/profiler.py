@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from framecodec.kernels.context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential
+from framecodec.kernels.context import MAX_ROW_FEATURES, _row_features, _sequential
 from framecodec.kernels.framecoder import _prediction
 from framecodec.kernels.mlp import MAX_HIDDEN, MAX_LUT, MAX_OUT, _bucket_fast, _bucket_table, \
     _mlp_rows
@@ -174,8 +174,7 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
     outs = np.zeros((MAX_OUT, width), np.int64)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
-    seq = np.zeros(MAX_SEQ, np.int64)
-    lut = np.zeros(MAX_LUT, np.int64)
+    lut = np.zeros(MAX_LUT, np.uint8)
     half = np.int64(1) << (bd - 1)
     maxval = (np.int64(1) << bd) - 1
     total = np.int64(0)
@@ -190,6 +189,7 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
         lbx = log2u - geom[p, 3]
         lby = log2u - sy
         net = nets[net_off[p]:net_off[p + 1]]
+        lo, span = _bucket_table(net, lut)
         for y in range(ys, ye):
             brow = (y >> lby) * nux
             n = 0
@@ -210,11 +210,11 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
             if level >= 2:
                 row = geom[p, 0] + y * w
                 n_seq = net[3]
-                lo, span = _bucket_table(net, lut)
                 for k in range(n):
                     x = cols[k]
-                    base = _sequential(rec, ref, row + x, x, y, w, ys, half, inter, near, seq)
-                    mu, ls = _prediction(outs, k, seq, n_seq)
+                    base, s0, s1, s2 = _sequential(rec, ref, row + x, x, y, w, ys, half, inter,
+                                                   near)
+                    mu, ls = _prediction(outs, k, n_seq, s0, s1, s2)
                     pred = base + ((mu + 8) >> 4)
                     pred = 0 if pred < 0 else (maxval if pred > maxval else pred)
                     total += pred + _bucket_fast(net, ls, lut, lo, span) + (((mu + 8) & 15) >> 2)

@@ -188,34 +188,30 @@ def _intra_base(rec, i, x, y, w, ys, mid):
 
 @inline
 def _med(a, b, c):
-    """LOCO-I's median edge detector of left a, above b, above-left c."""
-    mx = max(a, b)
-    mn = min(a, b)
-    if c >= mx:
-        return mn
-    if c <= mn:
-        return mx
-    return a + b - c
+    """LOCO-I's median edge detector of left a, above b, above-left c: a + b - c
+    clamped to [min(a, b), max(a, b)] (the same value, without branches)."""
+    return min(max(a + b - c, min(a, b)), max(a, b))
 
 
 @inline
-def _sequential(rec, ref, i, x, y, w, ys, half, inter, near, seq):
-    """The base of the sample at flat index i (returned), and its same-row
-    features into seq[:n_sequential(inter)].
+def _sequential(rec, ref, i, x, y, w, ys, half, inter, near):
+    """(base, s0, s1, s2) of the sample at flat index i: the base its prediction
+    is relative to and its same-row features (``n_sequential(inter)`` of them;
+    s2 is 0 for inter samples).
 
     Intra: W and WW minus base, and W's MED residual (0 when near-lossless:
     there it is mostly quantisation noise). Inter: the temporal residuals at
-    W and WW.
+    W and WW. A tuple, not an array: the values stay in registers.
     """
     if inter:
-        seq[0] = np.int64(rec[i - 1]) - ref[i - 1] if x > 0 else 0
-        seq[1] = np.int64(rec[i - 2]) - ref[i - 2] if x > 1 else 0
-        return np.int64(ref[i])
+        s0 = np.int64(rec[i - 1]) - np.int64(ref[i - 1]) if x > 0 else np.int64(0)
+        s1 = np.int64(rec[i - 2]) - np.int64(ref[i - 2]) if x > 1 else np.int64(0)
+        return np.int64(ref[i]), s0, s1, np.int64(0)
     base = _intra_base(rec, i, x, y, w, ys, half)
-    seq[0] = np.int64(rec[i - 1]) - base if x > 0 else 0
-    seq[1] = np.int64(rec[i - 2]) - base if x > 1 else 0
-    seq[2] = 0
+    s0 = np.int64(rec[i - 1]) - base if x > 0 else np.int64(0)
+    s1 = np.int64(rec[i - 2]) - base if x > 1 else np.int64(0)
+    s2 = np.int64(0)
     if near == 0 and x > 1 and y > ys:
-        seq[2] = np.int64(rec[i - 1]) - _med(np.int64(rec[i - 2]), np.int64(rec[i - w - 1]),
-                                             np.int64(rec[i - w - 2]))
-    return base
+        s2 = np.int64(rec[i - 1]) - _med(np.int64(rec[i - 2]), np.int64(rec[i - w - 1]),
+                                         np.int64(rec[i - w - 2]))
+    return base, s0, s1, s2

@@ -19,7 +19,7 @@ reference, uncoded; ``skip`` is indexed on the unit grid (``log2u``, ``nux``).
 import numpy as np
 
 from ._jit import inline, kernel
-from .context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential
+from .context import MAX_ROW_FEATURES, _row_features, _sequential
 from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_LUT, MAX_OUT, MU_FRAC, _bucket_fast, \
     _bucket_table, _mlp_rows
 from .motion import MAX_REFS, MV_MAX, _predict_mv
@@ -39,21 +39,24 @@ MV_MAX_EXP = 14
 
 
 @inline
-def _prediction(outs, k, seq, n_seq):
+def _prediction(outs, k, n_seq, s0, s1, s2):
     """(mu, ls) of column k: the network's centre and log-scale plus its
-    coefficients times the sequential features (1/16 units, exact)."""
-    dmu = np.int64(0)
-    dls = np.int64(0)
-    for j in range(n_seq):
-        dmu += outs[2 + j, k] * seq[j]
-        dls += outs[2 + n_seq + j, k] * abs(seq[j])
+    coefficients times the sequential features (1/16 units, exact). Outputs are
+    mu0, ls0, then a centre coefficient and a scale coefficient per feature;
+    features beyond ``n_seq`` are 0 (MAX_SEQ = 3)."""
+    b = 2 + n_seq
+    dmu = outs[2, k] * s0 + outs[3, k] * s1
+    dls = outs[b, k] * abs(s0) + outs[b + 1, k] * abs(s1)
+    if n_seq > 2:
+        dmu += outs[4, k] * s2
+        dls += outs[b + 2, k] * abs(s2)
     return outs[0, k] + (dmu >> COEF_FRAC), outs[1, k] + (dls >> COEF_FRAC)
 
 
 @kernel
 def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                      net, probs, bd, near, st, buf, full, feats, h1, h2, outs, acc, acc32, cols,
-                     seq, lut):
+                     lut):
     off = geom[p, 0]
     w = geom[p, 1]
     lbx = log2u - geom[p, 3]
@@ -90,8 +93,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                 rec[i] = ref[i]
                 err[i] = 0
                 continue
-            base = _sequential(rec, ref, i, x, y, w, ys, half, inter, near, seq)
-            mu, ls = _prediction(outs, k, seq, n_seq)
+            base, s0, s1, s2 = _sequential(rec, ref, i, x, y, w, ys, half, inter, near)
+            mu, ls = _prediction(outs, k, n_seq, s0, s1, s2)
             k += 1
             pred = base + ((mu + half_one) >> MU_FRAC)
             pred = 0 if pred < 0 else (maxval if pred > maxval else pred)
@@ -139,8 +142,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     outs = np.zeros((MAX_OUT, width), np.int64)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
-    seq = np.zeros(MAX_SEQ, np.int64)
-    lut = np.zeros(MAX_LUT, np.int64)
+    lut = np.zeros(MAX_LUT, np.uint8)
     for p in range(n_planes):
         sy = geom[p, 4]
         ys = y0 >> sy
@@ -164,7 +166,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
         net = nets[net_off[p]:net_off[p + 1]]
         _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                          net, probs[p], bd, near, st, buf, full, feats, h1, h2, outs, acc, acc32,
-                         cols, seq, lut)
+                         cols, lut)
 
 
 @kernel

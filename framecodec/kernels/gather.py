@@ -13,7 +13,7 @@ deterministic hash, the row features, the sequential features and the target
 import numpy as np
 
 from ._jit import kernel
-from .context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential
+from .context import MAX_ROW_FEATURES, _row_features, _sequential
 
 
 @kernel
@@ -38,7 +38,6 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
     half = np.int64(1) << (bd - 1)
     cap = targets.shape[0]
     n_feats = feats.shape[0]
-    seq = np.zeros(MAX_SEQ, np.int64)
     full = np.zeros((MAX_ROW_FEATURES, w), np.int32)
     for s in range(slice_y.shape[0] - 1):
         ys = slice_y[s] >> sy
@@ -51,14 +50,16 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
                 if inter and skip[brow + (x >> lbx)]:
                     err[i] = 0  # as the coder: a skipped sample equals its base
                     continue
-                base = _sequential(ctx, ref, i, x, y, w, ys, half, inter, near, seq)
+                base, s0, s1, s2 = _sequential(ctx, ref, i, x, y, w, ys, half, inter, near)
                 err[i] = np.int64(ctx[i]) - base
                 hashed = ((i + salt) * np.int64(2654435761)) & 0xFFFFFFFF
                 if hashed < keep and count < cap:
                     for f in range(n_feats):
                         feats[f, count] = full[f, x]
-                    for j in range(seqs.shape[0]):
-                        seqs[j, count] = seq[j]
+                    seqs[0, count] = s0
+                    seqs[1, count] = s1
+                    if seqs.shape[0] > 2:
+                        seqs[2, count] = s2
                     targets[count] = np.int64(src[i]) - base
                     count += 1
     return count

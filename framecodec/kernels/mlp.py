@@ -115,29 +115,27 @@ MAX_LUT = 4096
 
 @kernel
 def _bucket_table(net, lut):
-    """``_bucket`` of every log-scale from the first threshold to the last, into
-    ``lut`` (at least MAX_LUT entries); returns the first threshold, or
-    ``lut.shape[0]`` marks when their span is too wide for a table."""
+    """``lut[k]`` = ``_bucket`` of the log-scale ``lo - 1 + k`` for k = 0 .. span + 1,
+    where [lo, lo + span) holds the thresholds; returns (lo, span), span -1 when
+    they spread too wide for ``lut`` (then ``_bucket_fast`` counts)."""
     n_thr = net[6]
     if n_thr == 0:
         lut[0] = 0
-        return np.int64(0), np.int64(1)
+        lut[1] = 0
+        return np.int64(0), np.int64(0)
     t = net.shape[0] - n_thr
     lo = np.int64(net[t])
     span = np.int64(net[t + n_thr - 1]) - lo + 1
-    if span > lut.shape[0]:
-        return lo, np.int64(0)
-    for k in range(span):
-        lut[k] = _bucket(net, lo + k)
+    if span + 2 > lut.shape[0]:
+        return lo, np.int64(-1)
+    for k in range(span + 2):
+        lut[k] = _bucket(net, lo - 1 + k)
     return lo, span
 
 
 @inline
 def _bucket_fast(net, ls, lut, lo, span):
-    """``_bucket`` through the table of ``_bucket_table`` (a search where it has none)."""
-    k = ls - lo
-    if k < 0:
-        return 0
-    if k >= span:
-        return net[6] if span else _bucket(net, ls)
-    return lut[k]
+    """``_bucket`` through the table of ``_bucket_table``: one clamped lookup."""
+    if span < 0:
+        return np.int64(_bucket(net, ls))
+    return np.int64(lut[min(max(ls - lo + 1, 0), span + 1)])
