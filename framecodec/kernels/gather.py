@@ -33,8 +33,7 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
     w = geom[p, 1]
     h = geom[p, 2]
     sy = geom[p, 4]
-    lbx = log2b - geom[p, 3]
-    lby = log2b - geom[p, 4]
+    sx = geom[p, 3]
     half = np.int64(1) << (bd - 1)
     cap = targets.shape[0]
     seq = np.zeros(MAX_SEQ, np.int64)
@@ -42,10 +41,10 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
         ys = slice_y[s] >> sy
         ye = min(h, (slice_y[s + 1] + (1 << sy) - 1) >> sy)
         for y in range(ys, ye):
-            brow = (y >> lby) * nbx
+            brow = ((y << sy) >> log2b) * nbx  # the unit grid, through plane 0
             for x in range(w):
                 i = off + y * w + x
-                if inter and skip[brow + (x >> lbx)]:
+                if inter and skip[brow + ((x << sx) >> log2b)]:
                     err[i] = 0  # as the coder: a skipped sample equals its base
                     continue
                 base = _sequential(ctx, ref, i, x, y, w, ys, half, inter, near, seq)
