@@ -123,7 +123,7 @@ def test_static_blocks_cost_about_a_bit(tmp_path):
     framecodec.encode(src, out, settings=FAST)
     with framecodec.open(out) as reader:
         _, payloads = reader.read_group(0)
-        sizes = [len(p) for _, _, p in payloads]
+        sizes = [len(r.payload) for r in payloads]
     assert all(size < 40 for size in sizes[1:]), sizes  # 16 blocks: a few bytes each frame
     assert_frames_equal(list(framecodec.decode_frames(out)), still)
 
