@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import framecodec
-from framecodec import cli
+from framecodec import cli, report
 from framecodec.errors import CorruptError
 from framecodec.format import fixity
 from framecodec.io import media
@@ -171,7 +171,7 @@ def test_padding_framecodec_does_not_keep_is_reported(tmp_path, capsys):
     assert hashes(lines) != hashes(ffmpeg_framemd5(src))
     assert hashes(lines) == hashes(ffmpeg_framemd5(raw_clip(tmp_path / "z.nut", "bgr0",
                                                             padding=0)))
-    assert framecodec.report.verify(tmp_path / "x.fcv").sound
+    assert report.verify(tmp_path / "x.fcv").sound
 
 
 def test_bounded_file_stores_the_decoded_frames_hashes(tmp_path, capsys):

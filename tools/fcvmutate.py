@@ -396,6 +396,8 @@ def _mutate_length(tree: Tree, rng: random.Random) -> str:
         _, b = rng.choice(blobs)
         b.length = _interesting("u32", len(b"".join(_pack(i) for i in b.items)), rng)
         return f"blob {b.name} length {b.length}"
+    if not tree.chunks:
+        return "no chunk"
     chunk = rng.choice(tree.chunks)
     chunk.length = _interesting("u32", 0, rng)
     return f"chunk {chunk.tag.decode()} length {chunk.length}"
@@ -403,6 +405,8 @@ def _mutate_length(tree: Tree, rng: random.Random) -> str:
 
 def _mutate_chunks(tree: Tree, rng: random.Random) -> str:
     chunks = tree.chunks
+    if not chunks:
+        return "no chunk"
     how = rng.randrange(7)
     i, j = rng.randrange(len(chunks)), rng.randrange(len(chunks))
     if how == 0 and len(chunks) > 1:
@@ -426,9 +430,9 @@ def _mutate_chunks(tree: Tree, rng: random.Random) -> str:
         return f"chunk {i} CRC wrong"
     if how == 5:
         tree.trailing = bytes(rng.randrange(256) for _ in range(rng.randint(1, 30)))
-        return "bytes after the tail"
+        return "trailing bytes after the tail"
     tree.keep_index = True
-    cut = rng.randrange(len(chunks))
+    cut = rng.randrange(1, len(chunks) + 1)
     del chunks[cut:]
     return f"file cut after chunk {cut}"
 

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import CorruptError
 from ..format import fixity
 from ..format.bitstream import ByteReader
-from ..format.container import FcvReader, FrameRecord
+from ..format.container import LIMITS, FcvReader, FrameRecord
 from ..format.group import INTER, INTRA, GroupHeader
 from ..format.layout import Layout
 from ..frames import Frame, VideoInfo
@@ -160,9 +160,10 @@ def iter_frames(reader: FcvReader, start: int = 0, stop: int | None = None, *,
         reason = f"file is truncated or damaged after {reader.frame_count} of {expected} frames"
         if not conceal:
             raise CorruptError(reason, group=len(reader.groups), frame=reader.frame_count)
+        # the count is the header's word alone: conceal at most a group's worth past the end
+        end = min(expected, reader.frame_count + LIMITS.max_group_frames)
         yield from _concealed(info, last, reader.frame_count,
-                              expected if stop is None else min(stop, expected), start,
-                              reason, on_damage)
+                              end if stop is None else min(stop, end), start, reason, on_damage)
 
 
 def _grey(info: VideoInfo) -> Frame:

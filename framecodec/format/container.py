@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
 
+import numpy as np
+
 from ..errors import CorruptError, FormatError
 from ..frames import ColorInfo, VideoInfo
 from ..pixfmt import by_code, by_name
@@ -41,6 +43,11 @@ CHUNK_OVERHEAD = 4 + 4 + 4  # tag, length, CRC
 _TAIL_SIZE = CHUNK_OVERHEAD + 8
 # FRAM prefix: group, frame, pts, duration (at most 10 bytes each) and the MD5
 FRAME_PREFIX_MAX = 4 * 10 + fixity.MD5_SIZE
+# The smallest GRUP chunk (fixed fields, identity dictionary, a 1-byte model record) and
+# FRAM chunk (one-byte prefix fields and kind; the MD5 adds 16): index entries closer
+# together than their chunks can be are damage (FORMAT.md 2.4).
+MIN_GROUP_CHUNK = CHUNK_OVERHEAD + 18 + 4 + 3 + 4 + 1
+MIN_FRAME_CHUNK = CHUNK_OVERHEAD + 4 + 1
 
 
 @dataclass(frozen=True)
@@ -351,27 +358,34 @@ class FcvReader:
             index = self._read_chunk(at, 4 + 16 * LIMITS.max_groups + 8)
             if index.tag != b"INDX":
                 raise CorruptError("TAIL does not point at the index")
-            return self._parse_index(index.payload)
+            return self._parse_index(index.payload, at)
         except CorruptError:
             return self._scan_groups()
 
-    def _parse_index(self, payload: bytes) -> list[GroupEntry]:
+    def _parse_index(self, payload: bytes, index_at: int) -> list[GroupEntry]:
+        """The entries, checked as a whole before any is made an object: frame numbers
+        that follow on, counts in range, and offsets that increase by at least the
+        size of the chunks each group holds (so a small file cannot claim many groups)."""
         r = ByteReader(payload, "index")
         count = r.u32("group count")
         if r.remaining != count * 16 + 8:
             raise CorruptError("index size does not match its group count")
-        groups, expect = [], 0
-        for _ in range(count):
-            g = GroupEntry(r.u64("offset"), r.u32("first frame"), r.u32("frame count"))
-            if g.first_frame != expect or not 0 < g.frame_count <= LIMITS.max_group_frames \
-                    or g.offset >= self.size:
-                raise CorruptError("index entries are inconsistent")
-            expect += g.frame_count
-            groups.append(g)
+        entries = np.frombuffer(r.raw(16 * count, "entries"), np.dtype(
+            [("offset", "<u8"), ("first", "<u4"), ("count", "<u4")]))
+        counts = entries["count"].astype(np.int64)
+        firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        ends = np.append(entries["offset"][1:].astype(np.int64), index_at)
+        least = MIN_GROUP_CHUNK + counts * (MIN_FRAME_CHUNK + self.header.hashed * 16)
+        if count and (not np.array_equal(entries["first"], firsts)
+                      or counts.min() < 1 or counts.max() > LIMITS.max_group_frames
+                      or int(entries["offset"][0]) < self._first_group_at
+                      or int(entries["offset"].max()) >= self.size
+                      or (ends - entries["offset"].astype(np.int64) < least).any()):
+            raise CorruptError("index entries are inconsistent")
         self.audio_offset = r.u64("audio offset")
         if self.audio_offset >= self.size:
             raise CorruptError("index points audio past the end of the file")
-        return groups
+        return [GroupEntry(int(o), int(f), int(c)) for o, f, c in entries.tolist()]
 
     audio_offset = 0
 
