@@ -121,3 +121,19 @@ def test_output_is_not_the_input(tmp_path, capsys):
     shutil.copy(SAMPLE, src)
     code, _, err = run(capsys, "encode", src, "-o", src, "-y")
     assert code == 2 and "input" in err
+
+
+def test_out_of_memory_is_one_line(capsys, coded, monkeypatch):
+    from framecodec import report
+
+    def starved(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(report, "describe", starved)
+    code, _, err = run(capsys, "info", coded)
+    assert code == 2 and err.count("\n") == 1 and "out of memory" in err
+
+
+def test_info_names_the_frame_hashes(capsys, coded):
+    code, stdout, _ = run(capsys, "info", coded)
+    assert code == 0 and "MD5 of the source frames, as yuv420p" in stdout

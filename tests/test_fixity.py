@@ -270,3 +270,12 @@ def test_encode_summary_names_the_input(tmp_path, capsys):
     assert f"input {anim.name}: h264, {anim.stat().st_size:,} bytes" in out
     assert "a part of the input was encoded" in out
     assert "note: h264 is a lossy codec; the .fcv keeps its decoded frames exactly" in out
+
+
+def test_framemd5_to_a_file(tmp_path, capsys, hashed):
+    out = tmp_path / "list.framemd5"
+    assert cli.main(["framemd5", str(hashed), "-o", str(out)]) == 0
+    lines, _ = _framemd5(capsys, hashed)
+    assert out.read_text().splitlines() == lines and len(lines) == 9 + 6
+    assert cli.main(["framemd5", str(hashed), "-o", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
