@@ -8,11 +8,10 @@ tools/fcvmutate.py (written from FORMAT.md), which fixes CRCs, index and tail.
 
 from __future__ import annotations
 
+import json
 import os
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,22 +27,32 @@ PEAK_MB = 300
 ADDRESS_SPACE = 1_500_000 * 1024  # ulimit -v 1500000
 
 
+# Measures a command from a small process: a child's peak RSS counts the memory of the
+# process it was forked from (Linux keeps the high-water mark across exec), so a child of
+# pytest itself would report pytest's size.
+_MEASURE = """
+import json, os, resource, subprocess, sys, time
+limit = int(sys.argv[1])
+def cap():
+    if limit:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+t0 = time.perf_counter()
+with open(sys.argv[2], "wb") as err, open(os.devnull, "wb") as null:
+    proc = subprocess.Popen(sys.argv[3:], stdout=null, stderr=err, preexec_fn=cap)
+    _, status, usage = os.wait4(proc.pid, 0)
+print(json.dumps([os.waitstatus_to_exitcode(status), time.perf_counter() - t0,
+                  usage.ru_maxrss / 1024]))
+"""
+
+
 def run_cli(*argv, address_space: int | None = None) -> tuple[int, str, float, float]:
     """(exit status, stderr, seconds, peak MB) of ``framecodec argv`` in a child."""
-    def limit():
-        if address_space:
-            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
-
-    t0 = time.perf_counter()
-    with open(os.devnull, "wb") as null, \
-            open(Path(argv[1]).with_suffix(".err"), "w+b") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "framecodec", *map(str, argv)],
-                                stdout=null, stderr=err, preexec_fn=limit)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        text = err.read().decode()
-    return proc.returncode, text, time.perf_counter() - t0, usage.ru_maxrss / 1024
+    err = Path(argv[1]).with_suffix(".err")
+    done = subprocess.run([sys.executable, "-c", _MEASURE, str(address_space or 0), str(err),
+                           sys.executable, "-m", "framecodec", *map(str, argv)],
+                          capture_output=True, text=True, check=True)
+    code, seconds, peak = json.loads(done.stdout)
+    return code, err.read_bytes().decode(), seconds, peak
 
 
 def one_error_line(err: str, command: str) -> bool:
