@@ -114,6 +114,7 @@ class DecodeResult:
         if f is None:
             return line
         psnr = "inf" if math.isinf(f.psnr) else f"{f.psnr:.2f} dB"
+        exact = "--lossless, .mkv or .y4m give" if f.what.startswith("H.264") else \
+            ".mkv or .y4m give"
         return (f"{line}\nnote: the output is lossy ({f.what}): PSNR {psnr}, max error "
-                f"{f.max_error} against the decoded frames; --lossless, .mkv or .y4m give "
-                "the exact frames")
+                f"{f.max_error} against the decoded frames; {exact} the exact frames")
