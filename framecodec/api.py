@@ -15,6 +15,7 @@ A facade: it checks arguments and hands the work to the encoder
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from .coding.decoder import iter_frames
 from .errors import UsageError
 from .format.container import FcvReader
 from .frames import Frame
-from .io.outputs import atomic_output, atomic_sequence, is_sequence
+from .io.outputs import atomic_output, atomic_sequence, check_output, is_sequence
 from .progress import progress_bar
 from .results import DecodeResult, EncodeResult
 
@@ -137,6 +138,12 @@ def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange
         window = None
         if stored is not None and total:
             window = _audio_window(reader, stored[0], start, stop)
+    if not to_stdout and not is_sequence(dst):
+        check_output(dst, overwrite=overwrite, inputs=(src,))
+    # the first frame before any output exists: a file that cannot be decoded fails at once
+    decoded = decode_frames(src, frames=frames, threads=threads, conceal=conceal,
+                            on_damage=on_damage, max_memory=max_memory)
+    first = next(decoded, None)
     count = 0
     with progress_bar(progress, total, "decode") as bar, \
             tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
@@ -154,9 +161,7 @@ def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange
         with target as tmp:
             with media.open_writer(tmp, info, kind=kind, lossless=lossless, crf=crf,
                                    threads=threads, audio=track) as writer:
-                for frame in decode_frames(src, frames=frames, threads=threads,
-                                           conceal=conceal, on_damage=on_damage,
-                                           max_memory=max_memory):
+                for frame in itertools.chain([first] if first is not None else [], decoded):
                     writer.write(frame)
                     count += 1
                     bar.update(1)

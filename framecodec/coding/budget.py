@@ -24,14 +24,15 @@ import numpy as np
 
 from ..errors import LimitError
 from ..format.group import GroupHeader
-from ..format.layout import Layout
+from ..format.layout import MAX_SLICES, Layout
 from ..kernels import framecoder as fc
 from ..kernels import palette as pk
 from ..kernels.context import MAX_ROW_FEATURES
 from ..kernels.mlp import MAX_HIDDEN, MAX_OUT
 
 __all__ = ["working_memory", "default_max_memory", "check_memory", "least_bytes",
-           "coded_samples", "check_lengths", "check_motion", "DECISIONS_PER_BYTE"]
+           "coded_samples", "check_lengths", "check_motion", "check_first_frame",
+           "DECISIONS_PER_BYTE"]
 
 # 8 / log2(65536 / 65465) = 5115.6 decisions at most per byte; rounded up for margin.
 DECISIONS_PER_BYTE = 5200
@@ -67,6 +68,22 @@ def coded_samples(layout: Layout, header: GroupHeader, skip: np.ndarray | None) 
                 n -= int(skipped_in_row[uy].sum())
             counts[s] += n
     return counts
+
+
+def check_first_frame(width: int, height: int, payload: bytes, group: int,
+                      frame: int) -> None:
+    """A group's first (intra) frame against the least its plane 0 alone needs, from
+    the stream header only: checked before the group header's model record is parsed
+    (which loads the coding kernels), so a forged frame size fails at once. Plane 0
+    is coded in every frame, as samples or palette indices, in at most MAX_SLICES
+    slices of ``least_bytes`` each."""
+    if not payload or payload[0] != 0:
+        return  # not intra: the decoder refuses it with its reason
+    least = max(0, least_bytes(width * height) - (_SLACK + 1) * MAX_SLICES)
+    if len(payload) < least:
+        raise LimitError(f"frame {frame} (group {group}) is {len(payload)} bytes, too short "
+                         f"for its {width}x{height} samples (at least {least:,}): the file is "
+                         "damaged or forged")
 
 
 def check_lengths(lengths: list[int], counts: list[int], group: int, frame: int) -> None:

@@ -11,6 +11,7 @@ decoded frame against its stored MD5, damage names its group and frame, and
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -81,8 +82,14 @@ def _mismatch(group: int, frame: int) -> None:
 
 
 def read_group_header(reader: FcvReader, g: int) -> tuple[GroupHeader, Iterator]:
-    """Group ``g``'s parsed header, checked against the index, and its frame payloads."""
+    """Group ``g``'s parsed header, checked against the index, and its frame payloads
+    (the first checked against the frame size before the header is parsed)."""
     header_bytes, payloads = reader.read_group(g)
+    first = next(payloads, None)
+    if first is not None:
+        info = reader.info
+        budget.check_first_frame(info.width, info.height, first.payload, g, first.index)
+        payloads = itertools.chain([first], payloads)
     header = GroupHeader.from_bytes(header_bytes, reader.info, g)
     entry = reader.groups[g]
     truncated = reader.damaged_index and header.frame_count > entry.frame_count
