@@ -160,4 +160,5 @@ def check_memory(layout: Layout, header: GroupHeader, group: int, threads: int,
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2**20:,.0f} MB" if n < 10 * 2**30 else f"{n / 2**30:,.1f} GB"
+    """Bytes in the units --max-memory takes (powers of 1000)."""
+    return f"{n / 1e6:,.0f} MB" if n < 10**10 else f"{n / 1e9:,.1f} GB"
