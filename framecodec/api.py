@@ -15,6 +15,7 @@ A facade: it checks arguments and hands the work to the encoder
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from .coding.decoder import iter_frames
 from .errors import UsageError
 from .format.container import FcvReader
 from .frames import Frame
-from .io.outputs import atomic_output, atomic_sequence, is_sequence
+from .io.outputs import atomic_output, atomic_sequence, check_output, is_sequence
 from .machine import cores
 from .progress import progress_bar
 from .results import DecodeResult, EncodeResult
@@ -97,32 +98,37 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
 
 
 def decode_frames(src: str | os.PathLike, *, frames: FrameRange = None,
-                  threads: int | None = None,
-                  conceal: bool = False,
-                  on_damage: Callable[[int, str], None] | None = None) -> Iterator[Frame]:
+                  threads: int | None = None, conceal: bool = False,
+                  on_damage: Callable[[int, str], None] | None = None,
+                  max_memory: int | None = None) -> Iterator[Frame]:
     """Decoded frames of a .fcv file in [start, stop), reading only the groups needed.
 
-    Damage raises ``CorruptError`` naming the group and frame. With ``conceal``,
-    a damaged frame and the rest of its group (which predict from it) repeat
-    the last good frame instead, each reported through ``on_damage(frame,
-    reason)``, and decoding goes on with the next group.
+    Damage raises ``CorruptError`` naming the group and frame; so does a frame
+    that does not match its stored MD5. With ``conceal``, a damaged frame and
+    the rest of its group (which predict from it) repeat the last good frame
+    instead, each reported through ``on_damage(frame, reason)``, and decoding
+    goes on with the next group. A group that would need more than
+    ``max_memory`` bytes (default: a share of physical memory) raises
+    ``LimitError`` before anything is allocated.
     """
     start, stop = _check_range(frames)
     threads = cores() if threads is None else threads
     with FcvReader(src) as reader:
         yield from iter_frames(reader, start, stop, threads=threads, conceal=conceal,
-                               on_damage=on_damage)
+                               on_damage=on_damage, max_memory=max_memory)
 
 
 def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange = None,
            threads: int | None = None, overwrite: bool = False, lossless: bool = False,
            crf: int | None = None, progress: bool = False, audio: bool = True,
-           conceal: bool = False,
-           on_damage: Callable[[int, str], None] | None = None) -> DecodeResult:
+           conceal: bool = False, on_damage: Callable[[int, str], None] | None = None,
+           max_memory: int | None = None) -> DecodeResult:
     """Decode a .fcv file to a media file chosen by extension (.y4m, .mkv, .mp4, PNGs).
 
     Stored audio is muxed into .mkv and .mp4 outputs (cut to the decoded frames'
-    span) unless ``audio`` is False.
+    span) unless ``audio`` is False. A lossy output (H.264 without ``lossless``,
+    PNG of a YUV file) is decoded back as it is written, and the result's
+    ``fidelity`` says how far it is from the decoded frames.
     """
     from .io import media
 
@@ -139,6 +145,12 @@ def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange
         window = None
         if stored is not None and total:
             window = _audio_window(reader, stored[0], start, stop)
+    if not to_stdout and not is_sequence(dst):
+        check_output(dst, overwrite=overwrite, inputs=(src,))
+    # the first frame before any output exists: a file that cannot be decoded fails at once
+    decoded = decode_frames(src, frames=frames, threads=threads, conceal=conceal,
+                            on_damage=on_damage, max_memory=max_memory)
+    first = next(decoded, None)
     count = 0
     with progress_bar(progress, total, "decode") as bar, \
             tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
@@ -156,12 +168,12 @@ def decode(src: str | os.PathLike, dst: str | os.PathLike, *, frames: FrameRange
         with target as tmp:
             with media.open_writer(tmp, info, kind=kind, lossless=lossless, crf=crf,
                                    threads=threads, audio=track) as writer:
-                for frame in decode_frames(src, frames=frames, threads=threads,
-                                           conceal=conceal, on_damage=on_damage):
+                for frame in itertools.chain([first] if first is not None else [], decoded):
                     writer.write(frame)
                     count += 1
                     bar.update(1)
-    return DecodeResult(dst, count, time.perf_counter() - t0)
+            fidelity = writer.fidelity
+    return DecodeResult(dst, count, time.perf_counter() - t0, fidelity)
 
 
 def _audio_window(reader: FcvReader, audio, start: int, stop: int | None):

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""Command line: ``framecodec encode | decode | info | verify``.
+"""Command line: ``framecodec encode | decode | info | verify | framemd5 | tune``.
 
-A ``FramecodecError`` (bad input, bad option, damaged file) prints one line
-on stderr and exits with status 2; ``--debug`` shows the traceback instead.
+A ``FramecodecError`` (bad input, bad option, damaged file) or running out
+of memory prints one line on stderr and exits with status 2; ``--debug``
+shows the traceback instead.
 Imports are made inside each command so ``framecodec info`` starts fast and
 decoding never loads torch.
 """
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--no-audio", action="store_true", help="leave the stored audio out")
     d.add_argument("--conceal", action="store_true",
                    help="on damage, repeat the last good frame (reported) and go on")
+    _add_max_memory(d)
     d.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
@@ -118,11 +120,29 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("input", type=Path)
     i.add_argument("--json", action="store_true", help="machine-readable output")
 
-    v = sub.add_parser("verify", help="check every CRC, decode everything, compare to a source")
+    v = sub.add_parser("verify", help="check every CRC, decode everything and check each "
+                                      "frame's MD5; compare to a source")
     v.add_argument("input", type=Path)
     v.add_argument("source", type=Path, nargs="?", help="the original, to measure the error")
     v.add_argument("--threads", type=int, default=None, help="threads (default: the cores)")
+    _add_max_memory(v)
+
+    m = sub.add_parser("framemd5", help="each frame's MD5 as ffmpeg -f framemd5 prints it")
+    m.add_argument("input", type=Path)
+    m.add_argument("-o", "--output", type=Path, default=None, help="write here (default: "
+                                                                   "standard output)")
+    m.add_argument("--decode", action="store_true",
+                   help="hash the decoded frames (each checked against its stored MD5)")
+    m.add_argument("--threads", type=int, default=None, help="threads (default: the cores)")
+    m.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
+    _add_max_memory(m)
     return p
+
+
+def _add_max_memory(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-memory", type=_size, default=None, metavar="BYTES",
+                   help="refuse a group that needs more to decode (e.g. 4G; default: 3/4 of "
+                        "physical memory)")
 
 
 def _size(text: str) -> int:
@@ -204,26 +224,12 @@ def _decode(args) -> int:
     result = api.decode(args.input, args.output, frames=args.frames, threads=args.threads,
                         overwrite=args.overwrite, lossless=args.lossless, crf=args.crf,
                         progress=not args.quiet, audio=not args.no_audio,
-                        conceal=args.conceal, on_damage=report)
-    if str(args.output) != "-" and not args.quiet and media_is_view(args):
-        print("framecodec decode: note: PNG shows this YUV video converted to RGB; "
-              "use .mkv or .y4m for the exact samples", file=sys.stderr)
+                        conceal=args.conceal, on_damage=report, max_memory=args.max_memory)
     if not args.quiet:  # the summary goes to stderr when the frames go to stdout
         out = sys.stderr if str(args.output) == "-" else sys.stdout
         print(result.summary() + (f"; {len(concealed)} frames concealed" if concealed else ""),
               file=out)
     return 1 if concealed else 0
-
-
-def media_is_view(args) -> bool:
-    """Whether the output is a PNG sequence that cannot hold the samples exactly."""
-    if args.output.suffix.lower() != ".png":
-        return False
-    from .format.container import FcvReader
-    from .io import media
-
-    with FcvReader(args.input) as reader:
-        return not media.png_is_exact(reader.info)
 
 
 def _tune(args) -> int:
@@ -298,7 +304,7 @@ def _info(args) -> int:
     print(f"{args.input}: {s['width']}x{s['height']} {s['pix_fmt']}, {s['frames']} frames, "
           f"{s['frame_rate']} fps, time base {s['time_base']}, max error {s['max_error']}, "
           f"format {s['version']}, {report['bytes']:,} bytes "
-          f"({report['bits_per_sample']:.3f} bits/sample)")
+          f"({report['bits_per_sample']:.3f} bits/sample); {s['fixity']}")
     print(f"{'group':>5} {'frames':>13} {'started':>7} {'bytes':>11} {'model':>7} "
           f"{'dictionary':>10} {'max err':>7}")
     for g in report["groups"]:
@@ -315,17 +321,37 @@ def _verify(args) -> int:
 
     from .machine import cores
 
-    report = verify(args.input, args.source, threads=args.threads or cores())
+    report = verify(args.input, args.source, threads=args.threads or cores(),
+                    max_memory=args.max_memory)
     for line in report.lines():
         print(line)
     return 0 if report.sound else 1
+
+
+def _framemd5(args) -> int:
+    from .io.outputs import atomic_output
+    from .report import framemd5
+
+    from .machine import cores
+
+    lines, notes = framemd5(args.input, decode=args.decode, threads=args.threads or cores(),
+                            max_memory=args.max_memory)
+    for note in notes:
+        print(f"framecodec framemd5: note: {note}", file=sys.stderr)
+    text = "\n".join(lines) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        with atomic_output(args.output, overwrite=args.overwrite, inputs=(args.input,)) as tmp:
+            tmp.write_text(text, encoding="ascii")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     commands = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify,
-                "tune": _tune}
+                "framemd5": _framemd5, "tune": _tune}
     try:
         return commands[args.command](args)
     except FramecodecError as exc:
@@ -336,6 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"framecodec {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130
+    except MemoryError:
+        if args.debug:
+            raise
+        print(f"framecodec {args.command}: error: out of memory (see --max-memory; no output "
+              "was written)", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         if args.debug:
             raise

@@ -13,6 +13,7 @@ __all__ = [
     "InputError",
     "FormatError",
     "CorruptError",
+    "LimitError",
 ]
 
 
@@ -52,3 +53,10 @@ class CorruptError(FormatError):
         self.group = group
         self.frame = frame
         self.offset = offset
+
+
+class LimitError(FormatError):
+    """A file that asks for more than its bytes justify or the memory limit allows
+    (a frame of 2^28 samples in a few bytes, a group needing more than
+    ``--max-memory``): refused before anything is allocated, and fatal to
+    ``verify`` as to decoding."""

@@ -36,7 +36,11 @@ class VideoInfo:
     """What a decoder needs to know about a video stream before its frames.
 
     ``frame_count`` is None while unknown (a source being demuxed); ``time_base``
-    is the unit of each frame's ``pts``.
+    is the unit of each frame's ``pts``. ``source_format`` names the FFmpeg pixel
+    format the source decoded to (e.g. bgr0 for a source coded as ``gbrp``; empty
+    when unknown) and ``start_time`` the source container's start time in
+    microseconds, the origin FFmpeg counts timestamps from: both only serve
+    frame hashes and their listing (format/fixity.py).
     """
 
     width: int
@@ -48,6 +52,8 @@ class VideoInfo:
     color: ColorInfo = field(default_factory=ColorInfo)
     sample_aspect: Fraction = Fraction(0)
     rotation: int = 0
+    source_format: str = ""
+    start_time: int = 0
 
     @property
     def format(self) -> PixelFormat:
@@ -66,11 +72,15 @@ class Frame:
     """One picture: its planes (uint8 for 8-bit formats, uint16 otherwise) and pts.
 
     ``planes[i]`` has shape ``VideoInfo.plane_shapes()[i]``; for RGB formats the
-    planes are G, B, R (FFmpeg's gbrp order).
+    planes are G, B, R (FFmpeg's gbrp order). ``duration`` is in ``time_base``
+    units (0: unknown); a frame read from media carries in ``md5`` the MD5 of
+    its bytes as FFmpeg decoded them (what ``ffmpeg -f framemd5`` prints).
     """
 
     planes: list[np.ndarray]
     pts: int | None = None
+    duration: int = 0
+    md5: bytes | None = None
 
     def equals(self, other: Frame) -> bool:
         return len(self.planes) == len(other.planes) and all(

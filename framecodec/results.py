@@ -9,7 +9,18 @@ from pathlib import Path
 
 from .metrics import PlaneStats
 
-__all__ = ["EncodeResult", "DecodeResult", "GroupReport"]
+__all__ = ["EncodeResult", "DecodeResult", "GroupReport", "InputSummary", "OutputFidelity"]
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    """What an encode read: its video codec, whether that codec can be lossy, its bytes."""
+
+    path: Path
+    codec: str
+    bytes: int
+    lossy: bool
+    whole: bool = True  # every frame of it was encoded
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,8 @@ class EncodeResult:
     psnr: float
     stats: PlaneStats
     groups_report: list[GroupReport] = field(default_factory=list)
+    source: InputSummary | None = None
+    unmatched: list[int] = field(default_factory=list)
 
     @property
     def bits_per_sample(self) -> float:
@@ -52,10 +65,36 @@ class EncodeResult:
         return self.frames / self.seconds if self.seconds > 0 else math.inf
 
     def summary(self) -> str:
+        """A line of sizes and fidelity, a line comparing with the input, and notes."""
         psnr = "inf" if math.isinf(self.psnr) else f"{self.psnr:.2f}"
-        return (f"{self.path}: {self.bytes:,} bytes, {self.bits_per_sample:.3f} bits/sample, "
-                f"1:{self.ratio:.2f} of raw, max error {self.max_error}, PSNR {psnr} dB, "
-                f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)")
+        lines = [f"{self.path}: {self.bytes:,} bytes, {self.bits_per_sample:.3f} bits/sample, "
+                 f"1:{self.ratio:.2f} of raw, max error {self.max_error}, PSNR {psnr} dB, "
+                 f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)"]
+        src = self.source
+        if src is not None:
+            ratio = f" ({self.bytes / max(src.bytes, 1):.2f} x the input)" if src.whole else \
+                " (a part of the input was encoded)"
+            lines.append(f"input {src.path.name}: {src.codec}, {src.bytes:,} bytes; output "
+                         f"{self.bytes:,} bytes{ratio}")
+            if src.lossy and self.max_error == 0:
+                lines.append(f"note: {src.codec} is a lossy codec; the .fcv keeps its decoded "
+                             f"frames exactly, which costs more than the {src.codec} stream did")
+        if self.unmatched:
+            lines.append(f"note: {len(self.unmatched)} frames (first: {self.unmatched[0]}) "
+                         "had non-zero padding bytes in the source; their stored MD5 covers "
+                         "the samples with zero padding, not ffmpeg's bytes")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class OutputFidelity:
+    """How far a lossy output (H.264 mp4, PNG of YUV) is from the decoded frames,
+    measured by decoding the written output back: ``what`` names the output."""
+
+    what: str
+    psnr: float
+    max_error: int
+    frames: int
 
 
 @dataclass
@@ -63,10 +102,19 @@ class DecodeResult:
     path: Path
     frames: int
     seconds: float
+    fidelity: OutputFidelity | None = None
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else math.inf
 
     def summary(self) -> str:
-        return f"{self.path}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)"
+        line = f"{self.path}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)"
+        f = self.fidelity
+        if f is None:
+            return line
+        psnr = "inf" if math.isinf(f.psnr) else f"{f.psnr:.2f} dB"
+        exact = "--lossless, .mkv or .y4m give" if f.what.startswith("H.264") else \
+            ".mkv or .y4m give"
+        return (f"{line}\nnote: the output is lossy ({f.what}): PSNR {psnr}, max error "
+                f"{f.max_error} against the decoded frames; {exact} the exact frames")

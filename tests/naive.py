@@ -269,7 +269,7 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
         n_seq = int(flat[3])
         for y in range(ys, ye):
             for x in range(w):
-                if inter and skip[(y >> (log2u - sy)) * nux + (x >> (log2u - sx))]:
+                if inter and skip[((y << sy) >> log2u) * nux + ((x << sx) >> log2u)]:
                     rec[p][y, x] = ref[p][y, x]
                     err[p][y, x] = 0
                     continue

@@ -137,3 +137,19 @@ def test_encode_progress_knows_its_total(tmp_path, capsys):
                      "--group-size", "2", "--preset", "fast", "-q"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_out_of_memory_is_one_line(capsys, coded, monkeypatch):
+    from framecodec import report
+
+    def starved(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(report, "describe", starved)
+    code, _, err = run(capsys, "info", coded)
+    assert code == 2 and err.count("\n") == 1 and "out of memory" in err
+
+
+def test_info_names_the_frame_hashes(capsys, coded):
+    code, stdout, _ = run(capsys, "info", coded)
+    assert code == 0 and "MD5 of the source frames, as yuv420p" in stdout

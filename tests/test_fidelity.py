@@ -17,6 +17,7 @@ import framecodec
 from framecodec import cli
 from framecodec.io import media
 from framecodec.frames import ColorInfo, Frame, VideoInfo
+from framecodec.pixfmt import by_name
 from helpers import (FAST, assert_frames_equal, corpus_clip, max_abs_error, moving_pattern,
                      read_frames, write_clip)
 
@@ -268,8 +269,52 @@ def test_png_of_yuv_is_a_view_and_says_so(tmp_path, capsys):
     out = coded(write_clip(tmp_path / "s.mkv", info, frames), tmp_path)
     (tmp_path / "png").mkdir()
     assert cli.main(["decode", str(out), "-o", str(tmp_path / "png" / "%03d.png")]) == 0
-    assert "converted to RGB" in capsys.readouterr().err
+    said = capsys.readouterr().out
+    assert "the output is lossy (PNG rgb24 of yuv420p): PSNR" in said
+    assert "; .mkv or .y4m give the exact frames" in said
     assert len(list((tmp_path / "png").glob("*.png"))) == 2
+
+
+def _measured(path, info, frames, back: dict) -> tuple[float, int]:
+    """PSNR and max error of a written output, decoded independently with PyAV."""
+    from framecodec.io.planes import planes_from_videoframe
+    from framecodec.metrics import PlaneStats
+
+    stats = PlaneStats()
+    with av.open(str(path)) as container:
+        for picture, want in zip(container.decode(video=0), frames, strict=True):
+            # widened first: swscale's YUV to RGB reads past the edge of an odd chroma width
+            yuv = planes_from_videoframe(picture, "yuv420p")
+            wide = [np.pad(p, ((0, 0), (0, 96 // (1 + (i > 0)) - p.shape[1])), mode="edge")
+                    for i, p in enumerate(yuv)]
+            picture = media.videoframe_from_planes(wide, by_name("yuv420p"), 96,
+                                                   picture.height)
+            planes = planes_from_videoframe(picture.reformat(threads=1, **back),
+                                            back["format"])
+            shapes = info.plane_shapes()
+            stats.add(want, framecodec.Frame([p[:h, :w] for p, (h, w) in zip(planes, shapes)]))
+    return stats.psnr(info.format.max_value), stats.worst
+
+
+@pytest.mark.parametrize("pix_fmt, back", [
+    ("yuv420p", {"format": "yuv420p"}),
+    ("yuv444p", {"format": "yuv444p"}),
+    ("gbrp", {"format": "gbrp", "src_colorspace": "ITU709", "src_color_range": "MPEG",
+              "dst_color_range": "JPEG"}),
+])
+def test_lossy_outputs_report_what_they_keep(tmp_path, pix_fmt, back):
+    """A playable mp4 and PNG of YUV: the summary gives the PSNR and max error that
+    decoding the written file gives; exact outputs say nothing."""
+    info, frames = moving_pattern(pix_fmt, 33, 17, count=5)
+    out = coded(write_clip(tmp_path / "s.mkv", info, frames), tmp_path)
+    result = framecodec.decode(out, tmp_path / "play.mp4", crf=30)
+    f = result.fidelity
+    assert f is not None and f.frames == 5 and f.what == "H.264 yuv420p at crf 30"
+    psnr, worst = _measured(tmp_path / "play.mp4", info, frames, back)
+    assert f.max_error == worst > 0 and abs(f.psnr - psnr) < 1e-9
+    assert "the output is lossy (H.264 yuv420p at crf 30): PSNR" in result.summary()
+    assert "--lossless, .mkv or .y4m give the exact frames" in result.summary()
+    assert framecodec.decode(out, tmp_path / "exact.mkv").fidelity is None
 
 
 def test_numpy_frames_through_the_api(tmp_path):

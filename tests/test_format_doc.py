@@ -11,6 +11,7 @@ The spec marks each machine-checked table with ``<!-- fcv-test: NAME -->``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import json
 import re
@@ -252,22 +253,89 @@ def test_dictionary_ranges_are_the_readers(spec):
 def test_head_field_table_matches_writer(spec):
     rows = table(spec, "head-fields")
     info = VideoInfo(1234, 567, "yuv422p10le", Fraction(30000, 1001), Fraction(1, 90000), None,
-                     ColorInfo(1, 5, 6, 7), Fraction(16, 15), 270)
-    payload = encode_stream_header(info, 4321, 12, 3)
-    offset = 0
+                     ColorInfo(1, 5, 6, 7), Fraction(16, 15), 270, source_format="p210le",
+                     start_time=-1500)
+    payload = encode_stream_header(info, 4321, 12, 3, 2, 0)
+    offset, values = 0, {}
     for row in rows:
+        kind = _unquote(row["type"])
         assert int(row["offset"]) == offset, f"HEAD field {row['field']} offset"
-        offset += SIZES[_unquote(row["type"])]
+        if kind == "bytes[L]":  # its length is the field before
+            values[row["field"]] = payload[offset:offset + values["source_format_length"]]
+            offset += values["source_format_length"]
+            continue
+        (values[row["field"]],) = struct.unpack_from("<" + CODES[kind], payload, offset)
+        offset += SIZES[kind]
     assert offset == len(payload)
-    layout = "<" + "".join(CODES[_unquote(row["type"])] for row in rows)
-    values = dict(zip([row["field"] for row in rows], struct.unpack(layout, payload)))
     assert values == {
         "version_major": 2, "version_minor": 0, "width": 1234, "height": 567,
         "pix_fmt": 24, "bit_depth": 10, "frame_rate_num": 30000, "frame_rate_den": 1001,
         "time_base_num": 1, "time_base_den": 90000, "frame_count": 4321, "group_count": 12,
         "max_error": 3, "color_range": 1, "color_matrix": 5, "color_primaries": 6,
-        "color_transfer": 7, "sar_num": 16, "sar_den": 15, "rotation": 270,
+        "color_transfer": 7, "sar_num": 16, "sar_den": 15, "rotation": 270, "fixity": 2,
+        "hash_layout": 0, "start_time": -1500, "source_format_length": 6,
+        "source_format": b"p210le",
     }
+
+
+def test_hash_layout_table_matches_code(spec):
+    """2.7: each layout's code, name, the formats it fits, and its bytes for a frame."""
+    from framecodec.format import fixity
+
+    rows = table(spec, "hash-layouts")
+    assert {int(r["code"]) for r in rows} == set(fixity.LAYOUTS)
+    rng = np.random.default_rng(3)
+    for row in rows:
+        code, fits = int(row["code"]), row["stream formats"]
+        assert fixity.LAYOUTS[code][0] == ("" if code == 0 else row["layout"])
+        allowed = {f.name for f in PIXEL_FORMATS} if fits == "any" else {fits}
+        assert {f.name for f in PIXEL_FORMATS if fixity.layout_fits(code, f)} == allowed
+        fmt = by_name("yuv420p10le" if fits == "any" else fits)
+        planes = [rng.integers(0, fmt.max_value + 1, shape).astype(fmt.dtype)
+                  for shape in fmt.plane_shapes(5, 3)]
+        want = bytearray()  # the bytes the row describes, built by hand
+        if code == 0:
+            for plane in planes:
+                for v in plane.ravel():
+                    want += int(v).to_bytes(2, "little")
+        elif fits == "yuv420p":
+            want += bytes(planes[0].ravel().tolist())
+            first, second = (1, 2) if row["layout"] == "nv12" else (2, 1)
+            for a, b in zip(planes[first].ravel(), planes[second].ravel()):
+                want += bytes([int(a), int(b)])
+        else:
+            sample = {"G": planes[0], "B": planes[1], "R": planes[2]}
+            if len(planes) == 4:
+                sample["A"] = planes[3]
+            order = row["layout"].upper().removesuffix("24")  # rgb24: R, G, B
+            for y in range(3):
+                for x in range(5):
+                    want += bytes(0 if c == "0" else int(sample[c][y, x]) for c in order)
+        assert fixity.layout_size(code, fmt, 5, 3) == len(want), row["layout"]
+        assert fixity.frame_md5(planes, fmt, code) == hashlib.md5(bytes(want)).digest(), \
+            row["layout"]
+
+
+def test_frame_prefix_table_matches_writer(spec, coded):
+    """2.5: the FRAM prefix fields in their order and types, read from a real chunk."""
+    from framecodec.format.bitstream import ByteReader
+
+    rows = table(spec, "frame-prefix")
+    data = coded.read_bytes()
+    with FcvReader(coded) as reader:
+        _, frames = reader.read_group(1)
+        record = next(frames)
+        offset = reader.groups[1].offset
+    at = offset + 12 + struct.unpack_from("<I", data, offset + 4)[0]  # the chunk after GRUP
+    assert data[at:at + 4] == b"FRAM"
+    r = ByteReader(data[at + 8:at + 8 + struct.unpack_from("<I", data, at + 4)[0]])
+    values = {}
+    for row in rows:
+        kind = _unquote(row["type"])
+        values[row["field"]] = r.raw(16) if kind == "bytes[16]" else getattr(r, kind)()
+    assert values == {"group": 1, "frame": record.index, "pts": record.pts,
+                      "duration": record.duration, "md5": record.md5}
+    assert record.duration > 0 and r.remaining == len(record.payload)
 
 
 # ------------------------------------------------------------------ (a) a real file
@@ -330,6 +398,10 @@ def _check_dump(coded, dumped, spec, groups: int, frames: int) -> None:
         assert (head["width"], head["height"], head["pix_fmt_name"]) == \
             (info.width, info.height, info.pix_fmt)
         assert head["frame_count"] == info.frame_count and head["group_count"] == n_groups
+        assert (head["fixity"], head["hash_layout"], head["source_format"],
+                head["start_time"]) == (reader.header.fixity_kind, reader.header.hash_layout,
+                                        info.source_format, info.start_time)
+        assert head["fixity"] == 1 and not head["problems"]
         assert Fraction(head["frame_rate_num"], head["frame_rate_den"]) == info.frame_rate
         assert head["plane_sizes"] == [[w, h] for h, w in info.plane_shapes()]
         for g, group in enumerate(groups):
@@ -372,8 +444,10 @@ def _check_dump(coded, dumped, spec, groups: int, frames: int) -> None:
                     assert net["thresholds"] == want.layers()[-1].tolist()
                     assert net["out_shifts"] == want.flat[8:8 + net["n_out"]].tolist()
                     assert not net["problems"]
-            for frame, (index, pts, payload) in zip(group["frames"], frames, strict=True):
-                assert (frame["frame"], frame["pts"]) == (index, pts)
+            for frame, record in zip(group["frames"], frames, strict=True):
+                payload = record.payload
+                assert (frame["frame"], frame["pts"], frame["duration"], frame["md5"]) == \
+                    (record.index, record.pts, record.duration, record.md5.hex())
                 assert frame["kind"] == {0: "intra", 1: "inter"}[payload[0]]
                 assert len(frame["slice_bytes"]) == header.slices
                 motion = 0 if frame["motion_bytes"] is None else \

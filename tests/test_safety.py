@@ -88,8 +88,8 @@ def _head(coded: bytes, patch) -> bytes:
 def test_bad_fcv_inputs(tmp_path, capsys, coded):
     files = {
         "newer.fcv": (_head(coded, lambda p: struct.pack_into("<H", p, 0, 7)), "newer"),
-        "older.fcv": (_head(coded, lambda p: struct.pack_into("<H", p, 0, 1)),
-                      "development build"),
+        "v1.fcv": (_head(coded, lambda p: struct.pack_into("<H", p, 0, 1)),
+                   "version 1.0 comes from a development build"),
         "huge.fcv": (_head(coded, lambda p: struct.pack_into("<II", p, 4, 100000, 100000)),
                      "100000x100000"),
         "format.fcv": (_head(coded, lambda p: struct.pack_into("<B", p, 12, 250)),

@@ -9,8 +9,9 @@ every chunk with its offset, length and CRC status; the stream header fields;
 per group its header fields, colour dictionary (per palette: its planes,
 entry count, colours and palette network shape) and model record (decoded
 with a plain range decoder: network shapes, shifts and thresholds); per frame
-its kind, motion substream length and slice lengths; the audio record, if
-any. It decodes no samples.
+its duration, MD5 (when the stream header says frames carry one), kind,
+motion substream length and slice lengths; the audio record, if any. It
+decodes no samples, so it does not check the MD5s.
 
 Usage::
 
@@ -58,8 +59,19 @@ HEAD_FIELDS = [  # FORMAT.md 3: (name, struct code)
     ("time_base_num", "I"), ("time_base_den", "I"), ("frame_count", "I"),
     ("group_count", "I"), ("max_error", "H"), ("color_range", "B"), ("color_matrix", "B"),
     ("color_primaries", "B"), ("color_transfer", "B"), ("sar_num", "I"), ("sar_den", "I"),
-    ("rotation", "H"),
+    ("rotation", "H"), ("fixity", "B"), ("hash_layout", "B"), ("start_time", "q"),
+    ("source_format_length", "B"),
 ]
+VERSION_MAJOR = 2
+# FORMAT.md 2.7: hash layout code -> (name, the stream formats it fits; None: any)
+HASH_LAYOUTS = {
+    0: ("planar", None), 1: ("rgb24", {"gbrp"}), 2: ("bgr24", {"gbrp"}),
+    3: ("rgba", {"gbrap"}), 4: ("bgra", {"gbrap"}), 5: ("argb", {"gbrap"}),
+    6: ("abgr", {"gbrap"}), 7: ("rgb0", {"gbrp"}), 8: ("bgr0", {"gbrp"}),
+    9: ("0rgb", {"gbrp"}), 10: ("0bgr", {"gbrp"}), 11: ("nv12", {"yuv420p"}),
+    12: ("nv21", {"yuv420p"}),
+}
+MD5_SIZE = 16
 
 
 class Truncated(Exception):
@@ -173,9 +185,20 @@ class RangeDecoder:
 def parse_head(payload: bytes) -> dict:
     r = Fields(payload, "HEAD")
     head = {name: r.take(code) for name, code in HEAD_FIELDS}
+    head["source_format"] = r.raw(head["source_format_length"]).decode("ascii", "replace")
     head["extra_bytes"] = r.left
     fmt = PIXEL_FORMATS.get(head["pix_fmt"])
     head["pix_fmt_name"] = fmt[0] if fmt else None
+    layout = HASH_LAYOUTS.get(head["hash_layout"])
+    head["hash_layout_name"] = layout[0] if layout else None
+    head["problems"] = []
+    if head["version_major"] != VERSION_MAJOR:
+        head["problems"].append(f"version {head['version_major']}.{head['version_minor']} is "
+                                f"not {VERSION_MAJOR}.x")
+    if head["fixity"] > 2 or layout is None or (
+            layout[1] is not None and head["pix_fmt_name"] not in layout[1]):
+        head["problems"].append(f"fixity {head['fixity']} or hash layout "
+                                f"{head['hash_layout']} not allowed for this format")
     if fmt:
         head["planes"] = fmt[2]
         head["plane_sizes"] = plane_sizes(fmt, head["width"], head["height"])
@@ -362,9 +385,10 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
     return g
 
 
-def parse_frame(payload: bytes, slices: int | None) -> dict:
+def parse_frame(payload: bytes, slices: int | None, hashed: bool) -> dict:
     r = Fields(payload, "FRAM")
-    f = {"group": r.uvar(), "frame": r.uvar(), "pts": r.svar()}
+    f = {"group": r.uvar(), "frame": r.uvar(), "pts": r.svar(), "duration": r.uvar()}
+    f["md5"] = r.raw(MD5_SIZE).hex() if hashed else None
     kind = r.take("B")
     f["kind"] = KINDS.get(kind, f"unknown {kind}")
     f["motion_bytes"] = len(r.vblob()) if kind == 1 else None
@@ -441,7 +465,8 @@ def dump(path: str) -> dict:
                 group["offset"] = pos
                 report["groups"].append(group)
             elif tag == b"FRAM":
-                frame = parse_frame(payload, group["slices"] if group else None)
+                hashed = bool(report["head"] and report["head"]["fixity"])
+                frame = parse_frame(payload, group["slices"] if group else None, hashed)
                 frame["offset"] = pos
                 if group is not None:
                     group["frames"].append(frame)
@@ -531,6 +556,8 @@ def _consistency(report: dict) -> None:
     if head is not None and (head["frame_count"] != expect
                              or head["group_count"] != len(report["groups"])):
         problems.append("HEAD frame or group count does not match the chunks")
+    if head is not None:
+        problems.extend(f"HEAD: {p}" for p in head["problems"])
 
 
 # ----------------------------------------------------------------- printing
@@ -567,6 +594,9 @@ def print_report(report: dict, out=sys.stdout) -> None:
                 f"colour {h['color_range']}/{h['color_matrix']}/{h['color_primaries']}/"
                 f"{h['color_transfer']}, aspect {h['sar_num']}:{h['sar_den']}, "
                 f"rotation {h['rotation']}")
+            say(f"    fixity {h['fixity']}, hash layout {h['hash_layout']} "
+                f"({h['hash_layout_name']}), source decoded as {h['source_format'] or '?'}, "
+                f"start time {h['start_time']} us")
         elif c["offset"] in by_offset:
             g = by_offset[c["offset"]]
             d, m = g["dictionary"], g["model"]
@@ -590,8 +620,9 @@ def print_report(report: dict, out=sys.stdout) -> None:
         elif c["offset"] in frames:
             f = frames[c["offset"]]
             motion = "" if f["motion_bytes"] is None else f", motion {f['motion_bytes']} bytes"
-            say(f"    frame {f['frame']} (group {f['group']}), pts {f['pts']}, {f['kind']}"
-                f"{motion}, slices {f['slice_bytes']}")
+            md5 = f", md5 {f['md5']}" if f["md5"] else ""
+            say(f"    frame {f['frame']} (group {f['group']}), pts {f['pts']}, duration "
+                f"{f['duration']}{md5}, {f['kind']}{motion}, slices {f['slice_bytes']}")
         elif c["tag"] == "INDX" and report["index"]:
             for g, e in enumerate(report["index"]["entries"]):
                 say(f"    group {g}: offset {e['offset']}, frames {e['first_frame']}"

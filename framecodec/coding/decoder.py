@@ -3,34 +3,49 @@
 
 ``decode_frames`` (the API), ``verify`` and ``info`` (report.py) and
 ``tune`` all come through here, so a rule about what makes a group sound is
-written once: the header is checked against the index, damage names its
-group and frame, and ``conceal`` repeats the last good frame where asked.
+written once: the header is checked against the index, a group's working
+memory against the limit before anything is allocated (budget.py), each
+decoded frame against its stored MD5, damage names its group and frame, and
+``conceal`` repeats the last good frame where asked.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
 from ..errors import CorruptError
+from ..format import fixity
 from ..format.bitstream import ByteReader
-from ..format.container import FcvReader
+from ..format.container import LIMITS, FcvReader, FrameRecord
 from ..format.group import INTER, INTRA, GroupHeader
 from ..format.layout import Layout
 from ..frames import Frame, VideoInfo
+from . import budget
 from .state import GroupState
 
-__all__ = ["GroupDecoder", "read_group_header", "decode_group", "iter_group", "iter_frames"]
+__all__ = ["GroupDecoder", "read_group_header", "decode_group", "iter_group", "iter_frames",
+           "check_frame"]
+
+
+Mismatch = Callable[[int, int], None]  # (group, frame) whose MD5 differs
 
 
 class GroupDecoder:
-    """Decodes the frames of one group, in order, from their payloads."""
+    """Decodes the frames of one group, in order, from their payloads.
 
-    def __init__(self, info: VideoInfo, header: GroupHeader, group: int, threads: int = 1):
+    The group's working memory is checked against ``max_memory`` (None: the
+    default share, budget.py) before its state is allocated.
+    """
+
+    def __init__(self, info: VideoInfo, header: GroupHeader, group: int, threads: int = 1,
+                 max_memory: int | None = None):
         self.layout = Layout(info, header.log2_block, header.slices)
         if self.layout.n_slices != header.slices:
             raise CorruptError("slice count does not fit the frame size", group=group)
+        budget.check_memory(self.layout, header, group, threads, max_memory)
         self.state = GroupState(self.layout, header, threads, group)
         self.group = group
 
@@ -43,9 +58,38 @@ class GroupDecoder:
         return self.layout.unflatten(rec, pts)
 
 
+def check_frame(layout: Layout, header: GroupHeader, record: FrameRecord, group: int) -> None:
+    """The structure of a frame payload, without decoding it: its kind, and lengths
+    no shorter than the least its samples (intra) or blocks (inter) code to."""
+    r = ByteReader(record.payload, "frame", group=group, frame=record.index)
+    kind = r.u8("frame kind")
+    if kind not in (INTRA, INTER):
+        raise CorruptError("bad frame kind", group=group, frame=record.index)
+    if kind == INTER:
+        budget.check_motion(len(r.vblob("motion")), layout, group, record.index)
+        return
+    lengths = [r.uvar("slice length") for _ in range(layout.n_slices - 1)]
+    if sum(lengths) > r.remaining:
+        raise CorruptError("slice lengths run past the end of the frame", group=group,
+                           frame=record.index)
+    budget.check_lengths(lengths + [r.remaining - sum(lengths)],
+                         budget.coded_samples(layout, header, None), group, record.index)
+
+
+def _mismatch(group: int, frame: int) -> None:
+    raise CorruptError("decoded frame does not match its stored MD5 (undetected damage or a "
+                       "decoder fault)", group=group, frame=frame)
+
+
 def read_group_header(reader: FcvReader, g: int) -> tuple[GroupHeader, Iterator]:
-    """Group ``g``'s parsed header, checked against the index, and its frame payloads."""
+    """Group ``g``'s parsed header, checked against the index, and its frame payloads
+    (the first checked against the frame size before the header is parsed)."""
     header_bytes, payloads = reader.read_group(g)
+    first = next(payloads, None)
+    if first is not None:
+        info = reader.info
+        budget.check_first_frame(info.width, info.height, first.payload, g, first.index)
+        payloads = itertools.chain([first], payloads)
     header = GroupHeader.from_bytes(header_bytes, reader.info, g)
     entry = reader.groups[g]
     truncated = reader.damaged_index and header.frame_count > entry.frame_count
@@ -55,27 +99,40 @@ def read_group_header(reader: FcvReader, g: int) -> tuple[GroupHeader, Iterator]
     return header, payloads
 
 
-def decode_group(info: VideoInfo, header: GroupHeader, payloads: Iterable[tuple],
-                 group: int = 0, threads: int = 1,
-                 stop: int | None = None) -> Iterator[tuple[int, Frame]]:
-    """(frame index, frame) for each (index, pts, payload) until ``stop``."""
-    decoder = GroupDecoder(info, header, group, threads)
-    for index, pts, payload in payloads:
-        if stop is not None and index >= stop:
+def decode_group(info: VideoInfo, header: GroupHeader, records: Iterable[FrameRecord],
+                 group: int = 0, threads: int = 1, stop: int | None = None, *,
+                 layout: int = fixity.PLANAR, on_mismatch: Mismatch | None = None,
+                 max_memory: int | None = None) -> Iterator[tuple[int, Frame]]:
+    """(frame index, frame) for each record until ``stop``. A record with an MD5
+    is checked against its decoded frame in hash ``layout``; a mismatch raises
+    CorruptError, or is reported to ``on_mismatch`` and decoding goes on."""
+    decoder = GroupDecoder(info, header, group, threads, max_memory)
+    for record in records:
+        if stop is not None and record.index >= stop:
             return
-        yield index, decoder.decode_frame(payload, index, pts)
+        frame = decoder.decode_frame(record.payload, record.index, record.pts)
+        frame.duration = record.duration
+        if record.md5 is not None:
+            frame.md5 = fixity.frame_md5(frame.planes, info.format, layout)
+            if frame.md5 != record.md5:
+                (on_mismatch or _mismatch)(group, record.index)
+        yield record.index, frame
 
 
-def iter_group(reader: FcvReader, g: int, threads: int = 1,
-               stop: int | None = None) -> Iterator[tuple[int, Frame]]:
+def iter_group(reader: FcvReader, g: int, threads: int = 1, stop: int | None = None, *,
+               on_mismatch: Mismatch | None = None,
+               max_memory: int | None = None) -> Iterator[tuple[int, Frame]]:
     """(frame index, frame) of group ``g`` of an open file, until ``stop``."""
-    header, payloads = read_group_header(reader, g)
-    yield from decode_group(reader.info, header, payloads, g, threads, stop)
+    header, records = read_group_header(reader, g)
+    yield from decode_group(reader.info, header, records, g, threads, stop,
+                            layout=reader.header.hash_layout, on_mismatch=on_mismatch,
+                            max_memory=max_memory)
 
 
 def iter_frames(reader: FcvReader, start: int = 0, stop: int | None = None, *,
                 threads: int = 1, conceal: bool = False,
-                on_damage: Callable[[int, str], None] | None = None) -> Iterator[Frame]:
+                on_damage: Callable[[int, str], None] | None = None,
+                max_memory: int | None = None) -> Iterator[Frame]:
     """Decoded frames [start, stop) of an open file, reading only the groups needed.
 
     Damage raises ``CorruptError`` naming the group and frame. With ``conceal``,
@@ -95,7 +152,7 @@ def iter_frames(reader: FcvReader, start: int = 0, stop: int | None = None, *,
             break
         pending = entry.first_frame  # the next frame to come out of this group
         try:
-            for index, frame in iter_group(reader, g, threads, end):
+            for index, frame in iter_group(reader, g, threads, end, max_memory=max_memory):
                 last, pending = frame, index + 1
                 if index >= start:
                     yield frame
@@ -110,9 +167,10 @@ def iter_frames(reader: FcvReader, start: int = 0, stop: int | None = None, *,
         reason = f"file is truncated or damaged after {reader.frame_count} of {expected} frames"
         if not conceal:
             raise CorruptError(reason, group=len(reader.groups), frame=reader.frame_count)
+        # the count is the header's word alone: conceal at most a group's worth past the end
+        end = min(expected, reader.frame_count + LIMITS.max_group_frames)
         yield from _concealed(info, last, reader.frame_count,
-                              expected if stop is None else min(stop, expected), start,
-                              reason, on_damage)
+                              end if stop is None else min(stop, end), start, reason, on_damage)
 
 
 def _grey(info: VideoInfo) -> Frame:

@@ -28,6 +28,7 @@ from ..kernels import framecoder as fc
 from ..kernels import motion as mo
 from ..kernels import palette as pk
 from ..kernels import rangecoder as rc
+from . import budget
 from .tables import PaletteTables
 
 __all__ = ["GroupState"]
@@ -48,20 +49,27 @@ class _Contexts:
 
 
 class _References:
-    """The group's most recent reconstructed frames, newest first."""
+    """The group's most recent reconstructed frames, newest first, in one array
+    allocated when the first frame arrives (no copy of them per frame)."""
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.frames: list[np.ndarray] = []
+        self.count = 0
+        self._frames: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return self.count
 
     def push(self, frame: np.ndarray) -> None:
-        self.frames = [frame] + self.frames[: self.limit - 1]
+        if self._frames is None:
+            self._frames = np.zeros((self.limit, frame.size), frame.dtype)
+        for r in range(self.limit - 1, 0, -1):  # oldest out, in place
+            self._frames[r] = self._frames[r - 1]
+        self._frames[0] = frame
+        self.count = min(self.count + 1, self.limit)
 
     def stack(self) -> np.ndarray:
-        return np.stack(self.frames)
+        return self._frames[: self.count]
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -108,27 +116,30 @@ class GroupState:
         if self.nets[kind] is None:
             raise CorruptError("frame kind without a model", group=group, frame=index)
         out = ByteWriter().u8(kind)
+        skip = np.zeros(lay.nux * lay.nuy, np.uint8)
+        lengths = None
+        if not encode:  # what the payload holds is checked before the frame is allocated
+            if kind == INTER:
+                self._code_motion(False, skip, reader, index)
+            lengths = self._slice_lengths(reader, kind, skip, index)
         ref = np.zeros(lay.size, np.uint16)
         ref_idx = np.zeros(self.pal.idx_size, np.int32)
-        skip = np.zeros(lay.nux * lay.nuy, np.uint8)
         if kind == INTER:
             if encode:
                 self.mv = mv
                 ref_idx = self._reference(ref)
                 mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_unit, lay.nux,
                              lay.nuy, self.header.max_error, skip)
-            out_motion = self._code_motion(encode, skip, reader, index)
-            if encode:
-                out.vblob(out_motion)
+                out.vblob(self._code_motion(True, skip, None, index))
             else:
                 ref_idx = self._reference(ref)
-        if src is None:
-            src = np.zeros(lay.size, np.uint16)
+        if src is None:  # read only when encoding
+            src = np.zeros(1, np.uint16)
         if src_idx is None:
-            src_idx = np.zeros(self.pal.idx_size, np.int32)
+            src_idx = np.zeros(1, np.int32)
         rec = np.zeros(lay.size, np.uint16)
         idx = np.zeros(self.pal.idx_size, np.int32)
-        err = np.zeros(lay.size, np.int64)
+        err = np.zeros(lay.size, np.int32)  # |rec - base| < 2**16
         nets, offsets = self.nets[kind]
         inter = kind == INTER
         probs = self.ctx.inter if inter else self.ctx.intra
@@ -151,8 +162,6 @@ class GroupState:
             for data in slices:
                 out.raw(data)
         else:
-            lengths = [reader.uvar("slice length") for _ in range(lay.n_slices - 1)]
-            lengths.append(reader.remaining - sum(lengths))  # the last slice takes the rest
             coders = [rc.RangeDecoder(reader.raw(n, "slice"), f"slice {s} data", group=group,
                                       frame=index) for s, n in enumerate(lengths)]
 
@@ -165,6 +174,20 @@ class GroupState:
         self.idx_refs.push(idx)
         return out.getvalue(), rec
 
+    def _slice_lengths(self, reader: ByteReader, kind: int, skip: np.ndarray,
+                       index: int) -> list[int]:
+        """The slices' lengths (the last takes the rest), each checked against the
+        least its coded samples need (budget.py)."""
+        lay = self.layout
+        lengths = [reader.uvar("slice length") for _ in range(lay.n_slices - 1)]
+        if sum(lengths) > reader.remaining:
+            raise CorruptError("slice lengths run past the end of the frame", group=self.group,
+                               frame=index)
+        lengths.append(reader.remaining - sum(lengths))
+        counts = budget.coded_samples(lay, self.header, skip if kind == INTER else None)
+        budget.check_lengths(lengths, counts, self.group, index)
+        return lengths
+
     def _code_motion(self, encode: bool, skip: np.ndarray, reader: ByteReader | None,
                      index: int) -> bytes:
         """The motion substream: ``self.mv`` and ``skip`` coded, or decoded into them."""
@@ -176,8 +199,9 @@ class GroupState:
 
         if encode:
             return rc.encode_substream(run, lay.nbx * lay.nby * 12 + 64, [self.ctx.motion])
-        coder = rc.RangeDecoder(reader.vblob("motion"), "motion data", group=self.group,
-                                frame=index)
+        data = reader.vblob("motion")
+        budget.check_motion(len(data), lay, self.group, index)
+        coder = rc.RangeDecoder(data, "motion data", group=self.group, frame=index)
         run(coder.st, coder.buf)
         coder.check_complete()
         return b""

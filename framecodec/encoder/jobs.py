@@ -16,7 +16,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
 
+from ..format import fixity
 from ..frames import Frame, VideoInfo
 from ..metrics import PlaneStats
 from .settings import EncodeSettings
@@ -42,7 +44,9 @@ class GroupJob:
 
 @dataclass
 class GroupResult:
-    """One coded group, as a worker returns it."""
+    """One coded group, as a worker returns it: with each frame's duration and the
+    MD5 of its decoded frame (``unmatched``: frames of a lossless group whose MD5
+    is not the one FFmpeg gives the source frame, see ``_hashes``)."""
 
     index: int
     header: bytes
@@ -50,6 +54,9 @@ class GroupResult:
     stats: PlaneStats
     bound: int
     pts: list[int | None] = field(default_factory=list)
+    durations: list[int] = field(default_factory=list)
+    hashes: list[bytes] = field(default_factory=list)
+    unmatched: list[int] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -83,8 +90,27 @@ def code_job(job: GroupJob) -> GroupResult:
         stats = PlaneStats()
         for src, rec in zip(job.frames, coded.reconstructed):
             stats.add(src, rec)
+    hashes, unmatched = _hashes(job, coded.reconstructed, bound)
     return GroupResult(job.index, coded.header_bytes, coded.frames, stats, bound,
-                       [f.pts for f in job.frames])
+                       [f.pts for f in job.frames], [f.duration for f in job.frames], hashes,
+                       unmatched)
+
+
+def _hashes(job: GroupJob, decoded: list[Frame], bound: int) -> tuple[list[bytes], list[int]]:
+    """The MD5 of each decoded frame in the file's hash layout, and the frames of a
+    lossless group whose MD5 differs from the one of the bytes FFmpeg decoded: a
+    packed source whose padding bytes are not zero, which framecodec does not keep."""
+    if not job.settings.fixity:
+        return [], []
+    fmt = job.info.format
+    layout = fixity.layout_for(job.info.source_format, fmt)
+    as_decoded = fixity.name_of(layout, fmt) == job.info.source_format
+    hashes, unmatched = [], []
+    for t, (src, rec) in enumerate(zip(job.frames, decoded)):
+        hashes.append(fixity.frame_md5(rec.planes, fmt, layout))
+        if bound == 0 and as_decoded and src.md5 is not None and src.md5 != hashes[-1]:
+            unmatched.append(job.first_frame + t)
+    return hashes, unmatched
 
 
 class LocalExecutor:
@@ -111,7 +137,9 @@ class LocalExecutor:
             return
         per_job = max(1, self.threads // self.workers)
         pending: deque[Future] = deque()
-        with ProcessPoolExecutor(self.workers) as pool:
+        # spawned, not forked: a fork of a process whose torch or slice threads hold
+        # locks can hang in the child
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn")) as pool:
             for job in _chain(first, second, jobs):
                 pending.append(pool.submit(code_job, replace(job, threads=per_job)))
                 if len(pending) > self.workers:

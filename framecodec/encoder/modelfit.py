@@ -252,6 +252,6 @@ def fit_palette_nets(layout: Layout, dictionary, src: list[np.ndarray], src_idx:
                                        layout.nbx, ref)
                 skip = np.zeros(layout.nux * layout.nuy, np.uint8)
             count = pk._gather_index(plane, ref, w, h, rows, inter, skip,
-                                     layout.log2_unit - sx, layout.log2_unit - sy, layout.nux,
-                                     keep, t * 7919 + s, patterns, targets, count)
+                                     sx, sy, layout.log2_unit, layout.nux, keep, t * 7919 + s,
+                                     patterns, targets, count)
         pal.net = train.fit_palette_net(patterns[:count], targets[:count])

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import UsageError
-from ..format.container import FcvWriter
+from ..format import fixity
+from ..format.container import FcvWriter, FrameRecord
 from ..frames import VideoInfo
 from ..io import media
 from ..io.outputs import atomic_output
@@ -67,11 +69,12 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
             with progress_bar(progress, total, "encode") as bar, \
                     atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp, \
                     open(tmp, "wb") as f:
-                writer = FcvWriter(f, info, settings.max_error)
-                stats, reports, span = PlaneStats(), [], [None, None]
+                writer = FcvWriter(f, info, settings.max_error, hashes=settings.fixity,
+                                   layout=fixity.layout_for(info.source_format, info.format))
+                stats, reports, span, unmatched = PlaneStats(), [], [None, None], []
                 for group in LocalExecutor(jobs, threads).run(jobs_iter):
-                    writer.write_group(group.header, list(zip(group.pts, group.payloads)),
-                                       group.bound)
+                    writer.write_group(group.header, _records(group), group.bound)
+                    unmatched += group.unmatched
                     span = [group.pts[0] if span[0] is None else span[0], group.pts[-1]]
                     stats.merge(group.stats)
                     reports.append(GroupReport(len(group.payloads), group.bound,
@@ -97,7 +100,14 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
     bytes_per_sample = 1 if info.format.bit_depth <= 8 else 2
     return EncodeResult(dst, dst.stat().st_size, n, writer.groups_written, samples,
                         samples * bytes_per_sample, 0.0, stats.worst, stats.psnr(peak), stats,
-                        reports)
+                        reports, replace(source.input, whole=start == 0 and stop is None),
+                        unmatched)
+
+
+def _records(group) -> list[FrameRecord]:
+    hashes = group.hashes or [None] * len(group.payloads)
+    return [FrameRecord(0, pts, payload, duration, md5) for pts, duration, md5, payload in
+            zip(group.pts, group.durations, hashes, group.payloads)]
 
 
 def _jobs(info: VideoInfo, plans, settings: EncodeSettings, threads: int, psnr: float | None,

@@ -55,6 +55,7 @@ class EncodeSettings:
     slices: int = 0
     palette: str = "auto"
     palette_max: int = 256
+    fixity: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(self.hidden))
@@ -98,6 +99,7 @@ RULES = {
     "slices": _within("slices", 0, MAX_SLICES),
     "palette": lambda s: s.palette in ("auto", "on", "off"),
     "palette_max": _within("palette_max", 2, MAX_ENTRIES),
+    "fixity": lambda s: isinstance(s.fixity, bool),
 }
 
 # What each key means; the file ``dump`` writes carries these as comments.
@@ -118,6 +120,8 @@ KEYS = {
     "slices": "slices per frame (decode threads); 0 chooses from the frame size",
     "palette": "colour dictionary: auto (kept where it makes the group smaller), on, off",
     "palette_max": f"most colours a palette may hold (2 to {MAX_ENTRIES})",
+    "fixity": "store each frame's MD5 (as ffmpeg -f framemd5 gives it), so verify and "
+              "framemd5 work without the source",
 }
 assert set(KEYS) == set(RULES) == {f.name for f in fields(EncodeSettings)}
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..coding.decoder import decode_group
+from ..format.container import FrameRecord
 from ..errors import UsageError
 from ..format.group import GroupHeader
 from ..frames import Frame, VideoInfo
@@ -110,8 +111,8 @@ def _measure(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettin
     t0 = time.perf_counter()
     for result in results:
         header = GroupHeader.from_bytes(result.header, info, 0)
-        payloads = [(k, None, p) for k, p in enumerate(result.payloads)]
-        for _ in decode_group(info, header, payloads):
+        records = [FrameRecord(k, None, p) for k, p in enumerate(result.payloads)]
+        for _ in decode_group(info, header, records):
             pass
     decode_seconds = time.perf_counter() - t0
     total_bytes = sum(r.bytes for r in results)

@@ -4,6 +4,9 @@
     file   = SIGNATURE, HEAD, { GRUP, FRAM* }, [ auds, audm* ], INDX, TAIL
     chunk  = tag (4 ASCII bytes) | u32 length | payload | u32 CRC-32(tag + payload)
 
+Each frame chunk carries its frame's timing and, when the stream header says
+so, the MD5 of the frame (fixity.py), so a frame can be checked on its own.
+
 A tag whose first letter is upper case is *critical*: a reader that does not
 know it must stop. Lower case marks an *ancillary* chunk that may be skipped.
 docs/FORMAT.md is the normative description; this module is one reading of it.
@@ -23,18 +26,28 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
 
+import numpy as np
+
 from ..errors import CorruptError, FormatError
 from ..frames import ColorInfo, VideoInfo
 from ..pixfmt import by_code, by_name
+from . import fixity
 from .bitstream import ByteReader, ByteWriter
 
 __all__ = ["SIGNATURE", "FORMAT_VERSION", "FcvWriter", "FcvReader", "GroupEntry", "AudioInfo",
-           "LIMITS"]
+           "FrameRecord", "StreamHeader", "LIMITS", "FRAME_PREFIX_MAX"]
 
 SIGNATURE = b"\x8bFCV\r\n\x1a\n"
 FORMAT_VERSION = (2, 0)
 CHUNK_OVERHEAD = 4 + 4 + 4  # tag, length, CRC
 _TAIL_SIZE = CHUNK_OVERHEAD + 8
+# FRAM prefix: group, frame, pts, duration (at most 10 bytes each) and the MD5
+FRAME_PREFIX_MAX = 4 * 10 + fixity.MD5_SIZE
+# The smallest GRUP chunk (fixed fields, identity dictionary, a 1-byte model record) and
+# FRAM chunk (one-byte prefix fields and kind; the MD5 adds 16): index entries closer
+# together than their chunks can be are damage (FORMAT.md 2.4).
+MIN_GROUP_CHUNK = CHUNK_OVERHEAD + 18 + 4 + 3 + 4 + 1
+MIN_FRAME_CHUNK = CHUNK_OVERHEAD + 4 + 1
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,8 @@ def _chunk(tag: bytes, payload: bytes) -> bytes:
 
 
 def encode_stream_header(info: VideoInfo, frame_count: int, group_count: int,
-                         max_error: int) -> bytes:
+                         max_error: int, fixity_kind: int = fixity.FIXITY_NONE,
+                         layout: int = fixity.PLANAR) -> bytes:
     fmt = info.format
     w = ByteWriter().u16(FORMAT_VERSION[0]).u16(FORMAT_VERSION[1])
     w.u32(info.width).u32(info.height).u8(fmt.code).u8(fmt.bit_depth)
@@ -96,6 +110,8 @@ def encode_stream_header(info: VideoInfo, frame_count: int, group_count: int,
     w.u8(c.color_range).u8(c.matrix).u8(c.primaries).u8(c.transfer)
     w.u32(info.sample_aspect.numerator).u32(info.sample_aspect.denominator)
     w.u16(info.rotation % 360)
+    source = info.source_format.encode("ascii", "replace")[:255]
+    w.u8(fixity_kind).u8(layout).i64(info.start_time).u8(len(source)).raw(source)
     return w.getvalue()
 
 
@@ -105,6 +121,13 @@ class StreamHeader:
     group_count: int
     max_error: int
     version: tuple[int, int]
+    fixity_kind: int = fixity.FIXITY_NONE
+    hash_layout: int = fixity.PLANAR
+
+    @property
+    def hashed(self) -> bool:
+        """Whether every frame chunk carries its frame's MD5."""
+        return self.fixity_kind != fixity.FIXITY_NONE
 
 
 def decode_stream_header(payload: bytes) -> StreamHeader:
@@ -112,12 +135,13 @@ def decode_stream_header(payload: bytes) -> StreamHeader:
     major, minor = r.u16("version"), r.u16("version")
     if major == 0:
         raise FormatError("file format version 0 does not exist; the file is damaged")
-    if major < FORMAT_VERSION[0]:
-        raise FormatError(f"file format version {major}.{minor} was written by a development "
-                          f"build before {FORMAT_VERSION[0]}.0; this framecodec cannot read it")
     if major > FORMAT_VERSION[0]:
         raise FormatError(f"file format version {major}.{minor} is newer than this framecodec "
                           f"reads ({FORMAT_VERSION[0]}.x); upgrade framecodec")
+    if major < FORMAT_VERSION[0]:
+        raise FormatError(f"file format version {major}.{minor} comes from a development build "
+                          f"of framecodec and is no longer read (this one reads "
+                          f"{FORMAT_VERSION[0]}.x); encode the source again")
     width, height = r.u32("width"), r.u32("height")
     code, depth = r.u8("pixel format"), r.u8("bit depth")
     fmt = by_code(code)
@@ -133,10 +157,18 @@ def decode_stream_header(payload: bytes) -> StreamHeader:
     color = ColorInfo(r.u8("colour"), r.u8("colour"), r.u8("colour"), r.u8("colour"))
     sar_num, sar_den = r.u32("aspect"), r.u32("aspect")
     rotation = r.u16("rotation")
+    kind, layout = r.u8("fixity"), r.u8("hash layout")
+    if kind not in (fixity.FIXITY_NONE, fixity.FIXITY_SOURCE, fixity.FIXITY_DECODED) \
+            or not fixity.layout_fits(layout, fmt):
+        raise FormatError(f"stream header has an unknown fixity kind {kind} or hash layout "
+                          f"{layout} for {fmt.name}")
+    start = r.i64("start time")
+    source = r.raw(r.u8("source format length"), "source format").decode("ascii", "replace")
     # later minor versions may append fields: ignore what follows
     info = VideoInfo(width, height, fmt.name, rate, time_base, frame_count, color,
-                     Fraction(sar_num, sar_den) if sar_den else Fraction(0), rotation)
-    return StreamHeader(info, group_count, max_error, (major, minor))
+                     Fraction(sar_num, sar_den) if sar_den else Fraction(0), rotation,
+                     source_format=source, start_time=start)
+    return StreamHeader(info, group_count, max_error, (major, minor), kind, layout)
 
 
 def _fraction(num: int, den: int, what: str) -> Fraction:
@@ -148,18 +180,45 @@ def _fraction(num: int, den: int, what: str) -> Fraction:
 # ------------------------------------------------------------------ writing
 
 
-class FcvWriter:
-    """Writes a .fcv file group by group; ``close`` adds the index and final counts."""
+@dataclass(frozen=True)
+class FrameRecord:
+    """One frame chunk: its index in the file, timing (``time_base`` units;
+    ``duration`` 0 when unknown), MD5 (None in a file without hashes) and payload."""
 
-    def __init__(self, fileobj: BinaryIO, info: VideoInfo, max_error: int):
+    index: int
+    pts: int | None
+    payload: bytes
+    duration: int = 0
+    md5: bytes | None = None
+
+
+class FcvWriter:
+    """Writes a .fcv file group by group; ``close`` adds the index and final counts.
+
+    With ``hashes``, every frame must come with its MD5 in ``layout``
+    (fixity.py); ``close`` records whether they are the source's (every group
+    lossless) or only the decoded frames' (some group has a bound).
+    """
+
+    def __init__(self, fileobj: BinaryIO, info: VideoInfo, max_error: int, *,
+                 hashes: bool = False, layout: int = fixity.PLANAR):
         self._f = fileobj
         self._info = info
         self._max_error = max_error
+        self._hashes = hashes
+        self._layout = layout if hashes else fixity.PLANAR
+        self._bounded = False
         self._groups: list[GroupEntry] = []
         self._frames = 0
         self._f.write(SIGNATURE)
         self._head_at = self._f.tell()
-        self._f.write(_chunk(b"HEAD", encode_stream_header(info, 0, 0, max_error)))
+        self._f.write(_chunk(b"HEAD", self._stream_header()))
+
+    def _stream_header(self) -> bytes:
+        kind = fixity.FIXITY_NONE if not self._hashes else \
+            fixity.FIXITY_DECODED if self._bounded else fixity.FIXITY_SOURCE
+        return encode_stream_header(self._info, self._frames, len(self._groups),
+                                    self._max_error, kind, self._layout)
 
     @property
     def frames_written(self) -> int:
@@ -169,18 +228,24 @@ class FcvWriter:
     def groups_written(self) -> int:
         return len(self._groups)
 
-    def write_group(self, header: bytes, frames: list[tuple[int, bytes]],
+    def write_group(self, header: bytes, frames: list[FrameRecord],
                     max_error: int | None = None) -> None:
-        """``frames`` is a list of (pts, payload) in order; ``max_error`` the group's bound
-        (the stream header records the largest)."""
+        """``frames`` in order (their ``index`` is ignored: frames are numbered as
+        written); ``max_error`` the group's bound (the stream header records the largest)."""
         if max_error is not None:
             self._max_error = max(self._max_error, max_error)
+            self._bounded = self._bounded or max_error > 0
         index = len(self._groups)
         self._groups.append(GroupEntry(self._f.tell(), self._frames, len(frames)))
         self._f.write(_chunk(b"GRUP", struct.pack("<I", index) + header))
-        for pts, payload in frames:
-            meta = ByteWriter().uvar(index).uvar(self._frames).svar(pts).getvalue()
-            self._f.write(_chunk(b"FRAM", meta + payload))
+        for frame in frames:
+            meta = ByteWriter().uvar(index).uvar(self._frames).svar(frame.pts or 0)
+            meta.uvar(max(frame.duration, 0))
+            if self._hashes:
+                if frame.md5 is None or len(frame.md5) != fixity.MD5_SIZE:
+                    raise ValueError(f"frame {self._frames} has no MD5 to write")
+                meta.raw(frame.md5)
+            self._f.write(_chunk(b"FRAM", meta.getvalue() + frame.payload))
             self._frames += 1
 
     def write_audio(self, codec: str, start: float, end: float, data: bytes) -> None:
@@ -205,8 +270,7 @@ class FcvWriter:
         self._f.write(_chunk(b"TAIL", struct.pack("<Q", at)))
         end = self._f.tell()
         self._f.seek(self._head_at)
-        self._f.write(_chunk(b"HEAD", encode_stream_header(
-            self._info, self._frames, len(self._groups), self._max_error)))
+        self._f.write(_chunk(b"HEAD", self._stream_header()))
         self._f.seek(end)
         self._f.flush()
 
@@ -294,27 +358,34 @@ class FcvReader:
             index = self._read_chunk(at, 4 + 16 * LIMITS.max_groups + 8)
             if index.tag != b"INDX":
                 raise CorruptError("TAIL does not point at the index")
-            return self._parse_index(index.payload)
+            return self._parse_index(index.payload, at)
         except CorruptError:
             return self._scan_groups()
 
-    def _parse_index(self, payload: bytes) -> list[GroupEntry]:
+    def _parse_index(self, payload: bytes, index_at: int) -> list[GroupEntry]:
+        """The entries, checked as a whole before any is made an object: frame numbers
+        that follow on, counts in range, and offsets that increase by at least the
+        size of the chunks each group holds (so a small file cannot claim many groups)."""
         r = ByteReader(payload, "index")
         count = r.u32("group count")
         if r.remaining != count * 16 + 8:
             raise CorruptError("index size does not match its group count")
-        groups, expect = [], 0
-        for _ in range(count):
-            g = GroupEntry(r.u64("offset"), r.u32("first frame"), r.u32("frame count"))
-            if g.first_frame != expect or not 0 < g.frame_count <= LIMITS.max_group_frames \
-                    or g.offset >= self.size:
-                raise CorruptError("index entries are inconsistent")
-            expect += g.frame_count
-            groups.append(g)
+        entries = np.frombuffer(r.raw(16 * count, "entries"), np.dtype(
+            [("offset", "<u8"), ("first", "<u4"), ("count", "<u4")]))
+        counts = entries["count"].astype(np.int64)
+        firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        ends = np.append(entries["offset"][1:].astype(np.int64), index_at)
+        least = MIN_GROUP_CHUNK + counts * (MIN_FRAME_CHUNK + self.header.hashed * 16)
+        if count and (not np.array_equal(entries["first"], firsts)
+                      or counts.min() < 1 or counts.max() > LIMITS.max_group_frames
+                      or int(entries["offset"][0]) < self._first_group_at
+                      or int(entries["offset"].max()) >= self.size
+                      or (ends - entries["offset"].astype(np.int64) < least).any()):
+            raise CorruptError("index entries are inconsistent")
         self.audio_offset = r.u64("audio offset")
         if self.audio_offset >= self.size:
             raise CorruptError("index points audio past the end of the file")
-        return groups
+        return [GroupEntry(int(o), int(f), int(c)) for o, f, c in entries.tolist()]
 
     audio_offset = 0
 
@@ -381,8 +452,8 @@ class FcvReader:
                 return i
         raise IndexError(frame)
 
-    def read_group(self, index: int) -> tuple[bytes, Iterator[tuple[int, int, bytes]]]:
-        """The group's header bytes and an iterator of (frame index, pts, payload).
+    def read_group(self, index: int) -> tuple[bytes, Iterator[FrameRecord]]:
+        """The group's header bytes and an iterator of its frames' records.
 
         Chunks are read lazily, so a damaged frame is reported when reached.
         """
@@ -414,19 +485,21 @@ class FcvReader:
                                    offset=chunk.offset)
             r = ByteReader(chunk.payload, "frame chunk", group=index, frame=frame)
             g, f, pts = r.uvar("group"), r.uvar("frame"), r.svar("pts")
+            duration = r.uvar("duration")
+            md5 = r.raw(fixity.MD5_SIZE, "MD5") if self.header.hashed else None
             if g != index or f != frame:
                 raise CorruptError("frame chunk out of place", group=index, frame=frame,
                                    offset=chunk.offset)
-            yield frame, pts, r.raw(r.remaining, "frame")
+            yield FrameRecord(frame, pts, r.raw(r.remaining, "frame"), duration, md5)
             n += 1
 
     def frame_pts(self, frame: int) -> int:
         """The pts of one frame (reads its group's chunks up to it, decodes nothing)."""
         g = self.group_of_frame(frame)
         _, frames = self.read_group(g)
-        for index, pts, _ in frames:
-            if index == frame:
-                return pts
+        for record in frames:
+            if record.index == frame:
+                return record.pts
         raise CorruptError("frame missing from its group", group=g, frame=frame)
 
     def iter_chunks(self) -> Iterator[Chunk]:

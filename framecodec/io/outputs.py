@@ -4,6 +4,10 @@
 Every writer in framecodec writes to a temporary file in the destination's
 directory and renames it into place only when the write has succeeded, so an
 interrupted or failed run (Ctrl-C, full disk, exception) leaves the old state.
+Before the rename the file gets the mode a plain ``open()`` would have given
+it under the current umask (``mkstemp`` makes it 0600) and is flushed to disk
+(fsync); after it the directory is flushed too, which is what makes the new
+name survive a power cut.
 """
 
 from __future__ import annotations
@@ -16,7 +20,44 @@ from pathlib import Path
 
 from ..errors import UsageError
 
-__all__ = ["atomic_output", "atomic_sequence", "check_output", "is_sequence"]
+__all__ = ["atomic_output", "atomic_sequence", "check_output", "is_sequence", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux tells it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _settle(path: Path) -> None:
+    """The mode open() would give ``path``, and its bytes on disk."""
+    os.chmod(path, 0o666 & ~current_umask())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_directory(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory
+        pass
+    finally:
+        os.close(fd)
 
 
 def check_output(path: str | os.PathLike, *, overwrite: bool, inputs: tuple = ()) -> Path:
@@ -54,7 +95,9 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False,
         yield tmp
         if out.exists() and not overwrite:  # appeared while we worked
             raise UsageError(f"output {out} exists; pass -y to overwrite it")
+        _settle(tmp)
         os.replace(tmp, out)
+        _sync_directory(out.parent)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -82,7 +125,10 @@ def atomic_sequence(pattern: str | os.PathLike, *, overwrite: bool = False) -> I
             raise UsageError(f"output {target.parent / clashes[0]} exists; pass -y to "
                              "overwrite it")
         for p in written:
+            _settle(p)
+        for p in written:
             os.replace(p, target.parent / p.name)
+        _sync_directory(target.parent)
     finally:
         for p in scratch.iterdir():
             with contextlib.suppress(OSError):

@@ -12,6 +12,7 @@ and only log it, so this module routes FFmpeg's error-level log messages to
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import av
@@ -21,7 +22,7 @@ from ..errors import InputError
 from ..pixfmt import PIXEL_FORMATS, PixelFormat, by_name
 
 __all__ = ["native_format", "planes_from_videoframe", "videoframe_from_planes", "pack_rgb",
-           "first_error", "plane_view", "JPEG_ALIAS", "FULL_RANGE"]
+           "first_error", "plane_view", "decoded_md5", "JPEG_ALIAS", "FULL_RANGE"]
 
 _NATIVE = frozenset(f.name for f in PIXEL_FORMATS)
 
@@ -149,6 +150,32 @@ def planes_from_videoframe(frame: av.VideoFrame, target: str, index: int = 0) ->
     if name == "pal8" and target in ("gbrp", "gbrap"):
         return _read_pal8(frame, target, index)
     raise InputError(f"frame {index} changes pixel format from {target} to {name}")
+
+
+def _row_bytes(name: str, width: int) -> list[int]:
+    """Bytes per row of each plane of a frame of a format native_format accepts, as
+    FFmpeg's rawvideo encoder writes them (no padding)."""
+    if name in _NATIVE:
+        fmt = by_name(name)
+        size = 1 if fmt.bit_depth <= 8 else 2
+        return [size * fmt.plane_shape(p, width, 1)[1] for p in range(fmt.planes)]
+    if name in _PACKED_RGB:
+        return [width * (3 if name.endswith("24") else 4)]
+    if name in _SEMI_PLANAR:
+        return [width, 2 * (-(-width >> 1))]
+    return [width]  # pal8: the indices, then the palette
+
+
+def decoded_md5(frame: av.VideoFrame) -> bytes:
+    """MD5 of a decoded frame's bytes as ``ffmpeg -f framemd5`` hashes them: each
+    plane's rows without stride padding (and a pal8 frame's 1024-byte palette)."""
+    digest = hashlib.md5()
+    name = frame.format.name
+    for plane, row in zip(frame.planes, _row_bytes(name, frame.width)):
+        digest.update(np.ascontiguousarray(plane_view(plane, np.dtype(np.uint8), row)).data)
+    if name == "pal8":
+        digest.update(bytes(frame.planes[1])[:1024])
+    return digest.digest()
 
 
 def videoframe_from_planes(planes: list[np.ndarray], fmt: PixelFormat, width: int,

@@ -12,6 +12,7 @@ untouched, into a Matroska file as the video is read.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -20,8 +21,9 @@ import av
 
 from ..errors import InputError
 from ..frames import ColorInfo, Frame, VideoInfo
+from ..results import InputSummary
 from .outputs import is_sequence
-from .planes import first_error, native_format, planes_from_videoframe
+from .planes import decoded_md5, first_error, native_format, planes_from_videoframe
 
 __all__ = ["Source", "open_source", "probe", "audio_reserve"]
 
@@ -104,7 +106,7 @@ def _color(frame: av.VideoFrame) -> ColorInfo:
                      primaries=int(frame.color_primaries), transfer=int(frame.color_trc))
 
 
-def _make_info(stream, first: av.VideoFrame, pix_fmt: str) -> VideoInfo:
+def _make_info(container, stream, first: av.VideoFrame, pix_fmt: str) -> VideoInfo:
     sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
     return VideoInfo(
         width=first.width,
@@ -116,6 +118,8 @@ def _make_info(stream, first: av.VideoFrame, pix_fmt: str) -> VideoInfo:
         color=_color(first),
         sample_aspect=Fraction(sar) if sar else Fraction(0),
         rotation=int(round(first.rotation or 0)),
+        source_format=first.format.name,
+        start_time=container.start_time or 0,
     )
 
 
@@ -150,7 +154,9 @@ class _AudioCapture:
 
 
 class Source:
-    """An open input file: ``info`` describes its video, ``frames()`` decodes it.
+    """An open input file: ``info`` describes its video, ``frames()`` decodes it
+    (each frame with its duration and the MD5 ffmpeg's framemd5 gives it); ``codec``
+    names the video codec and ``lossy_codec`` says whether it can be lossy.
 
     Use as a context manager, or call ``close()``. The first frame is decoded
     on opening so that ``info.pix_fmt`` is the format frames are delivered in.
@@ -177,7 +183,10 @@ class Source:
         except InputError as exc:
             self.close()
             raise InputError(f"{self.path}: {exc}") from None
-        self.info = _make_info(self._container.streams.video[0], first, pix_fmt)
+        stream = self._container.streams.video[0]
+        self.info = _make_info(self._container, stream, first, pix_fmt)
+        self.codec = stream.codec_context.name
+        self.lossy_codec = bool(stream.codec_context.codec.lossy)
 
     def _start(self) -> av.VideoFrame | None:
         """(Re)open the container and decode up to its first frame."""
@@ -238,6 +247,15 @@ class Source:
         return max(1, round(seconds * float(self.info.frame_rate)))
 
     @property
+    def input(self) -> InputSummary:
+        """The input's codec and size (the files of a sequence, summed)."""
+        if is_sequence(self.path):
+            size = sum(p.stat().st_size for p in _sequence_files(self.path))
+        else:
+            size = self.path.stat().st_size
+        return InputSummary(self.path, self.codec, size, self.lossy_codec)
+
+    @property
     def audio_codec(self) -> str | None:
         return self._audio.codec if self._audio is not None else None
 
@@ -260,7 +278,7 @@ class Source:
         pts = frame.pts
         if pts is None:
             pts = round(index / (info.frame_rate * info.time_base))
-        return Frame(planes, int(pts))
+        return Frame(planes, int(pts), max(int(frame.duration or 0), 0), decoded_md5(frame))
 
     def close(self) -> None:
         if self._audio is not None:
@@ -278,6 +296,14 @@ class Source:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _sequence_files(pattern: Path) -> list[Path]:
+    """The files an image2 pattern such as frames/%05d.png names."""
+    regex = re.compile(re.sub(r"%0?(\d*)d", lambda m: r"\d+" if not m.group(1) else
+                              r"\d{%s,}" % m.group(1), re.escape(pattern.name).replace(
+                                  r"\%", "%")))
+    return [p for p in pattern.parent.iterdir() if regex.fullmatch(p.name)]
 
 
 def open_source(path: str | os.PathLike, *, threads: int = 1,

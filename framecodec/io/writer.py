@@ -22,6 +22,10 @@ What each output keeps:
   an edge the encoder must spend bits on). ``lossless`` codes qp 0 in the
   source format (4:2:0, 4:2:2, 4:4:4 at 8 or 10 bits; gbrp via libx264rgb).
 - PNG: RGB and gray samples exactly; YUV is converted to RGB (a view).
+
+A lossy output (mp4 without ``lossless``, PNG that is not exact) is decoded
+back as it is written (fidelity.py): ``Writer.fidelity`` says how far it is
+from the frames given to it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import numpy as np
 from ..errors import UsageError
 from ..frames import ColorInfo, Frame, VideoInfo
 from ..pixfmt import PixelFormat
+from .fidelity import OutputCheck
 from .outputs import is_sequence
 from .planes import FULL_RANGE, JPEG_ALIAS, first_error, pack_rgb, videoframe_from_planes
 
@@ -61,6 +66,7 @@ _X264_LOSSLESS = frozenset({
     "yuv420p10le", "yuv422p10le", "yuv444p10le",
 })
 KINDS = {".y4m": "y4m", ".mkv": "mkv", ".mp4": "mp4", ".png": "png"}
+_DECODERS = {"libx264": "h264", "png": "png"}  # to decode a lossy output back
 
 
 def output_kind(path: Path, kind: str | None = None) -> str:
@@ -104,14 +110,18 @@ def _pad_planes(planes: list[np.ndarray], fmt: PixelFormat, width: int,
 
 
 class _Plan:
-    """How frames reach the encoder: codec, options and a Frame -> VideoFrame step."""
+    """How frames reach the encoder: codec, options and a Frame -> VideoFrame step;
+    for a lossy output, what it is (``lossy``) and the step back to the source's
+    format (``back``, applied to the decoded output to measure it)."""
 
     def __init__(self, codec: str, pix_fmt: str, width: int, height: int,
                  convert: Callable[[Frame], av.VideoFrame], options: dict[str, str],
-                 color: ColorInfo):
+                 color: ColorInfo, lossy: str | None = None,
+                 back: Callable[[av.VideoFrame], av.VideoFrame] | None = None):
         self.codec, self.pix_fmt = codec, pix_fmt
         self.width, self.height = width, height
         self.convert, self.options, self.color = convert, options, color
+        self.lossy, self.back = lossy, back
 
 
 def _direct(info: VideoInfo) -> tuple[str, Callable[[Frame], av.VideoFrame], ColorInfo]:
@@ -169,8 +179,10 @@ def _plan_mp4_playable(info: VideoInfo, crf: float | None) -> _Plan:
     name, _, color = _direct(info)
     w, h = _even(info.width), _even(info.height)
     reformat = {"format": "yuv420p", "threads": 1}
+    inverse = {"format": name, "threads": 1}
     if fmt.family == "rgb":
         reformat.update(dst_colorspace="ITU709", src_color_range="JPEG", dst_color_range="MPEG")
+        inverse.update(src_colorspace="ITU709", src_color_range="MPEG", dst_color_range="JPEG")
         color = ColorInfo(1, 1, color.primaries, color.transfer)
     elif fmt.family == "gray":  # swscale maps full-range gray to limited-range Y
         color = ColorInfo(1, color.matrix, color.primaries, color.transfer)
@@ -181,7 +193,8 @@ def _plan_mp4_playable(info: VideoInfo, crf: float | None) -> _Plan:
         return frame if name == "yuv420p" else frame.reformat(**reformat)
 
     options = {"crf": str(18 if crf is None else crf), "preset": "medium"}
-    return _Plan("libx264", "yuv420p", w, h, convert, options, color)
+    return _Plan("libx264", "yuv420p", w, h, convert, options, color,
+                 f"H.264 yuv420p at crf {options['crf']}", lambda v: v.reformat(**inverse))
 
 
 def _plan_png(info: VideoInfo) -> _Plan:
@@ -195,14 +208,15 @@ def _plan_png(info: VideoInfo) -> _Plan:
     if fmt.family == "gray":
         name = "gray" if fmt.bit_depth <= 8 else "gray16be"
         src = "gray" if fmt.bit_depth <= 8 else fmt.name
-        return _Plan("png", name, w, h, lambda f: videoframe_from_planes(
-            f.planes, fmt, w, h, src).reformat(format=name, threads=1), {}, info.color)
-    alpha = fmt.planes == 4
-    deep = fmt.bit_depth > 8
-    name = ("rgba64be" if alpha else "rgb48be") if deep else ("rgba" if alpha else "rgb24")
-    source, _, _ = _direct(info)
+    else:
+        alpha = fmt.planes == 4
+        deep = fmt.bit_depth > 8
+        name = ("rgba64be" if alpha else "rgb48be") if deep else ("rgba" if alpha else "rgb24")
+        src, _, _ = _direct(info)
+    lossy = None if png_is_exact(info) else f"PNG {name} of {info.pix_fmt}"
     return _Plan("png", name, w, h, lambda f: videoframe_from_planes(
-        f.planes, fmt, w, h, source).reformat(format=name, threads=1), {}, info.color)
+        f.planes, fmt, w, h, src).reformat(format=name, threads=1), {}, info.color, lossy,
+        lambda v: v.reformat(format=src, threads=1))
 
 
 def _plan(kind: str, info: VideoInfo, lossless: bool, crf: float | None) -> _Plan:
@@ -307,6 +321,9 @@ class Writer:
         self._container = None
         self._audio_track = audio
         self._audio: _AudioMux | None = None
+        self._check = None if plan.lossy is None else OutputCheck(
+            _DECODERS[plan.codec], info, plan.lossy, plan.back)
+        self.fidelity = None
         self._time_base = 1 / info.frame_rate if kind in ("y4m", "png") else info.time_base
         self._container = self._guard(self._open, threads)
 
@@ -359,6 +376,8 @@ class Writer:
         _tag(video, self._plan.color)
         video.time_base = self._time_base
         video.pts = self._pts(frame)
+        if self._check is not None:
+            self._check.expect(frame)
         self._guard(self._mux, video)
         self._count += 1
 
@@ -367,18 +386,27 @@ class Writer:
             return round(self._count / (self.info.frame_rate * self._time_base))
         return frame.pts
 
+    def _encode(self, video) -> list:
+        """The encoder's packets for ``video`` (None: flush), checked if lossy."""
+        packets = self._stream.encode(video)
+        if self._check is not None:
+            self._check.feed(packets, self._stream.codec_context.extradata)
+        return packets
+
     def _mux(self, video) -> None:
-        self._container.mux(self._stream.encode(video))
+        self._container.mux(self._encode(video))
         if self._audio is not None:  # audio up to a little past this frame
             self._audio.mux_until(self._container, float(video.pts * video.time_base) + 0.5)
 
     def _finish(self) -> None:
         if self._count == 0:  # PyAV writes the header lazily; write an empty file
             self._container.start_encoding()
-        self._container.mux(self._stream.encode(None))
+        self._container.mux(self._encode(None))
         if self._audio is not None:
             self._audio.finish(self._container)
         self._container.close()
+        if self._check is not None:
+            self.fidelity = self._check.finish()
 
     def close(self) -> None:
         """Flush the encoder and finish the file."""

@@ -13,7 +13,10 @@ drift from the decoder. Per sample, in raster order within a slice:
     rec = pred + v (mod 2**bd) or clamp(pred + v * (2N+1))
 
 Samples of units (quarter blocks) flagged *skip* are copied from the
-reference, uncoded; ``skip`` is indexed on the unit grid (``log2u``, ``nux``).
+reference, uncoded; ``skip`` is indexed on the unit grid (``log2u``, ``nux``),
+which a sample of a subsampled plane reaches through its plane-0 position
+``(x << sx) >> log2u`` (never a negative shift: 4:1:0 chroma with 4-sample
+blocks has units narrower than one chroma sample).
 """
 
 import numpy as np
@@ -59,8 +62,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                      lut):
     off = geom[p, 0]
     w = geom[p, 1]
-    lbx = log2u - geom[p, 3]
-    lby = log2u - geom[p, 4]
+    sx = geom[p, 3]
+    sy = geom[p, 4]
     maxval = (np.int64(1) << bd) - 1
     half = np.int64(1) << (bd - 1)
     qstep = 2 * near + 1
@@ -70,11 +73,11 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     half_one = one >> 1
     lo, span = _bucket_table(net, lut)
     for y in range(ys, ye):
-        brow = (y >> lby) * nux
+        brow = ((y << sy) >> log2u) * nux  # the unit grid, through plane 0 (FORMAT.md 5.2)
         row = off + y * w
         n = 0
         for x in range(w):
-            if not (inter and skip[brow + (x >> lbx)]):
+            if not (inter and skip[brow + ((x << sx) >> log2u)]):
                 cols[n] = x
                 n += 1
         if n:
@@ -89,7 +92,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
         k = 0
         for x in range(w):
             i = row + x
-            if inter and skip[brow + (x >> lbx)]:
+            if inter and skip[brow + ((x << sx) >> log2u)]:
                 rec[i] = ref[i]
                 err[i] = 0
                 continue
@@ -158,7 +161,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
             view = idx[ioff:ioff + w * h]
             _code_index_rows(encode, src_idx[ioff:ioff + w * h], view,
                              ref_idx[ioff:ioff + w * h], w, ys, ye, inter, skip,
-                             log2u - geom[first, 3], log2u - sy, nux, pal_luts[role], n_ent,
+                             geom[first, 3], sy, log2u, nux, pal_luts[role], n_ent,
                              n_bits, pal_probs[role], st, buf)
             _palette_fill(view, pal_entries[eoff:eoff + 4 * n_ent], first, count, geom, ys, ye,
                           rec, err)

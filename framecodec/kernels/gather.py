@@ -33,8 +33,7 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
     w = geom[p, 1]
     h = geom[p, 2]
     sy = geom[p, 4]
-    lbx = log2b - geom[p, 3]
-    lby = log2b - geom[p, 4]
+    sx = geom[p, 3]
     half = np.int64(1) << (bd - 1)
     cap = targets.shape[0]
     n_feats = feats.shape[0]
@@ -43,11 +42,11 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
         ys = slice_y[s] >> sy
         ye = min(h, (slice_y[s + 1] + (1 << sy) - 1) >> sy)
         for y in range(ys, ye):
-            brow = (y >> lby) * nbx
+            brow = ((y << sy) >> log2b) * nbx  # the unit grid, through plane 0
             _row_features(ctx, ref, err, geom, p, y, ys, inter, full)
             for x in range(w):
                 i = off + y * w + x
-                if inter and skip[brow + (x >> lbx)]:
+                if inter and skip[brow + ((x << sx) >> log2b)]:
                     err[i] = 0  # as the coder: a skipped sample equals its base
                     continue
                 base, s0, s1, s2 = _sequential(ctx, ref, i, x, y, w, ys, half, inter, near)

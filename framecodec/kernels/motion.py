@@ -271,7 +271,7 @@ def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out):
         h = geom[p, 2]
         sx = geom[p, 3]
         sy = geom[p, 4]
-        lbx = log2b - sx
+        lbx = log2b - sx  # blocks hold 4 or more plane-0 samples: never negative
         lby = log2b - sy
         full = sx == 0 and sy == 0
         for byk in range(nby):
@@ -296,22 +296,23 @@ def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out):
 
 @kernel
 def _skip_map(src, ref, geom, n_planes, log2b, nbx, nby, near, skip):
-    """skip[k] = 1 where every sample of block k lies within ``near`` of ref."""
+    """skip[k] = 1 where every sample of block k lies within ``near`` of ref
+    (blocks of ``2**log2b`` plane-0 samples: the encoder passes the unit grid)."""
     for k in range(nbx * nby):
         skip[k] = 1
     for p in range(n_planes):
         off = geom[p, 0]
         w = geom[p, 1]
         h = geom[p, 2]
-        lbx = log2b - geom[p, 3]
-        lby = log2b - geom[p, 4]
+        sx = geom[p, 3]
+        sy = geom[p, 4]
         for y in range(h):
-            brow = (y >> lby) * nbx
+            brow = ((y << sy) >> log2b) * nbx
             for x in range(w):
                 i = off + y * w + x
                 d = np.int64(src[i]) - np.int64(ref[i])
                 if d > near or d < -near:
-                    skip[brow + (x >> lbx)] = 0
+                    skip[brow + ((x << sx) >> log2b)] = 0
 
 
 @inline

@@ -92,20 +92,22 @@ def _code_escape(encode, value, n_bits, probs, base, st, buf):
 
 
 @kernel
-def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, lbx, lby, nbx,
-                     lut, n_entries, n_bits, probs, st, buf):
+def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, sx, sy, log2u,
+                     nux, lut, n_entries, n_bits, probs, st, buf):
     """Code rows [ys, ye) of one set's index plane (flat, ``w`` columns).
 
     ``src_idx`` is read when encoding; ``idx`` receives the indices. Skipped
-    blocks copy ``ref_idx``. Decoded indices beyond the dictionary are clamped.
+    units (``skip`` on the unit grid, reached through plane 0: the set's
+    shifts ``sx``, ``sy`` and ``log2u``) copy ``ref_idx``. Decoded indices
+    beyond the dictionary are clamped.
     """
     cand = np.zeros(N_CAND, np.int64)
     avail = np.zeros(N_CAND, np.bool_)
     for y in range(ys, ye):
-        brow = (y >> lby) * nbx
+        brow = ((y << sy) >> log2u) * nux
         for x in range(w):
             i = y * w + x
-            if inter and skip[brow + (x >> lbx)]:
+            if inter and skip[brow + ((x << sx) >> log2u)]:
                 idx[i] = ref_idx[i]
                 continue
             pattern = _pattern(idx, ref_idx, i, x, y, w, ys, inter, cand, avail)
@@ -129,8 +131,8 @@ def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, lbx,
 
 
 @kernel
-def _gather_index(src_idx, ref_idx, w, h, slice_rows, inter, skip, lbx, lby, nbx, keep, salt,
-                  patterns, targets, count):
+def _gather_index(src_idx, ref_idx, w, h, slice_rows, inter, skip, sx, sy, log2u, nux, keep,
+                  salt, patterns, targets, count):
     """Training rows for the palette network: pattern and the slot that matches
     (N_CAND for an escape); ``targets`` also flags visited slots (bit k)."""
     cand = np.zeros(N_CAND, np.int64)
@@ -140,10 +142,10 @@ def _gather_index(src_idx, ref_idx, w, h, slice_rows, inter, skip, lbx, lby, nbx
         ys = slice_rows[s]
         ye = slice_rows[s + 1]
         for y in range(ys, ye):
-            brow = (y >> lby) * nbx
+            brow = ((y << sy) >> log2u) * nux
             for x in range(w):
                 i = y * w + x
-                if inter and skip[brow + (x >> lbx)]:
+                if inter and skip[brow + ((x << sx) >> log2u)]:
                     continue
                 hashed = ((i + salt) * np.int64(2654435761)) & 0xFFFFFFFF
                 if hashed >= keep or count >= cap:
@@ -171,12 +173,10 @@ def _compensate_indices(prevs, off, w, h, sx, sy, mv, log2b, nbx, out):
     A palette set's reference uses each block's vector rounded down to whole
     samples of the set's planes, so that it is always a dictionary colour.
     """
-    lbx = log2b - sx
-    lby = log2b - sy
     for y in range(h):
-        brow = (y >> lby) * nbx
+        brow = ((y << sy) >> log2b) * nbx
         for x in range(w):
-            k = brow + (x >> lbx)
+            k = brow + ((x << sx) >> log2b)
             xx = min(max(((x << (2 + sx)) + mv[k, 0]) >> (2 + sx), 0), w - 1)
             yy = min(max(((y << (2 + sy)) + mv[k, 1]) >> (2 + sy), 0), h - 1)
             out[y * w + x] = prevs[mv[k, 2], off + yy * w + xx]
