@@ -115,7 +115,7 @@ def test_mlp_kernel_matches_oracles(h2):
     h1 = np.zeros((MAX_HIDDEN, 57), np.int16)
     h2a = np.zeros((MAX_HIDDEN, 57), np.int16)
     out = np.zeros((6, 57), np.int32)
-    _mlp_rows(net.flat, feats, 57, h1, h2a, out, np.zeros(57, np.int64), np.zeros(57, np.int32))
+    _mlp_rows(net.flat, feats, 57, h1, h2a, out, np.zeros(57, np.int64), np.zeros((4, 57), np.int32))
     want = naive.mlp_outputs(net.flat, feats.T)
     assert np.array_equal(out.T, want)
     assert np.array_equal(net.outputs(feats.T), want)

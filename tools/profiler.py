@@ -170,7 +170,7 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
     feats = np.zeros((MAX_ROW_FEATURES, width), np.int32)
     h1 = np.zeros((MAX_HIDDEN, width), np.int16)
     h2 = np.zeros((MAX_HIDDEN, width), np.int16)
-    acc32 = np.zeros(width, np.int32)
+    acc32 = np.zeros((4, width), np.int32)
     outs = np.zeros((MAX_OUT, width), np.int64)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)

@@ -25,8 +25,10 @@ __all__ = ["GroupAnalysis", "analyse_group", "default_slices"]
 
 
 def default_slices(info: VideoInfo) -> int:
-    """About one slice per 64k samples of plane 0, at most 8 (FFV1 uses 4 on SD)."""
-    return max(1, min(8, (info.width * info.height) // 65536))
+    """About one slice per 64k samples of plane 0, at least 2 (so two threads share
+    every frame: about 0.5 % of a small clip's size) and at most 8 (FFV1 uses 4 on SD).
+    A frame too short for that many block rows gets fewer (Layout)."""
+    return max(2, min(8, (info.width * info.height) // 65536))
 
 
 @dataclass

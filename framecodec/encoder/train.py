@@ -178,7 +178,7 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
     xs, ss, ts = _stacked_rows(datasets, bit_depth)
     n_in, rows = xs.shape[2], xs.shape[1]
     stack = StackedNets(len(datasets), n_in, settings.hidden)
-    opt = torch.optim.Adam(stack.parameters(), lr=settings.lr)
+    opt = torch.optim.Adam(stack.parameters(), lr=settings.lr, fused=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr,
                                                 total_steps=max(settings.steps, 1),
                                                 pct_start=0.15)

@@ -39,25 +39,46 @@ MAX_BUCKETS = 16  # coding contexts a network's log-scale thresholds can make
 def _hidden_rows(net, pos, n_in, n_out, x, y, n, shift, acc):
     """y[:, :n] = clamp((W^T x[:, :n] + B) >> shift, 0, HIDDEN_MAX); returns the next offset.
 
-    8-bit weights: every partial sum fits int32 (``acc``, one row), and the
-    hidden units fit int16 (``y``), which halves what the next layer reads.
+    8-bit weights: every partial sum fits int32. Four units at a time, each
+    input row read once for the four (``acc``: four int32 rows), which halves
+    the memory traffic of a pass; the units fit int16 (``y``), which halves
+    what the next layer reads.
     """
     b = pos + n_in * n_out
-    a = acc[:n]
-    for j in range(n_out):
-        bias = np.int32(net[b + j])
+    a0 = acc[0, :n]
+    a1 = acc[1, :n]
+    a2 = acc[2, :n]
+    a3 = acc[3, :n]
+    for j0 in range(0, n_out, 4):
+        m = min(4, n_out - j0)
+        b0 = np.int32(net[b + j0])
+        b1 = np.int32(net[b + j0 + 1]) if m > 1 else np.int32(0)
+        b2 = np.int32(net[b + j0 + 2]) if m > 2 else np.int32(0)
+        b3 = np.int32(net[b + j0 + 3]) if m > 3 else np.int32(0)
         for c in range(n):
-            a[c] = bias
+            a0[c] = b0
+            a1[c] = b1
+            a2[c] = b2
+            a3[c] = b3
         for i in range(n_in):
-            wij = np.int32(net[pos + i * n_out + j])
-            if wij != 0:
-                xi = x[i, :n]
-                for c in range(n):
-                    a[c] += wij * np.int32(xi[c])
-        yj = y[j, :n]
-        for c in range(n):
-            v = a[c] >> shift
-            yj[c] = 0 if v < 0 else (HIDDEN_MAX if v > HIDDEN_MAX else v)
+            at = pos + i * n_out + j0
+            w0 = np.int32(net[at])
+            w1 = np.int32(net[at + 1]) if m > 1 else np.int32(0)
+            w2 = np.int32(net[at + 2]) if m > 2 else np.int32(0)
+            w3 = np.int32(net[at + 3]) if m > 3 else np.int32(0)
+            xi = x[i, :n]
+            for c in range(n):
+                xc = np.int32(xi[c])
+                a0[c] += w0 * xc
+                a1[c] += w1 * xc
+                a2[c] += w2 * xc
+                a3[c] += w3 * xc
+        for q in range(m):
+            aq = acc[q, :n]
+            yq = y[j0 + q, :n]
+            for c in range(n):
+                v = aq[c] >> shift
+                yq[c] = 0 if v < 0 else (HIDDEN_MAX if v > HIDDEN_MAX else v)
     return b + n_out
 
 
@@ -85,7 +106,7 @@ def _output_rows(net, pos, n_in, n_out, x, y, n, acc):
 def _mlp_rows(net, feats, n, h1, h2, out, acc, acc32):
     """Network outputs for the first n columns of ``feats`` into ``out[:n_out, :n]``
     (int64, exact). ``h1`` and ``h2`` are int16 rows of hidden units; ``acc``
-    (int64) and ``acc32`` (int32) scratch rows of at least n entries.
+    (int64, one row) and ``acc32`` (int32, four rows) scratch of at least n columns.
     """
     n_in = net[0]
     n_h1 = net[1]
