@@ -25,10 +25,11 @@ __all__ = ["GroupAnalysis", "analyse_group", "default_slices"]
 
 
 def default_slices(info: VideoInfo) -> int:
-    """About one slice per 64k samples of plane 0, at least 2 (so two threads share
-    every frame: about 0.5 % of a small clip's size) and at most 8 (FFV1 uses 4 on SD).
-    A frame too short for that many block rows gets fewer (Layout)."""
-    return max(2, min(8, (info.width * info.height) // 65536))
+    """About one slice per 64k samples of plane 0, at most 8 (FFV1 uses 4 on SD), and
+    at least 2 from 128 rows up, so two threads share every frame (it costs about
+    0.5 % of a small clip's size; thumbnails keep one)."""
+    least = 2 if info.height >= 128 else 1
+    return max(least, min(8, (info.width * info.height) // 65536))
 
 
 @dataclass
