@@ -214,7 +214,8 @@ def test_motion_estimation_finds_a_pan():
     mv = np.zeros((nbx * nby, 3), np.int64)
     planes = np.zeros((1, 4, h * w), np.uint16)
     search._half_planes(prev.ravel(), w, h, 255, planes[0])
-    search._estimate(cur.ravel(), planes, 1, w, h, 4, nbx, nby, 8, 4, 1, mv.copy(), mv)
+    search._estimate(cur.ravel(), planes, np.zeros(1, np.int64), 1, w, h, 4, nbx, nby, 8, 4, 1,
+                     mv.copy(), mv)
     inner = mv.reshape(nby, nbx, 3)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()
 

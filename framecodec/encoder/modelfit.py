@@ -44,10 +44,10 @@ def gather(layout: Layout, frames: list[tuple], inter: bool, wanted: int,
     for p in range(layout.n_planes):
         cap = int(wanted * 1.25) + 1024
         out.append([np.zeros((n_row_features(inter, p), cap), np.int32),
-                    np.zeros((n_sequential(inter), cap), np.int64), np.zeros(cap, np.int64), 0,
+                    np.zeros((n_sequential(inter), cap), np.int32), np.zeros(cap, np.int32), 0,
                     _keep_fraction(per_frame[p] * len(frames), wanted)])
+    err = np.zeros(layout.size, np.int32)
     for t, (src, ctx, ref, skip) in enumerate(frames):
-        err = np.zeros(layout.size, np.int64)
         ctx = src if ctx is None else ctx
         ref = ctx if ref is None else ref
         skip = np.zeros(1, np.uint8) if skip is None else skip
@@ -59,7 +59,8 @@ def gather(layout: Layout, frames: list[tuple], inter: bool, wanted: int,
                                       skip,
                                       layout.log2_unit, layout.nux, layout.bit_depth, near, keep,
                                       t * 7919 + p * 104729, feats, seqs, targets, count)
-    return [(feats[:, :n].T.copy(), seqs[:, :n].T.copy(), targets[:n])
+    # views, not copies: at 720p the sets are tens of megabytes
+    return [(feats[:, :n].T, seqs[:, :n].T, targets[:n])
             for p, (feats, seqs, targets, n, _) in enumerate(out) if p not in skip_planes]
 
 

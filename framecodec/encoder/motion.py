@@ -31,13 +31,16 @@ def estimate(layout: Layout, src: list[np.ndarray],
     h, w = layout.shapes[0]
     fields = [np.zeros((n_blocks, 3), np.int64)]
     intra = [True]
-    refs: list[np.ndarray] = []  # previous plane-0 pictures with their half samples
+    # the previous plane-0 pictures with their half samples, newest first: one
+    # array whose slots are reused (no copy of the references per frame)
+    refs = np.zeros((settings.refs, 4, h * w), np.uint16)
     for t in range(1, len(src)):
-        planes = np.zeros((4, h * w), np.uint16)
-        search._half_planes(src[t - 1][: h * w], w, h, layout.max_value, planes)
-        refs = [planes] + refs[: settings.refs - 1]
+        n_refs = min(t, settings.refs)
+        slot = (t - 1) % settings.refs  # frame t - 1 replaces the oldest
+        search._half_planes(src[t - 1][: h * w], w, h, layout.max_value, refs[slot])
+        order = np.array([(t - 1 - r) % settings.refs for r in range(n_refs)], np.int64)
         mv = np.zeros((n_blocks, 3), np.int64)
-        cost = search._estimate(src[t][: h * w], np.stack(refs), len(refs), w, h,
+        cost = search._estimate(src[t][: h * w], refs, order, n_refs, w, h,
                             layout.log2_block, layout.nbx, layout.nby, settings.search_range,
                             settings.motion_lambda, 1 if settings.subpel else 0, fields[-1], mv)
         spatial = search._intra_cost(src[t][: h * w], w, h)

@@ -188,9 +188,9 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
     for _ in range(settings.steps):
         if at + batch > rows:  # a new pass over the rows, in a new order
             order = torch.randperm(rows, generator=gen)
-            xs, ss, ts = xs[:, order], ss[:, order], ts[:, order]
             at = 0
-        x, s, t = xs[:, at:at + batch], ss[:, at:at + batch], ts[:, at:at + batch]
+        pick = order[at:at + batch]
+        x, s, t = xs[:, pick], ss[:, pick], ts[:, pick]
         at += batch
         mu, ls = stack(x, s)
         loss = code_length_bits(mu, ls, t, half_width).mean(dim=1).sum()

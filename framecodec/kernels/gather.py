@@ -25,7 +25,7 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
     ``src`` minus base: ``ctx`` is ``src`` itself, or, to train on what
     near-lossless decoding sees, the reconstruction (``ref`` then compensates it).
 
-    ``feats`` is (n_row_features, capacity) int32, ``seqs`` (n_sequential, capacity) int64;
+    ``feats`` is (n_row_features, capacity) int32, ``seqs`` (n_sequential, capacity) int32;
     ``slice_y`` holds each slice's first plane-0 row, then the height;
     ``keep`` is the kept fraction times 2**32.
     """

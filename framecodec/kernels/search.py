@@ -234,10 +234,12 @@ def _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py, best, bmx, bmy, lim
 
 
 @kernel
-def _estimate(cur, refs, n_prev, w, h, log2b, nbx, nby, search, lam, subpel, prev_mv, mv):
+def _estimate(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subpel, prev_mv,
+              mv):
     """Choose a reference and a vector per block (plane 0 only); return the total cost.
 
-    ``refs[r]`` is ``_half_planes`` of plane 0 of the frame r + 1 back;
+    ``refs[order[r]]`` is ``_half_planes`` of plane 0 of the frame r + 1 back (the
+    caller reuses slots instead of moving pictures);
     cost = SAD + lam * estimated
     bits of the vector and reference index. Each reference is searched in whole
     samples (its coarse candidate is the previous frame's coarse vector scaled by
@@ -246,7 +248,7 @@ def _estimate(cur, refs, n_prev, w, h, log2b, nbx, nby, search, lam, subpel, pre
     bs = 1 << log2b
     n_blocks = nbx * nby
     coarse = np.zeros((n_blocks, 2), np.int64)
-    _coarse_search(cur, refs[0, 0], w, h, log2b, nbx, nby, search, coarse)
+    _coarse_search(cur, refs[order[0], 0], w, h, log2b, nbx, nby, search, coarse)
     lim = 4 * search
     cand = np.zeros((6, 2), np.int64)
     total = np.int64(0)
@@ -274,10 +276,11 @@ def _estimate(cur, refs, n_prev, w, h, log2b, nbx, nby, search, lam, subpel, pre
             for r in range(n_prev):
                 cand[2, 0] = coarse[k, 0] * (r + 1)
                 cand[2, 1] = coarse[k, 1] * (r + 1)
-                cost, mx, my = _search_whole(cur, refs[r], w, h, x0, y0, bs, px, py, cand, 6,
+                planes = refs[order[r]]
+                cost, mx, my = _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, 6,
                                              lim, lam, lam * 2 * r)
                 if subpel:
-                    cost, mx, my = _refine_subsample(cur, refs[r], w, h, x0, y0, bs, px, py,
+                    cost, mx, my = _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py,
                                                      cost, mx, my, lim, lam, lam * 2 * r)
                 if cost < best:
                     best, bref, bmx, bmy = cost, r, mx, my
