@@ -188,3 +188,16 @@ def test_quarter_chroma_with_4_sample_blocks(tmp_path, pix_fmt, max_error):
     else:
         assert max_abs_error(decoded, frames) <= max_error
     assert result.groups == 1
+
+
+def test_groups_shrink_to_bound_memory(tmp_path, monkeypatch):
+    """A group is held in memory while it is coded: frames past MAX_GROUP_SAMPLES
+    start a new group, whatever --max-group says."""
+    from framecodec.encoder import grouping
+
+    monkeypatch.setattr(grouping, "MAX_GROUP_SAMPLES", 2 * 176 * 144 * 3 // 2)
+    out = tmp_path / "m.fcv"
+    result = framecodec.encode(SAMPLE, out, settings=FAST, frames=(0, 6), jobs=1)
+    assert result.groups == 3
+    _, source = read_frames(SAMPLE, 0, 6)
+    assert_frames_equal(list(framecodec.decode_frames(out)), source)

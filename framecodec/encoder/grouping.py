@@ -18,7 +18,14 @@ import numpy as np
 from ..format.group import CUT, REASONS, SIZE, START
 from ..frames import Frame
 
-__all__ = ["GroupPlan", "plan_groups", "CUT", "SIZE", "START"]
+__all__ = ["GroupPlan", "plan_groups", "frames_per_group", "CUT", "SIZE", "START",
+           "MAX_GROUP_SAMPLES"]
+
+# A group is held in memory while it is coded, about 12 bytes per sample at
+# its peak (frames, their flat copies, reconstructions, references): this cap
+# keeps that near 1.6 GB whatever the frame size. A constant, not a share of
+# this machine's memory, so a file's bytes do not depend on where it was made.
+MAX_GROUP_SAMPLES = 1 << 27
 
 
 # mean absolute thumbnail difference (in 8-bit steps) above which two frames
@@ -63,6 +70,12 @@ class CutDetector:
                 self.usual = (self.usual + [change])[-32:]
         self.recent = ([thumb] + self.recent)[: self.memory]
         return cut
+
+
+def frames_per_group(wanted: int, samples_per_frame: int) -> int:
+    """``wanted`` frames, or fewer where that many frames exceed MAX_GROUP_SAMPLES
+    (720p 4:2:0 keeps 60; 1080p 4:2:0 gets 43; 4K 4:4:4 at 16 bits 5)."""
+    return max(1, min(wanted, MAX_GROUP_SAMPLES // max(samples_per_frame, 1)))
 
 
 def plan_groups(frames: Iterator[Frame], *, bit_depth: int, max_size: int,

@@ -22,7 +22,7 @@ from ..io.outputs import atomic_output
 from ..metrics import PlaneStats
 from ..progress import progress_bar
 from ..results import EncodeResult, GroupReport
-from .grouping import plan_groups
+from .grouping import frames_per_group, plan_groups
 from .jobs import GroupJob, LocalExecutor
 from .settings import EncodeSettings
 from .targets import Target
@@ -63,7 +63,9 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
                     raise UsageError(f"--target-size {target.size} leaves nothing for the "
                                      "video")
             plans = plan_groups(source.frames(start, stop), bit_depth=info.format.bit_depth,
-                                max_size=settings.group_size or settings.max_group,
+                                max_size=frames_per_group(settings.group_size or
+                                                          settings.max_group,
+                                                          info.samples_per_frame),
                                 min_size=settings.min_group, fixed=settings.group_size > 0)
             jobs_iter = _jobs(info, plans, settings, threads, target.psnr, per_frame)
             with progress_bar(progress, total, "encode") as bar, \
