@@ -51,7 +51,9 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
            max_group: int | None = None, jobs: int = 1, threads: int = 1,
            overwrite: bool = False, progress: bool = False, audio: bool = True,
            target_psnr: float | None = None, target_size: int | None = None,
-           on_group: Callable[[int, int], None] | None = None) -> EncodeResult:
+           on_group: Callable[[int, int], None] | None = None, ray: bool = False,
+           ray_address: str | None = None, shared_input: bool = False,
+           resume: bool = False) -> EncodeResult:
     """Encode a video or frame sequence into a .fcv file.
 
     ``settings`` (an ``EncodeSettings``: a preset, a tuned framecodec.toml, or
@@ -62,6 +64,14 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
     group's bound instead of ``max_error`` and are met by measurement. ``jobs``
     groups are coded in parallel processes, each with ``threads`` threads. The
     first audio stream is kept as its original packets unless ``audio`` is False.
+
+    ``ray`` codes the groups as Ray tasks instead: on the cluster at
+    ``ray_address`` (giving one implies ``ray``), else at $RAY_ADDRESS, else
+    on a local Ray instance; ``shared_input`` lets each task read its own
+    frames from ``src`` (which every node must see at the same path) instead
+    of receiving them from this process. ``resume`` continues an interrupted
+    encode of the same source and settings from the journal it left next to
+    ``dst``, coding only the groups it lacks (the file is the same).
     """
     from .encoder import train
     from .encoder.pipeline import encode_file
@@ -84,10 +94,18 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
         raise UsageError("--target-psnr must be a positive number of dB")
     if target_size is not None and target_size < 1024:
         raise UsageError("--target-size must be at least 1024 bytes")
+    cluster = None
+    if ray or ray_address is not None:
+        from .encoder.cluster import RayOptions
+
+        cluster = RayOptions(ray_address, shared_input)
+    elif shared_input:
+        raise UsageError("--shared-input is for --ray: local workers already share the file")
     t0 = time.perf_counter()
     result = encode_file(src, dst, settings, start=start, stop=stop, jobs=jobs,
                          threads=threads, overwrite=overwrite, progress=progress, audio=audio,
-                         target=Target(target_psnr, target_size), on_group=on_group)
+                         target=Target(target_psnr, target_size), on_group=on_group,
+                         cluster=cluster, resume=resume)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -12,16 +12,34 @@ another executor (a cluster) only has to keep that promise.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
 
 from ..frames import Frame, VideoInfo
 from ..metrics import PlaneStats
+from ..results import RunReport
 from .settings import EncodeSettings
 
-__all__ = ["GroupJob", "GroupResult", "code_job", "LocalExecutor"]
+__all__ = ["GroupJob", "GroupResult", "code_job", "frames_digest", "LocalExecutor"]
+
+
+def frames_digest(frames: list[Frame]) -> str:
+    """SHA-256 of frames' samples and pts: what a group is coded from, so a
+    journal or a worker that read the frames itself can tell they are the same."""
+    h = hashlib.sha256()
+    for frame in frames:
+        h.update(b"F" + (-1 if frame.pts is None else frame.pts).to_bytes(8, "little",
+                                                                          signed=True))
+        for plane in frame.planes:
+            h.update(np.ascontiguousarray(plane).data)
+    return h.hexdigest()
 
 
 @dataclass
@@ -39,6 +57,11 @@ class GroupJob:
     budget: int | None = None
     threads: int = 1
 
+    @cached_property
+    def digest(self) -> str:
+        """``frames_digest`` of the group's frames (computed once)."""
+        return frames_digest(self.frames)
+
 
 @dataclass
 class GroupResult:
@@ -50,6 +73,7 @@ class GroupResult:
     stats: PlaneStats
     bound: int
     pts: list[int | None] = field(default_factory=list)
+    seconds: float = 0.0  # the worker's time on the group (measurement only, never coded)
 
     @property
     def bytes(self) -> int:
@@ -63,6 +87,7 @@ def code_job(job: GroupJob) -> GroupResult:
     from .groupcoder import code_group
     from .targets import code_for_psnr, code_for_size, first_guess
 
+    started = time.perf_counter()
     train.set_threads(job.threads)
     settings, peak = job.settings, job.info.format.max_value
     if job.psnr is not None:
@@ -84,7 +109,7 @@ def code_job(job: GroupJob) -> GroupResult:
         for src, rec in zip(job.frames, coded.reconstructed):
             stats.add(src, rec)
     return GroupResult(job.index, coded.header_bytes, coded.frames, stats, bound,
-                       [f.pts for f in job.frames])
+                       [f.pts for f in job.frames], time.perf_counter() - started)
 
 
 class LocalExecutor:
@@ -96,6 +121,12 @@ class LocalExecutor:
 
     def __init__(self, workers: int = 1):
         self.workers = workers
+
+    def report(self) -> RunReport:
+        return RunReport("local", self.workers)
+
+    def close(self) -> None:
+        """Nothing to release: a pool lives only as long as ``run``."""
 
     def run(self, jobs: Iterable[GroupJob]) -> Iterator[GroupResult]:
         if self.workers == 1:

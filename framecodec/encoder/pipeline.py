@@ -2,12 +2,16 @@
 """Encoding a file: demux, plan groups, run them as jobs, write the container.
 
 The driver's loop. Groups are planned from the frames as they are demuxed
-(scene cuts, size bounds), coded by an executor (encoder/jobs.py) and
-written in order, so memory holds only the groups in flight, never the clip.
+(scene cuts, size bounds), coded by an executor (encoder/jobs.py: local
+processes; encoder/cluster.py: Ray) and written in order, so memory holds
+only the groups in flight, never the clip. Finished groups are journaled
+next to the output (encoder/journal.py) so an interrupted encode resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,12 +20,13 @@ from ..errors import UsageError
 from ..format.container import FcvWriter
 from ..frames import VideoInfo
 from ..io import media
-from ..io.outputs import atomic_output
+from ..io.outputs import atomic_output, check_output
 from ..metrics import PlaneStats
 from ..progress import progress_bar
 from ..results import EncodeResult, GroupReport
 from .grouping import plan_groups
 from .jobs import GroupJob, LocalExecutor
+from .journal import identify, journaled
 from .settings import EncodeSettings
 from .targets import Target
 
@@ -35,8 +40,14 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
                 stop: int | None = None, jobs: int = 1, threads: int = 1,
                 overwrite: bool = False, progress: bool = False, audio: bool = True,
                 target: Target = Target(),
-                on_group: Callable[[int, int], None] | None = None) -> EncodeResult:
-    """Encode frames [start, stop) of ``src`` into ``dst`` (atomically)."""
+                on_group: Callable[[int, int], None] | None = None, cluster=None,
+                resume: bool = False) -> EncodeResult:
+    """Encode frames [start, stop) of ``src`` into ``dst`` (atomically).
+
+    ``cluster`` (a ``cluster.RayOptions``) codes the groups on Ray instead of
+    ``jobs`` local processes; ``resume`` continues from the journal of an
+    interrupted run of the same encode.
+    """
     with tempfile.TemporaryDirectory(prefix="framecodec-") as scratch:
         audio_copy = Path(scratch) / "audio.mka" if audio else None
         with media.open_source(src, audio_to=audio_copy) as source:
@@ -61,12 +72,18 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
                                 max_size=settings.group_size or settings.max_group,
                                 min_size=settings.min_group, fixed=settings.group_size > 0)
             jobs_iter = _jobs(info, plans, settings, threads, target.psnr, per_frame)
-            with progress_bar(progress, total, "encode") as bar, \
+            check_output(dst, overwrite=overwrite, inputs=(src,))
+            identity = identify(src, info, settings, start=start, stop=stop, psnr=target.psnr,
+                                size=target.size, audio=audio, threads=threads)
+            executor = _executor(jobs, cluster, src, start)
+            with contextlib.closing(executor), \
+                    journaled(dst, identity, resume=resume, overwrite=overwrite) as journal, \
+                    progress_bar(progress, total, "encode") as bar, \
                     atomic_output(dst, overwrite=overwrite, inputs=(src,)) as tmp, \
                     open(tmp, "wb") as f:
                 writer = FcvWriter(f, info, settings.max_error)
                 stats, reports, span = PlaneStats(), [], [None, None]
-                for group in LocalExecutor(jobs).run(jobs_iter):
+                for group in journal.run(executor, jobs_iter):
                     writer.write_group(group.header, list(zip(group.pts, group.payloads)),
                                        group.bound)
                     span = [group.pts[0] if span[0] is None else span[0], group.pts[-1]]
@@ -74,6 +91,9 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
                     reports.append(GroupReport(len(group.payloads), group.bound,
                                                group.stats.psnr(peak), group.bytes))
                     bar.update(len(group.payloads))
+                    run = executor.report()
+                    bar.set_postfix_str(f"{len(reports)} group{'s' * (len(reports) != 1)}" + (
+                        f", {run.describe()}" if run.executor != "local" else ""), refresh=False)
                     if on_group:
                         on_group(len(group.payloads), writer.frames_written)
                 if writer.frames_written == 0:
@@ -89,12 +109,22 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
                 if target.size is not None and f.tell() > target.size:  # the promise, checked
                     raise UsageError(f"could not fit {target.size} bytes ({f.tell()} needed); "
                                      "nothing was written")
+                run = dataclasses.replace(executor.report(), resumed=journal.resumed)
     n = writer.frames_written
     samples = n * info.samples_per_frame
     bytes_per_sample = 1 if info.format.bit_depth <= 8 else 2
     return EncodeResult(dst, dst.stat().st_size, n, writer.groups_written, samples,
                         samples * bytes_per_sample, 0.0, stats.worst, stats.psnr(peak), stats,
-                        reports)
+                        reports, run)
+
+
+def _executor(jobs: int, cluster, src: Path, start: int):
+    """The local process pool, or Ray when ``cluster`` says so (imported only then)."""
+    if cluster is None:
+        return LocalExecutor(jobs)
+    from .cluster import RayExecutor, SharedSource
+
+    return RayExecutor(cluster, shared=SharedSource(src, start) if cluster.shared_input else None)
 
 
 def _jobs(info: VideoInfo, plans, settings: EncodeSettings, threads: int, psnr: float | None,
