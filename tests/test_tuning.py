@@ -145,3 +145,36 @@ def test_speed_floors_judge_measured_speeds():
     fast, slow = dataclasses.replace(trial, meets=True), dataclasses.replace(trial, meets=False)
     slow.bytes = fast.bytes // 2  # smaller, but too slow: the floor comes first
     assert tune._better(fast, slow, free) and not tune._better(slow, fast, free)
+
+
+def test_tune_ahead_of_its_results_searches_the_same(monkeypatch):
+    """An executor that draws every candidate of a setting before coding any (as a
+    cluster does) tries each from a best that may have changed since; those are
+    tried again, so trials and choice are the sequential search's."""
+    from framecodec.encoder.jobs import LocalExecutor
+
+    class Ahead(LocalExecutor):
+        runs = 0
+
+        def run(self, jobs):
+            Ahead.runs += 1
+            yield from super().run(iter(list(jobs)))
+
+    monkeypatch.setattr(tune, "SEARCH", [("max_group", [2, 4]), ("refs", [2])])
+    # max_group=2 wins, which lowers min_group: the candidate max_group=4 drawn
+    # ahead from the start settings (min_group 4) is stale (min_group 2 now)
+    monkeypatch.setattr(tune, "_better", lambda a, b, target: a.settings.max_group == 2
+                        and b.settings.max_group != 2)
+    info, frames = moving_pattern("gray", 32, 16, count=6)
+    start = FAST_SETTINGS.replace(min_group=6, max_group=6)
+    target = tune.TuneTarget(max_error=0)
+
+    def seen(result):
+        best, trials = result
+        return best.settings, [(t.changed, t.settings, t.bytes) for t in trials]
+
+    here = seen(tune.tune(info, [frames], start, target))
+    ahead = seen(tune.tune(info, [frames], start, target, executor=Ahead()))
+    assert ahead == here
+    assert here[0].max_group == 2 and here[1][2][1].min_group == 2
+    assert Ahead.runs == 4  # start, max_group (both values), max_group=4 again, refs
