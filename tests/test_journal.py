@@ -127,6 +127,20 @@ def test_mismatched_journal_is_refused_and_kept(tmp_path):
     assert out.read_bytes() == fresh.read_bytes()
 
 
+def test_resumed_encode_with_audio_writes_the_golden_bytes(tmp_path):
+    """The multi-group golden vector with audio, interrupted and resumed: its committed file."""
+    sys.path.insert(0, str(Path(__file__).parent / "golden"))
+    import vectors
+
+    name = "multigroup-audio"
+    src, settings = vectors.INPUTS / vectors.VECTORS[name][0], vectors.settings_for(name)
+    out = tmp_path / "v.fcv"
+    interrupted(src, out, 2, settings=settings)
+    result = framecodec.encode(src, out, settings=settings, resume=True)
+    assert result.run.resumed >= 2
+    assert out.read_bytes() == (vectors.HERE / f"{name}.fcv").read_bytes()
+
+
 def test_damaged_or_missing_groups_are_coded_again(tmp_path):
     out = tmp_path / "s.fcv"
     interrupted(SAMPLE, out, 3, settings=FAST, group_size=2, frames=(0, 10))

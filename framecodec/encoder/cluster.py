@@ -25,6 +25,7 @@ Ray is imported here, lazily, and nowhere else in framecodec.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -281,9 +282,10 @@ class RayExecutor:
                     index, first, count, size, submitted = running.pop(ref)
                     nbytes -= size
                     finished[index] = self._collect(ref, index, first, count, submitted)
-        finally:
+        finally:  # stopped early (a failure, Ctrl-C): free the cluster
             for ref in running:
-                ray.cancel(ref, force=True)
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
 
     def _collect(self, ref, index: int, first: int, count: int,
                  submitted: float) -> GroupResult:

@@ -142,7 +142,7 @@ class Journal:
         except (OSError, ValueError):
             return None
         if hashlib.sha256(data).hexdigest() != entry.get("sha256") or \
-                len(data) != sum(entry.get("sizes", [])):
+                len(data) != sum(entry.get("sizes", [])) or _unpack(index, entry, data) is None:
             return None
         return entry, data
 
@@ -166,23 +166,17 @@ class Journal:
 
     def load(self, index: int) -> GroupResult:
         found = self._read(index)
-        if found is None:
+        result = None if found is None else _unpack(index, *found)
+        if result is None:
             raise UsageError(f"{self._group_file(index)}: changed while resuming")
-        entry, data = found
-        parts, at = [], 0
-        for n in entry["sizes"]:
-            parts.append(data[at:at + n])
-            at += n
-        stats = PlaneStats(**entry["stats"])
         self.resumed += 1
-        return GroupResult(index, parts[0], parts[1:], stats, entry["bound"], entry["pts"])
+        return result
 
     def record(self, key: dict, result: GroupResult) -> None:
         """Write a finished group whole (temporary file, fsync, rename)."""
-        parts = [result.header, *result.payloads]
+        fields, parts = _pack(result)
         data = b"".join(parts)
-        entry = {"key": key, "bound": result.bound, "pts": result.pts,
-                 "stats": dataclasses.asdict(result.stats), "sizes": [len(p) for p in parts],
+        entry = {"key": key, "fields": fields, "sizes": [len(p) for p in parts],
                  "sha256": hashlib.sha256(data).hexdigest()}
         target = self._group_file(result.index)
         _write_whole(target, json.dumps(entry).encode() + b"\n" + data)
@@ -224,6 +218,50 @@ class Journal:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def _pack(result: GroupResult) -> tuple[dict, list[bytes]]:
+    """Every field of a result but its index: bytes and lists of bytes go to the
+    data, the rest to JSON. Generic, so a field added to GroupResult is kept too."""
+    fields, parts = {}, []
+    for f in dataclasses.fields(result):
+        value = getattr(result, f.name)
+        if f.name == "index":
+            continue
+        if isinstance(value, bytes):
+            fields[f.name] = {"bytes": True}
+            parts.append(value)
+        elif isinstance(value, list) and value and all(isinstance(v, bytes) for v in value):
+            fields[f.name] = {"byte_list": len(value)}
+            parts.extend(value)
+        elif isinstance(value, PlaneStats):
+            fields[f.name] = {"stats": dataclasses.asdict(value)}
+        else:
+            fields[f.name] = {"json": value}
+    return fields, parts
+
+
+def _unpack(index: int, entry: dict, data: bytes) -> GroupResult | None:
+    """The result ``_pack`` wrote; None if it does not fit (another GroupResult)."""
+    try:
+        sizes, fields, at, values = iter(entry["sizes"]), entry["fields"], 0, {}
+        if set(fields) != {f.name for f in dataclasses.fields(GroupResult)} - {"index"}:
+            return None
+        for name, stored in fields.items():
+            if "bytes" in stored or "byte_list" in stored:
+                chunk = []
+                for _ in range(stored.get("byte_list", 1)):
+                    n = next(sizes)
+                    chunk.append(data[at:at + n])
+                    at += n
+                values[name] = chunk[0] if "bytes" in stored else chunk
+            elif "stats" in stored:
+                values[name] = PlaneStats(**stored["stats"])
+            else:
+                values[name] = stored["json"]
+        return GroupResult(index, **values)
+    except (KeyError, TypeError, StopIteration):
+        return None
 
 
 def _write_whole(path: Path, data: bytes) -> None:
