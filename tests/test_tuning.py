@@ -114,6 +114,26 @@ def test_group_boundary_at_a_join(tmp_path, capsys):
     assert "cut" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("depth", [8, 10, 16])
+def test_scene_cut_thumbnails_are_the_block_means(depth):
+    """Integer block sums give exactly the float32 means the cut detector was tuned on."""
+    from framecodec.encoder.grouping import _thumbnail
+
+    rng = np.random.default_rng(depth)
+    for shape in ((720, 1280), (36, 44), (17, 33), (8, 8), (5, 40)):
+        plane = rng.integers(0, 1 << depth, size=shape).astype(
+            np.uint8 if depth == 8 else np.uint16)
+        scaled = plane.astype(np.float32) / (1 << (depth - 8))
+        h, w = shape
+        if h < 8 or w < 8:
+            want = scaled
+        else:
+            bh, bw = h // 8 * 8, w // 8 * 8
+            want = scaled[:bh, :bw].reshape(bh // 8, 8, bw // 8, 8).mean(axis=(1, 3))
+        got = _thumbnail(Frame([plane]), depth)
+        assert got.dtype == want.dtype and np.array_equal(got, want), shape
+
+
 def test_tune_picks_the_smallest_and_writes_a_usable_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(tune, "SEARCH", [("block", [8, 32]), ("refs", [2])])
     monkeypatch.setattr(config, "PRESETS", {**config.PRESETS, "default": FAST_SETTINGS})
