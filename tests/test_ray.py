@@ -4,21 +4,21 @@ workers do; a group's own failure fails the encode with one line."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import framecodec
 from framecodec import cli
-from framecodec.encoder import settings as config
 from framecodec.encoder import tune
 from framecodec.encoder.jobs import GroupJob, LocalExecutor
 from framecodec.encoder.journal import journal_path
 from framecodec.errors import InputError
+from framecodec.frames import Frame
 from helpers import FAST, SAMPLE, corpus_clip, moving_pattern, read_frames, write_clip
 
 RAY_MISSING = "ray is not installed (pip install -e '.[ray]'; CI installs it)"
@@ -72,6 +72,32 @@ def test_results_come_in_job_order_whatever_order_they_finish(ray_local):
         [(r.header, r.payloads, r.bound) for r in want]
     executor.close()
     assert ray_local.is_initialized()  # it joined the instance, so it leaves it running
+
+
+def test_groups_finishing_early_wait_on_disk_not_in_memory(tmp_path, monkeypatch, ray_local):
+    """A long first group and short ones after it (scene cuts): the short ones finish
+    first, wait in the journal, and are read back in their turn; same bytes."""
+    from framecodec.encoder.journal import Journal
+
+    info, frames = moving_pattern("yuv420p", 64, 48, count=6)
+    rng = np.random.default_rng(1)
+    for level in (30, 90, 150, 210):  # each frame a new scene: one-frame groups
+        planes = [np.clip(level + rng.integers(-3, 4, p.shape), 0, 255).astype(np.uint8)
+                  for p in frames[0].planes]
+        frames.append(Frame(planes, len(frames)))
+    src = write_clip(tmp_path / "cuts.mkv", info, frames)
+    settings = FAST.replace(min_group=1, max_group=6)
+    local = tmp_path / "local.fcv"
+    framecodec.encode(src, local, settings=settings)
+    read_back = []
+    original = Journal._read_back
+    monkeypatch.setattr(Journal, "_read_back",
+                        lambda self, index: read_back.append(index) or original(self, index))
+    out = tmp_path / "ray.fcv"
+    result = framecodec.encode(src, out, settings=settings, ray=True)
+    assert [g.frames for g in result.groups_report] == [6, 1, 1, 1, 1]
+    assert out.read_bytes() == local.read_bytes()
+    assert read_back, "no group finished before an earlier one: nothing tested"
 
 
 def test_a_source_changed_under_shared_input_fails_the_encode(tmp_path, ray_local):

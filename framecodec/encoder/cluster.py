@@ -16,9 +16,11 @@ the frames the driver planned from (reading from the start of the file
 when seeking does not land exactly).
 
 The driver keeps a bounded number of groups in flight: one per task slot
-(the cluster's CPUs over the threads per group), a few queued so that a
-worker that finishes finds work, and finished groups waiting for an earlier
-one; in object-store mode the frames in flight are also capped in bytes.
+(the cluster's CPUs over the threads per group) and a few queued so that a
+worker that finishes finds work; in object-store mode the frames in flight
+are also capped in bytes. An encode takes results as they finish
+(``run_unordered``) and the journal keeps them on disk until their turn,
+so a long group never holds the others up; ``run`` (tune) holds them here.
 
 Ray is imported here, lazily, and nowhere else in framecodec.
 """
@@ -248,16 +250,28 @@ class RayExecutor:
         return task.remote(dataclasses.replace(job, frames=[]), shared), 0
 
     def run(self, jobs: Iterable[GroupJob]) -> Iterator[GroupResult]:
+        """Results in job order: finished groups wait here for an earlier one (at
+        most ``2 * slots + 8`` groups in flight in all, so a slow group can hold
+        the others up)."""
+        return self._results(jobs, ordered=True)
+
+    def run_unordered(self, jobs: Iterable[GroupJob]) -> Iterator[GroupResult]:
+        """Results as they finish, for a caller that keeps them elsewhere until
+        their turn (the journal keeps them on disk): no group waits for another."""
+        return self._results(jobs, ordered=False)
+
+    def _results(self, jobs: Iterable[GroupJob], ordered: bool) -> Iterator[GroupResult]:
         ray = self._ray
         source = iter(jobs)
         running: dict = {}  # ref -> (index, first frame, frames, bytes, submitted)
-        order: deque[int] = deque()  # indices in flight, in job order
+        order: deque[int] = deque()  # indices in flight, in job order (ordered only)
         finished: dict[int, GroupResult] = {}
         nbytes, threads, exhausted = 0, None, False
         try:
             while True:
-                while not exhausted and self._room(len(running), len(order), nbytes,
-                                                   threads or 1):
+                while not exhausted and self._room(len(running),
+                                                   len(order) if ordered else len(running),
+                                                   nbytes, threads or 1):
                     job = next(source, None)
                     if job is None:
                         exhausted = True
@@ -268,7 +282,8 @@ class RayExecutor:
                     ref, size = self._submit(job)
                     running[ref] = (job.index, job.first_frame, len(job.frames), size,
                                     time.perf_counter())
-                    order.append(job.index)
+                    if ordered:
+                        order.append(job.index)
                     nbytes += size
                     del job
                 while order and order[0] in finished:
@@ -281,7 +296,11 @@ class RayExecutor:
                 for ref in ready:
                     index, first, count, size, submitted = running.pop(ref)
                     nbytes -= size
-                    finished[index] = self._collect(ref, index, first, count, submitted)
+                    result = self._collect(ref, index, first, count, submitted)
+                    if ordered:
+                        finished[index] = result
+                    else:
+                        yield result
         finally:  # stopped early (a failure, Ctrl-C): free the cluster
             for ref in running:
                 with contextlib.suppress(Exception):

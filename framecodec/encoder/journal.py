@@ -165,10 +165,8 @@ class Journal:
         return True
 
     def load(self, index: int) -> GroupResult:
-        found = self._read(index)
-        result = None if found is None else _unpack(index, *found)
-        if result is None:
-            raise UsageError(f"{self._group_file(index)}: changed while resuming")
+        """A group journaled by an earlier run."""
+        result = self._read_back(index)
         self.resumed += 1
         return result
 
@@ -185,30 +183,49 @@ class Journal:
 
     def run(self, executor, jobs: Iterable[GroupJob]) -> Iterator[GroupResult]:
         """Results in job order: journaled groups read back, the others coded by
-        ``executor`` and journaled as they arrive (in order, before they are written).
+        ``executor`` and journaled as they arrive, before they are written.
 
-        Only keys wait here, never frames: the executor alone holds the jobs in flight.
+        An executor with ``run_unordered`` (a cluster) hands groups over as they
+        finish: each is journaled at once and read back from disk in its turn,
+        so groups that finish early wait on disk, not in memory. Only keys wait
+        here, never frames: the executor alone holds the jobs in flight.
         """
         order: deque[tuple[int, dict | None]] = deque()  # (index, key if being coded)
+        keys: dict[int, dict] = {}
 
         def missing() -> Iterator[GroupJob]:
             for job in jobs:
                 if self.has(job):
                     order.append((job.index, None))
                 else:
-                    order.append((job.index, _job_key(job)))
+                    key = _job_key(job)
+                    order.append((job.index, key))
+                    keys[job.index] = key
                     yield job
 
-        for result in executor.run(missing()):
-            while order[0][1] is None:
-                yield self.load(order.popleft()[0])
-            index, key = order.popleft()
-            if index != result.index:
-                raise RuntimeError(f"executor returned group {result.index} for {index}")
-            self.record(key, result)
-            yield result
+        unordered = getattr(executor, "run_unordered", None)
+        finished: set[int] = set()  # coded in this run, on disk, not yet handed on
+        for result in (unordered or executor.run)(missing()):
+            self.record(keys.pop(result.index), result)
+            finished.add(result.index)
+            while order and (order[0][1] is None or order[0][0] in finished):
+                index, key = order.popleft()
+                if key is None:
+                    yield self.load(index)
+                    continue
+                finished.discard(index)
+                yield result if index == result.index else self._read_back(index)
         while order:
-            yield self.load(order.popleft()[0])
+            index, key = order.popleft()
+            yield self.load(index) if key is None else self._read_back(index)
+
+    def _read_back(self, index: int) -> GroupResult:
+        """A group coded in this run and kept on disk until its turn."""
+        found = self._read(index)
+        result = None if found is None else _unpack(index, *found)
+        if result is None:
+            raise UsageError(f"{self._group_file(index)}: changed during the encode")
+        return result
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
