@@ -5,6 +5,7 @@ workers do; a group's own failure fails the encode with one line."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -52,6 +53,51 @@ def test_ray_writes_the_local_bytes(tmp_path, ray_local):
             assert out.read_bytes() == local.read_bytes(), (src.name, shared)
             assert result.run.executor == "ray" and result.run.workers >= 1
             assert "(ray)" in result.summary() and not journal_path(out).exists()
+
+
+def test_command_line_joins_a_cluster_or_starts_one(tmp_path):
+    """``--ray-address``, $RAY_ADDRESS and the embedded default, each from a fresh
+    process as a user runs it, on a cluster with token authentication: the local
+    bytes and the workers in the summary; a wrong address or token is one line."""
+    pytest.importorskip("ray", reason=RAY_MISSING)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
+    head = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, ray
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+        print(ray.get_runtime_context().gcs_address, flush=True)
+        sys.stdin.read()  # until the test closes it
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the head did not start"
+        (tmp_path / "fast.toml").write_text("hidden = [8, 8]\ntrain_steps = 40\n"
+                                            "train_samples = 6000\n")
+        argv = [sys.executable, "-m", "framecodec", "encode", str(SAMPLE), "--frames", "0:6",
+                "--group-size", "2", "--config", str(tmp_path / "fast.toml")]
+        subprocess.run([*argv, "-o", str(tmp_path / "local.fcv"), "-q"], check=True, env=env)
+        for name, extra, ray_address in (("address", ["--ray-address", address], None),
+                                         ("env", ["--ray"], address),
+                                         ("embedded", ["--ray"], None)):
+            run_env = env if ray_address is None else {**env, "RAY_ADDRESS": ray_address}
+            done = subprocess.run([*argv, "-o", str(tmp_path / f"{name}.fcv"), *extra],
+                                  env=run_env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, (name, done.stderr[-2000:])
+            assert "(ray)" in done.stdout and "0 retries" in done.stdout, done.stdout
+            assert (tmp_path / f"{name}.fcv").read_bytes() == \
+                (tmp_path / "local.fcv").read_bytes(), name
+        for extra, needle, run_env in (
+                (["--ray-address", "127.0.0.1:1"], "cannot reach", env),
+                (["--ray-address", address], "refused this machine's token",
+                 {**env, "RAY_AUTH_TOKEN": "0" * 32})):
+            done = subprocess.run([*argv, "-o", str(tmp_path / "no.fcv"), *extra, "-q"],
+                                  env=run_env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 2 and needle in done.stderr, done.stderr[-2000:]
+            assert done.stderr.count("\n") == 1, done.stderr[-2000:]
+        assert not (tmp_path / "no.fcv").exists()
+    finally:
+        head.stdin.close()
+        head.wait(timeout=60)
 
 
 def test_results_come_in_job_order_whatever_order_they_finish(ray_local):
@@ -170,6 +216,18 @@ def test_tune_on_ray_tries_what_tune_here_tries(monkeypatch, ray_local):
 
     assert seen(there) == seen(here)
     assert len(executor.timings) >= len(here[1])  # every trial's groups ran on Ray
+
+
+def test_tune_command_line_on_ray(tmp_path, monkeypatch, capsys, ray_local):
+    monkeypatch.setattr(tune, "SEARCH", [("block", [8, 32])])
+    info, frames = moving_pattern("yuv420p", 48, 32, count=4)
+    src = write_clip(tmp_path / "s.mkv", info, frames)
+    toml = tmp_path / "fast.toml"
+    toml.write_text("hidden = [8, 8]\ntrain_steps = 40\ntrain_samples = 6000\n")
+    assert cli.main(["tune", str(src), "--config", str(toml), "-o", str(tmp_path / "t.toml"),
+                     "--sample-frames", "4", "--ray", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "<- chosen" in out and "block=8" in out and (tmp_path / "t.toml").is_file()
 
 
 def test_ray_is_optional_and_imported_only_for_ray(tmp_path):

@@ -31,6 +31,9 @@ import contextlib
 import dataclasses
 import logging
 import os
+import socket
+import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -115,12 +118,46 @@ def connect(address: str | None) -> bool:
     target = address or os.environ.get("RAY_ADDRESS") or "local"
     options = {"log_to_driver": False, "logging_level": logging.ERROR}
     if target == "local":
-        options["include_dashboard"] = False
+        ray.init(address=target, include_dashboard=False, **options)
+        return True
+    _probe(target)
+    with _stderr_kept() as said:
+        try:
+            ray.init(address=target, **options)
+            return True
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            failure, text = exc, f"{exc} {exc.__cause__} {said()}"
+    if "InvalidAuthToken" in text or "Unauthenticated" in text:
+        raise UsageError(f"the Ray cluster at {target} refused this machine's token: set "
+                         "RAY_AUTH_TOKEN to the cluster's (ray get-auth-token on its head)")
+    raise UsageError(f"cannot join the Ray cluster at {target}: {_first_line(failure)}")
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds on an address nothing listens at (Ray retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
     try:
-        ray.init(address=target, **options)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        raise UsageError(f"cannot join the Ray cluster at {target}: {_first_line(exc)}") from None
-    return True
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=5).close()
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Ray cluster at {address}: "
+                         f"{exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def _stderr_kept():
+    """What Ray's core writes on file descriptor 2 while joining (a log line per
+    retry), kept aside for the one-line error; yields a function that reads it."""
+    with tempfile.TemporaryFile() as kept:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(kept.fileno(), 2)
+        try:
+            yield lambda: (kept.seek(0), kept.read().decode(errors="replace"))[1]
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -179,9 +216,12 @@ def _code_remote(job: GroupJob, shared: _Range | None) -> tuple[GroupResult, _Wh
 
 
 class RayExecutor:
-    """Runs jobs as Ray tasks, results in job order (see the module's notes).
+    """Runs jobs as Ray tasks: ``run`` yields results in job order,
+    ``run_unordered`` as they finish (see the module's notes).
 
-    ``close()`` stops the Ray instance if this executor started it.
+    ``report()`` counts the workers and nodes that returned groups and the
+    retries lost workers cost; ``close()`` stops the Ray instance if this
+    executor started it.
     """
 
     def __init__(self, options: RayOptions = RayOptions(), *,

@@ -124,7 +124,8 @@ def _executor(jobs: int, cluster, src: Path, start: int):
         return LocalExecutor(jobs)
     from .cluster import RayExecutor, SharedSource
 
-    return RayExecutor(cluster, shared=SharedSource(src, start) if cluster.shared_input else None)
+    shared = SharedSource(src.resolve(), start) if cluster.shared_input else None  # any cwd
+    return RayExecutor(cluster, shared=shared)
 
 
 def _jobs(info: VideoInfo, plans, settings: EncodeSettings, threads: int, psnr: float | None,
