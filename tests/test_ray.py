@@ -88,7 +88,7 @@ def test_command_line_joins_a_cluster_or_starts_one(tmp_path):
                 (tmp_path / "local.fcv").read_bytes(), name
         for extra, needle, run_env in (
                 (["--ray-address", "127.0.0.1:1"], "cannot reach", env),
-                (["--ray-address", address], "refused this machine's token",
+                (["--ray-address", address], "wants its authentication token",
                  {**env, "RAY_AUTH_TOKEN": "0" * 32})):
             done = subprocess.run([*argv, "-o", str(tmp_path / "no.fcv"), *extra, "-q"],
                                   env=run_env, capture_output=True, text=True, timeout=300)

@@ -128,8 +128,9 @@ def connect(address: str | None) -> bool:
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             failure, text = exc, f"{exc} {exc.__cause__} {said()}"
     if "InvalidAuthToken" in text or "Unauthenticated" in text:
-        raise UsageError(f"the Ray cluster at {target} refused this machine's token: set "
-                         "RAY_AUTH_TOKEN to the cluster's (ray get-auth-token on its head)")
+        raise UsageError(f"the Ray cluster at {target} wants its authentication token: set "
+                         "RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (ray get-auth-token on its "
+                         "head prints it)")
     raise UsageError(f"cannot join the Ray cluster at {target}: {_first_line(failure)}")
 
 
