@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +19,6 @@ from framecodec import cli
 from framecodec.encoder import tune
 from framecodec.encoder.jobs import GroupJob, LocalExecutor
 from framecodec.encoder.journal import journal_path
-from framecodec.errors import InputError
 from framecodec.frames import Frame
 from helpers import FAST, SAMPLE, corpus_clip, moving_pattern, read_frames, write_clip
 
@@ -29,7 +29,7 @@ RAY_MISSING = "ray is not installed (pip install -e '.[ray]'; CI installs it)"
 def ray_local():
     """One local Ray instance with 2 CPUs for the module; the encoder joins it."""
     ray = pytest.importorskip("ray", reason=RAY_MISSING)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")
     yield ray
     ray.shutdown()
@@ -146,23 +146,29 @@ def test_groups_finishing_early_wait_on_disk_not_in_memory(tmp_path, monkeypatch
     assert read_back, "no group finished before an earlier one: nothing tested"
 
 
-def test_a_source_changed_under_shared_input_fails_the_encode(tmp_path, ray_local):
-    """Workers read frames the driver did not plan from: that group fails, with its
-    own message, and nothing is left under the output name."""
-    info, frames = moving_pattern("yuv420p", 64, 48, count=12)
+def test_a_source_changed_under_shared_input_fails_with_one_line(tmp_path):
+    """Workers read frames the driver did not plan from: that group fails with its own
+    message, one line from the command line, and nothing is left (a fresh process
+    starting its own Ray instance, as a user runs it)."""
+    pytest.importorskip("ray", reason=RAY_MISSING)
+    info, frames = moving_pattern("yuv420p", 64, 48, count=16)
     src = write_clip(tmp_path / "s.mkv", info, frames)
-    other = write_clip(tmp_path / "o.mkv", *moving_pattern("yuv420p", 64, 48, 12, seed=1))
+    other = write_clip(tmp_path / "o.mkv", *moving_pattern("yuv420p", 64, 48, 16, seed=1))
+    (tmp_path / "fast.toml").write_text("hidden = [8, 8]\ntrain_steps = 40\n"
+                                        "train_samples = 6000\n")
     out = tmp_path / "s.fcv"
-
-    def swap(*_):
-        if other.exists():
-            os.replace(other, src)  # the driver keeps reading the file it opened
-
-    with pytest.raises(InputError, match="differ from those the driver planned") as caught:
-        framecodec.encode(src, out, settings=FAST, group_size=1, ray=True, shared_input=True,
-                          on_group=swap)
-    assert "\n" not in str(caught.value)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.mkv"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    encode = subprocess.Popen(
+        [sys.executable, "-m", "framecodec", "encode", str(src), "-o", str(out), "--config",
+         str(tmp_path / "fast.toml"), "--group-size", "1", "--ray", "--shared-input", "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    while not list(journal_path(out).glob("*.group")) and encode.poll() is None:
+        time.sleep(0.05)
+    os.replace(other, src)  # the driver keeps reading the file it opened
+    _, err = encode.communicate(timeout=300)
+    assert encode.returncode == 2, err
+    assert err.count("\n") == 1 and "from what the driver planned with" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.toml", "s.mkv"]
 
 
 def test_damaged_source_on_ray_gives_one_line(tmp_path, capsys, ray_local):

@@ -49,7 +49,7 @@ def _ray(cpus: int):
 
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR")
     return ray
 

@@ -185,6 +185,8 @@ def _read_range(shared: _Range) -> tuple[list[Frame], bool]:
     from ..io import media
 
     last = shared.first + shared.count - 1
+    which = f"frames {shared.first}-{last} differ" if last > shared.first else \
+        f"frame {last} differs"
     node = ray.util.get_node_ip_address()
     try:
         with media.open_source(shared.path) as source:
@@ -197,9 +199,9 @@ def _read_range(shared: _Range) -> tuple[list[Frame], bool]:
         raise InputError(f"{exc} (read on node {node}; --shared-input needs the source at the "
                          "same path on every node)") from None
     if frames_digest(frames) != shared.digest:
-        raise InputError(f"{shared.path}: frames {shared.first}-{last} read on node {node} "
-                         "differ from those the driver planned (the file changed during the "
-                         "encode, or this node sees another file at that path)")
+        raise InputError(f"{shared.path}: {which} from what the driver planned with, read on "
+                         f"node {node} (the file changed during the encode, or this node sees "
+                         "another file at that path)")
     return frames, True
 
 
