@@ -116,13 +116,10 @@ def _job_key(job: GroupJob) -> dict:
 class Journal:
     """An open journal: which groups are done, and where their bytes are."""
 
-    def __init__(self, path: Path, dst: Path, lock):
+    def __init__(self, path: Path, lock):
         self.path = path
-        self.dst = dst
         self._lock = lock
-        self.created = False
-        self.resumed = 0
-        self.recorded = 0
+        self.resumed = 0  # groups read back from an earlier run
         self._done: dict[int, Path] = {}
 
     @property
@@ -133,8 +130,8 @@ class Journal:
     def _group_file(self, index: int) -> Path:
         return self.path / f"{index:08d}.group"
 
-    def _read(self, index: int) -> tuple[dict, bytes] | None:
-        """(entry, data) of a journaled group, None if it is missing or damaged."""
+    def _read(self, index: int) -> tuple[dict, GroupResult] | None:
+        """(entry, result) of a journaled group, None if it is missing or damaged."""
         try:
             raw = self._group_file(index).read_bytes()
             line, _, data = raw.partition(b"\n")
@@ -142,9 +139,10 @@ class Journal:
         except (OSError, ValueError):
             return None
         if hashlib.sha256(data).hexdigest() != entry.get("sha256") or \
-                len(data) != sum(entry.get("sizes", [])) or _unpack(index, entry, data) is None:
+                len(data) != sum(entry.get("sizes", [])):
             return None
-        return entry, data
+        result = _unpack(index, entry, data)
+        return None if result is None else (entry, result)
 
     def has(self, job: GroupJob) -> bool:
         """Whether ``job`` is done; JournalMismatch if the journal coded other frames there."""
@@ -179,7 +177,6 @@ class Journal:
         target = self._group_file(result.index)
         _write_whole(target, json.dumps(entry).encode() + b"\n" + data)
         self._done[result.index] = target
-        self.recorded += 1
 
     def run(self, executor, jobs: Iterable[GroupJob]) -> Iterator[GroupResult]:
         """Results in job order: journaled groups read back, the others coded by
@@ -220,12 +217,11 @@ class Journal:
             yield self.load(index) if key is None else self._read_back(index)
 
     def _read_back(self, index: int) -> GroupResult:
-        """A group coded in this run and kept on disk until its turn."""
+        """A journaled group, as it was recorded."""
         found = self._read(index)
-        result = None if found is None else _unpack(index, *found)
-        if result is None:
+        if found is None:
             raise UsageError(f"{self._group_file(index)}: changed during the encode")
-        return result
+        return found[1]
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -282,6 +278,7 @@ def _unpack(index: int, entry: dict, data: bytes) -> GroupResult | None:
 
 
 def _write_whole(path: Path, data: bytes) -> None:
+    """All of ``data`` under ``path`` or nothing: kill -9 leaves a .tmp, never half a group."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
@@ -308,11 +305,10 @@ def open_journal(dst: Path, identity: dict, *, resume: bool, overwrite: bool) ->
         raise UsageError(f"{path} exists and is not a journal directory")
     if not path.is_dir():
         path.mkdir()
-        journal = Journal(path, dst, _lock(path))
-        journal.created = True
+        journal = Journal(path, _lock(path))
         _write_whole(path / "journal.json", json.dumps(identity, indent=1).encode())
         return journal
-    journal = Journal(path, dst, _lock(path))
+    journal = Journal(path, _lock(path))
     try:
         written = json.loads((path / "journal.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -339,7 +335,6 @@ def open_journal(dst: Path, identity: dict, *, resume: bool, overwrite: bool) ->
         for f in path.iterdir():
             if f.name != "lock":
                 f.unlink()
-        journal.created = True
         _write_whole(path / "journal.json", json.dumps(identity, indent=1).encode())
     for f in path.glob(".*.tmp"):
         f.unlink()
