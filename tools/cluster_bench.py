@@ -15,8 +15,9 @@ run on an otherwise idle machine and report its load):
 without Ray, checks the bytes are the same, and reports wall times, the
 workers' compute (the sum of their time on groups) and the time a worker
 slot spent not computing, per group. ``overhead`` sends one group to a task
-that returns at once, through the object store and as a --shared-input
-range the task reads for itself, and times the round trips. ``feed`` runs
+that returns at once (empty: scheduling alone; its frames through the
+object store; a --shared-input range the task reads for itself) and times
+the round trips. ``feed`` runs
 the driver as an encode does (demux, plan, digest, submit) against tasks
 that return at once without reading anything, so what it measures is how
 fast the driver can feed workers, in frames/s, per mode (on one machine:
@@ -26,6 +27,7 @@ the object store's transfer is a copy in memory, not a network).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -173,11 +175,14 @@ def _jobs(path: Path, start: int, stop: int | None, group: int):
 
 
 def overhead(args) -> dict:
+    """Round trips of one group to a task that codes nothing: scheduling alone (an
+    empty group), its frames through the object store, its range read by the task."""
     _ray(2)
     start, stop = args.frames
     jobs = list(_jobs(Path(args.input), start, stop, stop - start))
+    empty = [dataclasses.replace(jobs[0], frames=[])]
     out = {}
-    for mode in ("object-store", "shared-input"):
+    for mode in ("scheduling", "object-store", "shared-input"):
         shared = cluster.SharedSource(Path(args.input).resolve(), start) \
             if mode == "shared-input" else None
         executor = _NoCoding(cluster.RayOptions(shared_input=shared is not None),
@@ -185,13 +190,13 @@ def overhead(args) -> dict:
         times = []
         for _ in range(args.repeat + 1):  # the first starts a worker: left out
             t0 = time.perf_counter()
-            list(executor.run(iter(jobs)))
+            list(executor.run(iter(empty if mode == "scheduling" else jobs)))
             times.append(time.perf_counter() - t0)
         out[mode] = {"round_trip_ms": [round(1000 * t, 1) for t in times[1:]],
                      "median_ms": round(1000 * statistics.median(times[1:]), 1),
-                     "fallbacks": executor.fallbacks,
-                     "group_bytes": sum(p.nbytes for f in jobs[0].frames for p in f.planes)}
+                     "fallbacks": executor.fallbacks}
         executor.close()
+    out["group_bytes"] = sum(p.nbytes for f in jobs[0].frames for p in f.planes)
     return out
 
 
