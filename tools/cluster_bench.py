@@ -9,6 +9,8 @@ run on an otherwise idle machine and report its load):
         --cpus 1 2 --repeat 3
     python tools/cluster_bench.py overhead clip.mkv --frames 0:8
     python tools/cluster_bench.py feed a.mkv b.mkv --frames 120 --group-size 8
+    python tools/cluster_bench.py model --compute 60 --frames-per-group 60 \
+        --overhead-ms 100 --startup 1.4 --feed-fps 88 --clip-frames 90000
 
 ``speedup`` encodes the same frames on a local Ray instance of each CPU count
 (fresh each time, so worker start-up counts) and once in this process
@@ -21,7 +23,8 @@ the round trips. ``feed`` runs
 the driver as an encode does (demux, plan, digest, submit) against tasks
 that return at once without reading anything, so what it measures is how
 fast the driver can feed workers, in frames/s, per mode (on one machine:
-the object store's transfer is a copy in memory, not a network).
+the object store's transfer is a copy in memory, not a network). ``model``
+turns such figures into the efficiency expected at 8, 32 and 64 workers.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -241,6 +245,35 @@ def _digested(jobs):
         yield job
 
 
+# ------------------------------------------------------------------ model
+
+
+def model(args) -> dict:
+    """Efficiency at N workers from measured figures (the README states the assumptions):
+
+    E(N) = feed x overhead x start-up x tail, with
+    feed = min(1, F / (N f)), f = n / c (one worker's frames/s);
+    overhead = c / (c + o); start-up = 1 - s / T, T = G c / N;
+    tail = T / (T + c): at the end, workers wait for the last groups, at worst one
+    group's time (for groups of equal length or not).
+    """
+    c, n, o, s, feed = args.compute, args.frames_per_group, args.overhead_ms / 1000, \
+        args.startup, args.feed_fps
+    groups = math.ceil(args.clip_frames / n)
+    rows = {}
+    for workers in args.workers:
+        f = n / c
+        wall = groups * c / workers
+        terms = {"feed": min(1.0, feed / (workers * f)), "overhead": c / (c + o),
+                 "startup": 1 - s / wall,
+                 "tail": wall / (wall + c)}
+        rows[workers] = {**{k: round(v, 4) for k, v in terms.items()},
+                         "efficiency": round(math.prod(terms.values()), 3),
+                         "driver_load": round(workers * f / feed, 2)}
+        print(workers, json.dumps(rows[workers]))
+    return {"groups": groups, "per_worker_fps": round(n / c, 3), "rows": rows}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what", required=True)
@@ -260,8 +293,17 @@ def main(argv=None) -> int:
     f.add_argument("--frames", type=int, default=120)
     f.add_argument("--group-size", type=int, default=8)
     f.add_argument("--repeat", type=int, default=3)
+    m = sub.add_parser("model")
+    m.add_argument("--compute", type=float, required=True, help="seconds per group (c)")
+    m.add_argument("--frames-per-group", type=int, required=True, help="n")
+    m.add_argument("--overhead-ms", type=float, required=True, help="per group (o)")
+    m.add_argument("--startup", type=float, required=True, help="seconds per worker (s)")
+    m.add_argument("--feed-fps", type=float, required=True, help="the driver's (F)")
+    m.add_argument("--clip-frames", type=int, required=True)
+    m.add_argument("--workers", type=int, nargs="+", default=[8, 32, 64])
     args = p.parse_args(argv)
-    result = {"speedup": speedup, "overhead": overhead, "feed": feed}[args.what](args)
+    result = {"speedup": speedup, "overhead": overhead, "feed": feed,
+              "model": model}[args.what](args)
     print(json.dumps(result, indent=1))
     return 0
 
