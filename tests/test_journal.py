@@ -13,7 +13,7 @@ import pytest
 
 import framecodec
 from framecodec import cli
-from framecodec.encoder.journal import JournalMismatch, journal_path, open_journal
+from framecodec.encoder.journal import Journal, JournalMismatch, journal_path, open_journal
 from framecodec.errors import InputError, UsageError
 from helpers import FAST, SAMPLE, moving_pattern, write_clip
 
@@ -155,6 +155,29 @@ def test_damaged_or_missing_groups_are_coded_again(tmp_path):
     whole = tmp_path / "whole.fcv"
     framecodec.encode(SAMPLE, whole, settings=FAST, group_size=2, frames=(0, 10))
     assert out.read_bytes() == whole.read_bytes()
+
+
+def test_groups_handed_over_out_of_order_are_written_in_order(tmp_path, monkeypatch):
+    """An executor that hands groups over as they finish (here: last first) has each
+    journaled at once and read back from disk in its turn: the same file."""
+    from framecodec.encoder import pipeline
+    from framecodec.encoder.jobs import LocalExecutor
+
+    class Backwards(LocalExecutor):
+        def run_unordered(self, jobs):
+            return reversed(list(self.run(jobs)))
+
+    whole = tmp_path / "whole.fcv"
+    framecodec.encode(SAMPLE, whole, settings=FAST, group_size=2, frames=(0, 8))
+    monkeypatch.setattr(pipeline, "LocalExecutor", Backwards)
+    read_back = []
+    original = Journal._read_back
+    monkeypatch.setattr(Journal, "_read_back",
+                        lambda self, index: read_back.append(index) or original(self, index))
+    out = tmp_path / "out.fcv"
+    framecodec.encode(SAMPLE, out, settings=FAST, group_size=2, frames=(0, 8))
+    assert out.read_bytes() == whole.read_bytes()
+    assert read_back == [1, 2, 3]  # group 0 came last and was handed on directly
 
 
 def test_resume_without_a_journal_is_a_plain_encode(tmp_path):

@@ -64,7 +64,7 @@ def test_command_line_joins_a_cluster_or_starts_one(tmp_path):
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
     head = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys, ray
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
         print(ray.get_runtime_context().gcs_address, flush=True)
         sys.stdin.read()  # until the test closes it
         """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
@@ -125,14 +125,14 @@ def test_groups_finishing_early_wait_on_disk_not_in_memory(tmp_path, monkeypatch
     first, wait in the journal, and are read back in their turn; same bytes."""
     from framecodec.encoder.journal import Journal
 
-    info, frames = moving_pattern("yuv420p", 64, 48, count=6)
+    info, frames = moving_pattern("yuv420p", 320, 240, count=20)
     rng = np.random.default_rng(1)
     for level in (30, 90, 150, 210):  # each frame a new scene: one-frame groups
         planes = [np.clip(level + rng.integers(-3, 4, p.shape), 0, 255).astype(np.uint8)
                   for p in frames[0].planes]
         frames.append(Frame(planes, len(frames)))
     src = write_clip(tmp_path / "cuts.mkv", info, frames)
-    settings = FAST.replace(min_group=1, max_group=6)
+    settings = FAST.replace(min_group=1, max_group=20)
     local = tmp_path / "local.fcv"
     framecodec.encode(src, local, settings=settings)
     read_back = []
@@ -141,7 +141,7 @@ def test_groups_finishing_early_wait_on_disk_not_in_memory(tmp_path, monkeypatch
                         lambda self, index: read_back.append(index) or original(self, index))
     out = tmp_path / "ray.fcv"
     result = framecodec.encode(src, out, settings=settings, ray=True)
-    assert [g.frames for g in result.groups_report] == [6, 1, 1, 1, 1]
+    assert [g.frames for g in result.groups_report] == [20, 1, 1, 1, 1]
     assert out.read_bytes() == local.read_bytes()
     assert read_back, "no group finished before an earlier one: nothing tested"
 
