@@ -53,7 +53,9 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
            max_group: int | None = None, jobs: int | None = None, threads: int | None = None,
            overwrite: bool = False, progress: bool = False, audio: bool = True,
            target_psnr: float | None = None, target_size: int | None = None,
-           on_group: Callable[[int, int], None] | None = None) -> EncodeResult:
+           on_group: Callable[[int, int], None] | None = None, ray: bool = False,
+           ray_address: str | None = None, shared_input: bool = False,
+           resume: bool = False) -> EncodeResult:
     """Encode a video or frame sequence into a .fcv file.
 
     ``settings`` (an ``EncodeSettings``: a preset, a tuned framecodec.toml, or
@@ -65,6 +67,15 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
     groups are coded in parallel processes sharing ``threads`` threads (both
     default to the machine's cores; the file's bytes depend on neither). The
     first audio stream is kept as its original packets unless ``audio`` is False.
+
+    ``ray`` codes the groups as Ray tasks instead: on the cluster at
+    ``ray_address`` (giving one implies ``ray``), else at $RAY_ADDRESS, else
+    on a local Ray instance; ``shared_input`` lets each task read its own
+    frames from ``src`` (which every node must see at the same path) instead
+    of receiving them from this process; there ``threads`` (default 1) is
+    each group's, as each task asks Ray for that many CPUs. ``resume`` continues an interrupted
+    encode of the same source and settings from the journal it left next to
+    ``dst``, coding only the groups it lacks (the file is the same).
     """
     from .encoder import train
     from .encoder.pipeline import encode_file
@@ -79,8 +90,11 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
                  "max_group": max_group}
     settings = (settings or EncodeSettings()).replace(
         **{k: v for k, v in overrides.items() if v is not None})
+    clustered = ray or ray_address is not None
     jobs = cores() if jobs is None else jobs
-    threads = cores() if threads is None else threads
+    # on Ray every group is a task asking for ``threads`` CPUs: one each keeps
+    # every CPU of the cluster on a group of its own, the cheapest way to use them
+    threads = (1 if clustered else cores()) if threads is None else threads
     if jobs < 1 or threads < 1:
         raise UsageError("--jobs and --threads must be at least 1")
     if target_psnr is not None and target_size is not None:
@@ -89,10 +103,18 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
         raise UsageError("--target-psnr must be a positive number of dB")
     if target_size is not None and target_size < 1024:
         raise UsageError("--target-size must be at least 1024 bytes")
+    cluster = None
+    if clustered:
+        from .encoder.cluster import RayOptions
+
+        cluster = RayOptions(ray_address, shared_input)
+    elif shared_input:
+        raise UsageError("--shared-input is for --ray: local workers already share the file")
     t0 = time.perf_counter()
     result = encode_file(src, dst, settings, start=start, stop=stop, jobs=jobs,
                          threads=threads, overwrite=overwrite, progress=progress, audio=audio,
-                         target=Target(target_psnr, target_size), on_group=on_group)
+                         target=Target(target_psnr, target_size), on_group=on_group,
+                         cluster=cluster, resume=resume)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -11,6 +11,7 @@ decoding never loads torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -45,6 +46,14 @@ def _add_settings(p: argparse.ArgumentParser, preset: str, config: str) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="TOML", help=config)
 
 
+def _add_ray(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ray", action="store_true",
+                   help="code groups as Ray tasks: on the cluster at $RAY_ADDRESS, else on a "
+                        "local Ray instance (pip install 'framecodec[ray]')")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="the Ray cluster to use (implies --ray), e.g. 10.0.0.1:6379")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="framecodec", description=(
         "Learned predictive video coding: lossless, or every sample within --max-error."))
@@ -74,8 +83,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--jobs", type=int, default=None,
                    help="groups encoded in parallel processes (default: the cores)")
     e.add_argument("--threads", type=int, default=None,
-                   help="threads in all (slices, training; default: the cores)")
+                   help="threads in all (slices, training; default: the cores); "
+                        "with --ray, each group's (default 1)")
     e.add_argument("--no-audio", action="store_true", help="drop the source's audio")
+    _add_ray(e)
+    e.add_argument("--shared-input", action="store_true",
+                   help="with --ray: each task reads its own frames from INPUT, which every "
+                        "node sees at the same path (instead of receiving them)")
+    e.add_argument("--resume", action="store_true",
+                   help="continue an interrupted encode from the journal next to the output "
+                        "(OUTPUT.journal): code only the groups it lacks")
     e.add_argument("-y", "--overwrite", action="store_true", help="overwrite the output")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
 
@@ -108,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--min-decode-fps", type=float, default=None,
                    help="refuse settings that decode slower than this")
     _add_settings(t, "settings to start the search from", "settings file to start from")
+    _add_ray(t)
     t.add_argument("--sample-frames", type=int, default=60,
                    help="frames per sample window (default 60; a second window is taken from "
                         "the middle of long clips)")
@@ -186,7 +204,9 @@ def _encode(args) -> int:
     result = api.encode(args.input, args.output, frames=args.frames, settings=settings,
                         target_psnr=args.target_psnr, target_size=target_size,
                         jobs=args.jobs, threads=args.threads, overwrite=args.overwrite,
-                        progress=not args.quiet, audio=not args.no_audio)
+                        progress=not args.quiet, audio=not args.no_audio, ray=args.ray,
+                        ray_address=args.ray_address, shared_input=args.shared_input,
+                        resume=args.resume)
     if not args.quiet:
         if targets:
             for g, group in enumerate(result.groups_report):
@@ -268,9 +288,14 @@ def _tune(args) -> int:
 
     bar = tqdm(total=1 + sum(len(v) for _, v in tune.SEARCH), unit="try", desc="tune",
                disable=args.quiet, leave=False)
-    with bar:
+    executor = None
+    if args.ray or args.ray_address is not None:
+        from .encoder.cluster import RayExecutor, RayOptions
+
+        executor = RayExecutor(RayOptions(args.ray_address))
+    with bar, contextlib.closing(executor) if executor else contextlib.nullcontext():
         best, trials = tune.tune(info, windows, start, target, budget_seconds=args.budget,
-                                 on_trial=lambda t: bar.update(1))
+                                 on_trial=lambda t: bar.update(1), executor=executor)
     for line in tune.format_table(trials, best):
         print(line)
     if not best.meets:
@@ -357,10 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     except FramecodecError as exc:
         if args.debug:
             raise
-        print(f"framecodec {args.command}: error: {exc}", file=sys.stderr)
+        print(f"framecodec {args.command}: error: {exc}{_notes(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"framecodec {args.command}: interrupted; no output was written", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"framecodec {args.command}: interrupted; no output was written{_notes(exc)}",
+              file=sys.stderr)
         return 130
     except MemoryError:
         if args.debug:
@@ -372,8 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"framecodec {args.command}: error: {exc.strerror or exc}: "
-              f"{exc.filename or ''}".rstrip(": "), file=sys.stderr)
+              f"{exc.filename or ''}".rstrip(": ") + _notes(exc), file=sys.stderr)
         return EXIT_USAGE
+
+
+def _notes(exc: BaseException) -> str:
+    """What the encoder added to an error (how to resume), on the same line."""
+    return "".join(f"; {note}" for note in getattr(exc, "__notes__", ()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .metrics import PlaneStats
 
-__all__ = ["EncodeResult", "DecodeResult", "GroupReport", "InputSummary", "OutputFidelity"]
+__all__ = ["EncodeResult", "DecodeResult", "GroupReport", "InputSummary", "OutputFidelity",
+           "RunReport"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,30 @@ class GroupReport:
     bytes: int
 
 
+@dataclass(frozen=True)
+class RunReport:
+    """Who coded an encode's groups: the executor, the workers and nodes that
+    returned groups, the retries lost workers cost, and the groups a resumed
+    encode read back from its journal instead of coding."""
+
+    executor: str = "local"
+    workers: int = 1
+    nodes: int = 1
+    retries: int = 0
+    resumed: int = 0
+
+    def describe(self) -> str:
+        """'' for a plain local encode, else a clause for the summary."""
+        parts = []
+        if self.executor != "local":
+            parts.append(f"{self.workers} worker{'s' * (self.workers != 1)} on {self.nodes} "
+                         f"node{'s' * (self.nodes != 1)} ({self.executor}), "
+                         f"{self.retries} retr{'ies' if self.retries != 1 else 'y'}")
+        if self.resumed:
+            parts.append(f"{self.resumed} group{'s' * (self.resumed != 1)} from the journal")
+        return "; ".join(parts)
+
+
 @dataclass
 class EncodeResult:
     """What ``encode`` did: sizes, fidelity and speed."""
@@ -50,6 +75,7 @@ class EncodeResult:
     groups_report: list[GroupReport] = field(default_factory=list)
     source: InputSummary | None = None
     unmatched: list[int] = field(default_factory=list)
+    run: RunReport = field(default_factory=RunReport)
 
     @property
     def bits_per_sample(self) -> float:
@@ -67,9 +93,11 @@ class EncodeResult:
     def summary(self) -> str:
         """A line of sizes and fidelity, a line comparing with the input, and notes."""
         psnr = "inf" if math.isinf(self.psnr) else f"{self.psnr:.2f}"
+        run = self.run.describe()
         lines = [f"{self.path}: {self.bytes:,} bytes, {self.bits_per_sample:.3f} bits/sample, "
                  f"1:{self.ratio:.2f} of raw, max error {self.max_error}, PSNR {psnr} dB, "
-                 f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)"]
+                 f"{self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)"
+                 + (f"; {run}" if run else "")]
         src = self.source
         if src is not None:
             ratio = f" ({self.bytes / max(src.bytes, 1):.2f} x the input)" if src.whole else \

@@ -113,7 +113,8 @@ def test_interrupted_encode_leaves_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         framecodec.encode(SAMPLE, out, settings=FAST, frames=(0, 4), group_size=2,
                           on_group=interrupt)
-    assert list(tmp_path.iterdir()) == []
+    # nothing under the output's name; the finished group waits in the journal for --resume
+    assert [p.name for p in tmp_path.iterdir()] == ["i.fcv.journal"]
 
 
 def test_failed_decode_keeps_the_old_output(tmp_path, coded):

@@ -114,6 +114,26 @@ def test_group_boundary_at_a_join(tmp_path, capsys):
     assert "cut" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("depth", [8, 10, 16])
+def test_scene_cut_thumbnails_are_the_block_means(depth):
+    """Integer block sums give exactly the float32 means the cut detector was tuned on."""
+    from framecodec.encoder.grouping import _thumbnail
+
+    rng = np.random.default_rng(depth)
+    for shape in ((720, 1280), (36, 44), (17, 33), (8, 8), (5, 40)):
+        plane = rng.integers(0, 1 << depth, size=shape).astype(
+            np.uint8 if depth == 8 else np.uint16)
+        scaled = plane.astype(np.float32) / (1 << (depth - 8))
+        h, w = shape
+        if h < 8 or w < 8:
+            want = scaled
+        else:
+            bh, bw = h // 8 * 8, w // 8 * 8
+            want = scaled[:bh, :bw].reshape(bh // 8, 8, bw // 8, 8).mean(axis=(1, 3))
+        got = _thumbnail(Frame([plane]), depth)
+        assert got.dtype == want.dtype and np.array_equal(got, want), shape
+
+
 def test_tune_picks_the_smallest_and_writes_a_usable_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(tune, "SEARCH", [("block", [8, 32]), ("refs", [2])])
     monkeypatch.setattr(config, "PRESETS", {**config.PRESETS, "default": FAST_SETTINGS})
@@ -145,3 +165,36 @@ def test_speed_floors_judge_measured_speeds():
     fast, slow = dataclasses.replace(trial, meets=True), dataclasses.replace(trial, meets=False)
     slow.bytes = fast.bytes // 2  # smaller, but too slow: the floor comes first
     assert tune._better(fast, slow, free) and not tune._better(slow, fast, free)
+
+
+def test_tune_ahead_of_its_results_searches_the_same(monkeypatch):
+    """An executor that draws every candidate of a setting before coding any (as a
+    cluster does) tries each from a best that may have changed since; those are
+    tried again, so trials and choice are the sequential search's."""
+    from framecodec.encoder.jobs import LocalExecutor
+
+    class Ahead(LocalExecutor):
+        runs = 0
+
+        def run(self, jobs):
+            Ahead.runs += 1
+            yield from super().run(iter(list(jobs)))
+
+    monkeypatch.setattr(tune, "SEARCH", [("max_group", [2, 4]), ("refs", [2])])
+    # max_group=2 wins, which lowers min_group: the candidate max_group=4 drawn
+    # ahead from the start settings (min_group 4) is stale (min_group 2 now)
+    monkeypatch.setattr(tune, "_better", lambda a, b, target: a.settings.max_group == 2
+                        and b.settings.max_group != 2)
+    info, frames = moving_pattern("gray", 32, 16, count=6)
+    start = FAST_SETTINGS.replace(min_group=6, max_group=6)
+    target = tune.TuneTarget(max_error=0)
+
+    def seen(result):
+        best, trials = result
+        return best.settings, [(t.changed, t.settings, t.bytes) for t in trials]
+
+    here = seen(tune.tune(info, [frames], start, target))
+    ahead = seen(tune.tune(info, [frames], start, target, executor=Ahead()))
+    assert ahead == here
+    assert here[0].max_group == 2 and here[1][2][1].min_group == 2
+    assert Ahead.runs == 4  # start, max_group (both values), max_group=4 again, refs

@@ -41,12 +41,22 @@ class GroupPlan:
 
 
 def _thumbnail(frame: Frame, bit_depth: int) -> np.ndarray:
-    plane = frame.planes[0].astype(np.float32) / (1 << max(bit_depth - 8, 0))
+    """Means of plane 0's 8x8 blocks in 8-bit steps (float32). Summed as integers:
+    the values of float32 means (exact, all sums are below 2**24), several times
+    faster, which is most of the driver's planning pass after decoding."""
+    plane = frame.planes[0]
+    scale = np.float32(1 << max(bit_depth - 8, 0))
     h, w = plane.shape
-    bh, bw = max(h // 8, 1) * 8, max(w // 8, 1) * 8
     if h < 8 or w < 8:
-        return plane
-    return plane[:bh, :bw].reshape(bh // 8, 8, bw // 8, 8).mean(axis=(1, 3))
+        return plane.astype(np.float32) / scale
+    bh, bw = h // 8 * 8, w // 8 * 8
+    columns = plane[:bh, 0:bw:8].astype(np.int32)
+    for k in range(1, 8):
+        columns += plane[:bh, k:bw:8]
+    sums = columns[0::8]
+    for k in range(1, 8):
+        sums += columns[k::8]
+    return sums.astype(np.float32) / (scale * np.float32(64))
 
 
 class CutDetector:

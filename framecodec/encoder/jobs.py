@@ -12,18 +12,38 @@ another executor (a cluster) only has to keep that promise.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from multiprocessing import get_context
+
+import numpy as np
 
 from ..format import fixity
 from ..frames import Frame, VideoInfo
 from ..metrics import PlaneStats
+from ..results import RunReport
 from .settings import EncodeSettings
 
-__all__ = ["GroupJob", "GroupResult", "code_job", "LocalExecutor"]
+__all__ = ["GroupJob", "GroupResult", "code_job", "frames_digest", "LocalExecutor"]
+
+
+def frames_digest(frames: list[Frame]) -> str:
+    """SHA-256 of frames' samples and pts: what a group is coded from, so a
+    journal or a worker that read the frames itself can tell they are the same."""
+    h = hashlib.sha256()
+    for frame in frames:
+        h.update(b"F" + (-1 if frame.pts is None else frame.pts).to_bytes(8, "little",
+                                                                          signed=True))
+        for plane in frame.planes:
+            h.update(np.ascontiguousarray(plane).data)
+    return h.hexdigest()
 
 
 @dataclass
@@ -41,6 +61,11 @@ class GroupJob:
     budget: int | None = None
     threads: int = 1
 
+    @cached_property
+    def digest(self) -> str:
+        """``frames_digest`` of the group's frames (computed once)."""
+        return frames_digest(self.frames)
+
 
 @dataclass
 class GroupResult:
@@ -57,6 +82,7 @@ class GroupResult:
     durations: list[int] = field(default_factory=list)
     hashes: list[bytes] = field(default_factory=list)
     unmatched: list[int] = field(default_factory=list)
+    seconds: float = 0.0  # the worker's time on the group (measurement only, never coded)
 
     @property
     def bytes(self) -> int:
@@ -70,6 +96,7 @@ def code_job(job: GroupJob) -> GroupResult:
     from .groupcoder import code_group
     from .targets import code_for_psnr, code_for_size, first_guess
 
+    started = time.perf_counter()
     train.set_threads(job.threads)
     settings, peak = job.settings, job.info.format.max_value
     if job.psnr is not None:
@@ -93,7 +120,7 @@ def code_job(job: GroupJob) -> GroupResult:
     hashes, unmatched = _hashes(job, coded.reconstructed, bound)
     return GroupResult(job.index, coded.header_bytes, coded.frames, stats, bound,
                        [f.pts for f in job.frames], [f.duration for f in job.frames], hashes,
-                       unmatched)
+                       unmatched, time.perf_counter() - started)
 
 
 def _hashes(job: GroupJob, decoded: list[Frame], bound: int) -> tuple[list[bytes], list[int]]:
@@ -113,6 +140,19 @@ def _hashes(job: GroupJob, decoded: list[Frame], bound: int) -> tuple[list[bytes
     return hashes, unmatched
 
 
+def _exit_with(parent: int) -> None:
+    """Worker initializer: leave as soon as the encoding process is gone. A pool's
+    workers hold its queue's write end themselves, so after a ``kill -9`` of the
+    parent they would otherwise wait for work forever (and hold its stdout)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="framecodec-parent-watch", daemon=True).start()
+
+
 class LocalExecutor:
     """Runs jobs here or in a pool of ``workers`` processes, results in job order.
 
@@ -127,6 +167,12 @@ class LocalExecutor:
         self.workers = max(1, workers)
         self.threads = max(1, threads)
 
+    def report(self) -> RunReport:
+        return RunReport("local", self.workers)
+
+    def close(self) -> None:
+        """Nothing to release: a pool lives only as long as ``run``."""
+
     def run(self, jobs: Iterable[GroupJob]) -> Iterator[GroupResult]:
         jobs = iter(jobs)
         first = next(jobs, None)
@@ -139,7 +185,8 @@ class LocalExecutor:
         pending: deque[Future] = deque()
         # spawned, not forked: a fork of a process whose torch or slice threads hold
         # locks can hang in the child
-        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                 initializer=_exit_with, initargs=(os.getpid(),)) as pool:
             for job in _chain(first, second, jobs):
                 pending.append(pool.submit(code_job, replace(job, threads=per_job)))
                 if len(pending) > self.workers:

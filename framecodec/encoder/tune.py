@@ -13,9 +13,11 @@ when every setting has been tried or the time budget is spent.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..coding.decoder import decode_group
@@ -24,7 +26,7 @@ from ..errors import UsageError
 from ..format.group import GroupHeader
 from ..frames import Frame, VideoInfo
 from ..metrics import PlaneStats
-from .jobs import GroupJob, code_job
+from .jobs import GroupJob, GroupResult, LocalExecutor
 from .settings import EncodeSettings
 
 __all__ = ["Trial", "TuneTarget", "tune", "SEARCH"]
@@ -89,24 +91,31 @@ def sample_frames(source, info: VideoInfo, length: int) -> list[list[Frame]]:
     return out
 
 
-def _measure(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettings,
-             target: TuneTarget) -> Trial:
-    """Code the windows in groups as ``encode`` would (the same worker), then decode them."""
+def _trial_jobs(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettings,
+                target: TuneTarget, first_index: int) -> tuple[list[GroupJob], EncodeSettings]:
+    """The groups a trial codes (the windows cut as encode would), and its settings."""
     if target.psnr is None and target.size_per_frame is None:
         settings = settings.replace(max_error=target.max_error or 0)
     size = settings.group_size or settings.max_group
-    stats, results = PlaneStats(), []
-    t0 = time.perf_counter()
+    jobs = []
     for frames in windows:
         for at in range(0, len(frames), size):
             group = frames[at:at + size]
             budget = None if target.size_per_frame is None else \
                 int(target.size_per_frame * len(group))
-            result = code_job(GroupJob(len(results), 0, group, 0, info, settings, target.psnr,
-                                       budget))
-            stats.merge(result.stats)
-            results.append(result)
-    encode_seconds = time.perf_counter() - t0
+            jobs.append(GroupJob(first_index + len(jobs), 0, group, 0, info, settings,
+                                 target.psnr, budget))
+    return jobs, settings
+
+
+def _score(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettings,
+           target: TuneTarget, results: list[GroupResult]) -> Trial:
+    """A trial from its coded groups: sizes, fidelity, the workers' encode time, and a
+    decode here."""
+    stats = PlaneStats()
+    for result in results:
+        stats.merge(result.stats)
+    encode_seconds = max(sum(r.seconds for r in results), 1e-9)
     n_frames = sum(len(w) for w in windows)
     t0 = time.perf_counter()
     for result in results:
@@ -123,6 +132,59 @@ def _measure(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettin
     return trial
 
 
+def _measure(info: VideoInfo, windows: list[list[Frame]], settings: EncodeSettings,
+             target: TuneTarget, executor=None) -> Trial:
+    """One trial: the windows coded in groups as ``encode`` would, then decoded."""
+    measured = _measure_all(executor or LocalExecutor(1), info, windows,
+                            iter([(None, settings)]), target)
+    return [trial for _, _, trial in measured][0]
+
+
+def _measure_all(executor, info: VideoInfo, windows: list[list[Frame]],
+                 candidates: Iterator[tuple[object, EncodeSettings | None]],
+                 target: TuneTarget) -> Iterator[tuple[object, EncodeSettings | None,
+                                                        Trial | None]]:
+    """(tag, settings, trial) for each (tag, settings) candidate, in order; a None
+    settings is passed through unmeasured. Candidates are drawn as the executor
+    asks for work: one at a time locally, ahead of the results on a cluster."""
+    order: deque[tuple[object, EncodeSettings | None, EncodeSettings | None, int]] = deque()
+    count = itertools.count()
+
+    def jobs() -> Iterator[GroupJob]:
+        for tag, settings in candidates:
+            if settings is None:
+                order.append((tag, None, None, 0))
+                continue
+            group_jobs, coded = _trial_jobs(info, windows, settings, target, next(count) << 16)
+            order.append((tag, settings, coded, len(group_jobs)))
+            yield from group_jobs
+
+    def skipped() -> Iterator[tuple[object, None, None]]:
+        while order and order[0][3] == 0:
+            yield order.popleft()[0], None, None
+
+    results: list[GroupResult] = []
+    for result in executor.run(jobs()):
+        yield from skipped()
+        results.append(result)
+        tag, settings, coded, n = order[0]
+        if len(results) == n:
+            order.popleft()
+            yield tag, settings, _score(info, windows, coded, target, results)
+            results = []
+    yield from skipped()
+
+
+def _candidate(best: EncodeSettings, key: str, value, longest: int) -> EncodeSettings | None:
+    """The settings coordinate descent tries for ``key = value`` from ``best``; None to skip."""
+    if getattr(best, key) == value:
+        return None
+    if key == "max_group" and value > longest and best.max_group >= longest:
+        return None  # the sample cannot tell longer groups apart
+    return best.replace(**{key: value}, **({"min_group": min(best.min_group, value)}
+                                           if key == "max_group" else {}))
+
+
 def _better(a: Trial, b: Trial, target: TuneTarget) -> bool:
     """Is trial a better than b? Speed limits first, then the target's objective."""
     if a.meets != b.meets:
@@ -134,29 +196,43 @@ def _better(a: Trial, b: Trial, target: TuneTarget) -> bool:
 
 def tune(info: VideoInfo, windows: list[list[Frame]], start: EncodeSettings,
          target: TuneTarget, *, budget_seconds: float = 900.0,
-         on_trial: Callable[[Trial], None] | None = None) -> tuple[Trial, list[Trial]]:
-    """Coordinate descent over ``SEARCH`` from ``start``; returns (best, all trials)."""
+         on_trial: Callable[[Trial], None] | None = None,
+         executor=None) -> tuple[Trial, list[Trial]]:
+    """Coordinate descent over ``SEARCH`` from ``start``; returns (best, all trials).
+
+    ``executor`` (default: this process) codes the trials' groups. A cluster
+    runs the values of one setting at once, each tried from the best settings
+    known when it is sent; a value whose candidate turns out stale (an
+    earlier value of the same setting won and changes it) is tried again
+    from the new best, so the result is the sequential search's.
+    """
     if not windows:
         raise UsageError("the clip has no frames to tune on")
+    executor = executor or LocalExecutor(1)
     started = time.perf_counter()
     longest = max(len(w) for w in windows)
-    best = _measure(info, windows, start, target)
+
+    def in_time() -> bool:
+        return time.perf_counter() - started <= budget_seconds
+
+    best = _measure(info, windows, start, target, executor)
     best.changed = "start"
     trials = [best]
     if on_trial:
         on_trial(best)
     for key, values in SEARCH:
-        for value in values:
-            if time.perf_counter() - started > budget_seconds:
-                return best, trials
-            if getattr(best.settings, key) == value:
+        def candidates(key=key, values=values):
+            for value in values:
+                if not in_time():
+                    return
+                yield value, _candidate(best.settings, key, value, longest)
+
+        for value, sent, trial in _measure_all(executor, info, windows, candidates(), target):
+            wanted = _candidate(best.settings, key, value, longest)
+            if wanted is None:
                 continue
-            if key == "max_group" and value > longest and best.settings.max_group >= longest:
-                continue  # the sample cannot tell longer groups apart
-            candidate = best.settings.replace(
-                **{key: value}, **({"min_group": min(best.settings.min_group, value)}
-                                   if key == "max_group" else {}))
-            trial = _measure(info, windows, candidate, target)
+            if sent != wanted:  # stale: measured from a best that has changed since
+                trial = _measure(info, windows, wanted, target, executor)
             trial.changed = f"{key}={value}"
             trials.append(trial)
             if on_trial:

@@ -224,6 +224,40 @@ class Source:
             index += 1
             first = next(decoded, None)
 
+    def seek_frames(self, start: int, count: int, pts: int) -> list[Frame] | None:
+        """Frames ``start`` to ``start + count``, the first of which has ``pts``,
+        decoded from the keyframe before it instead of from the file's start.
+
+        None when seeking does not land there (no index, a keyframe after the
+        frame, a decoder that complains without its earlier references): the
+        caller then reads with ``frames()``, which is exact for any codec. The
+        caller should also check what it got, since only a comparison with
+        frames read from the start proves the seek exact.
+        """
+        self.close()
+        self._pending = None  # frames() starts over after this
+        try:
+            self._container = container = _open_input(self.path)
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = self._threads
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+            out: list[Frame] = []
+            for frame in _decode(container, stream, self.path):
+                if frame.pts is None:
+                    return None
+                if frame.pts < pts:
+                    continue
+                if frame.pts != pts and not out:
+                    return None  # landed after the frame
+                out.append(self._convert(frame, start + len(out)))
+                if len(out) == count:
+                    return out
+            return None
+        except (InputError, av.FFmpegError, OSError):
+            return None
+        finally:
+            self.close()
+
     def _guard_audio(self, stream) -> _AudioCapture:
         try:
             return _AudioCapture(stream, self._audio_to)
