@@ -3,10 +3,10 @@
 
 Every encode keeps one in ``OUT.fcv.journal/``. ``journal.json`` says which
 encode it belongs to (the source's size and sampled bytes, its stream, the
-frame range, every setting, the target, threads, audio, the coder's
-versions); each finished group is a file of its own (its job's key, its
-bytes and their SHA-256), written whole and renamed into place before it
-counts, so ``kill -9`` leaves either a whole group or none.
+frame range, every setting, the target, audio, the coder's versions; not
+the thread count, on which the bytes do not depend); each finished group is
+a file of its own (its job's key, its bytes and their SHA-256), written
+whole and renamed into place before it counts, so ``kill -9`` leaves either a whole group or none.
 
 ``--resume`` re-plans the groups (planning is deterministic), reads back
 the groups whose key matches (first frame, length, why it starts, a digest
@@ -77,8 +77,7 @@ def _source_identity(src: Path) -> dict:
 
 
 def identify(src: Path, info: VideoInfo, settings: EncodeSettings, *, start: int,
-             stop: int | None, psnr: float | None, size: int | None, audio: bool,
-             threads: int) -> dict:
+             stop: int | None, psnr: float | None, size: int | None, audio: bool) -> dict:
     """What makes an encode's bytes what they are, as JSON values."""
     stream = {k: str(v) if not isinstance(v, int | str) else v
               for k, v in dataclasses.asdict(info).items() if k != "frame_count"}
@@ -92,7 +91,6 @@ def identify(src: Path, info: VideoInfo, settings: EncodeSettings, *, start: int
         "settings": json.loads(json.dumps(dataclasses.asdict(settings))),
         "target": {"psnr": psnr, "size": size},
         "audio": audio,
-        "threads": threads,
     }
 
 

@@ -80,7 +80,7 @@ def encode_file(src: Path, dst: Path, settings: EncodeSettings, *, start: int = 
             jobs_iter = _jobs(info, plans, settings, threads, target.psnr, per_frame)
             check_output(dst, overwrite=overwrite, inputs=(src,))
             identity = identify(src, info, settings, start=start, stop=stop, psnr=target.psnr,
-                                size=target.size, audio=audio, threads=threads)
+                                size=target.size, audio=audio)
             executor = _executor(jobs, threads, cluster, src, start)
             with contextlib.closing(executor), \
                     journaled(dst, identity, resume=resume, overwrite=overwrite) as journal, \
