@@ -65,8 +65,8 @@ def test_closed_loop_gather_reads_contexts_from_the_reconstruction():
     src = layout.flatten(frames[0])
     rng = np.random.default_rng(0)
     rec = np.clip(src.astype(np.int64) + rng.integers(-2, 3, src.size), 0, 255).astype(np.uint16)
-    alone = modelfit.gather(layout, [(rec, None, None, None)], False, 10 ** 6, near=2)
-    closed = modelfit.gather(layout, [(src, rec, None, None)], False, 10 ** 6, near=2)
+    alone = modelfit.gather(layout, [(rec, None, None, None)], 1, False, 10 ** 6, near=2)
+    closed = modelfit.gather(layout, [(src, rec, None, None)], 1, False, 10 ** 6, near=2)
     for p, ((fa, sa, ta), (fb, sb, tb)) in enumerate(zip(alone, closed)):
         assert np.array_equal(fa, fb) and np.array_equal(sa, sb)
         off, w, h = (int(v) for v in layout.geom[p, :3])

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..coding.state import GroupState
 from ..format.group import INTER, INTRA, GroupHeader
 from ..frames import Frame
@@ -41,7 +43,10 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
                keep_reconstruction: bool = False, reason: int = 0,
                progress: Callable[[int], None] | None = None) -> EncodedGroup:
     """Code an analysed group at ``max_error`` (closed loop); may be called for
-    several bounds on one analysis (palettes keep their own, smaller or equal, bound)."""
+    several bounds on one analysis (palettes keep their own, smaller or equal, bound).
+
+    A lossless coding's reconstruction is checked equal to the source frame by
+    frame and given back as the source frames themselves: no copy of the group."""
     a, layout = analysis, analysis.layout
     if max_error < a.palette_near:
         raise ValueError(f"group analysed with palettes merged within {a.palette_near} "
@@ -61,7 +66,12 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
                                         src_idx=a.src_idx[t] if a.dictionary.palettes else None,
                                         mv=a.mvs[t].copy())
         payloads.append(payload)
-        if keep_reconstruction:
+        if max_error == 0:  # lossless: the reconstruction is the source, kept once
+            if not np.array_equal(rec, a.src[t]):
+                raise RuntimeError(f"lossless coding of frame {first_frame + t} "
+                                     "reconstructs other samples")
+            recon.append(frame)
+        elif keep_reconstruction:
             recon.append(layout.unflatten(rec, frame.pts))
         if progress:
             progress(1)

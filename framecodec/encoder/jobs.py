@@ -27,6 +27,7 @@ import numpy as np
 
 from ..format import fixity
 from ..frames import Frame, VideoInfo
+from ..machine import release_free_memory
 from ..metrics import PlaneStats
 from ..results import RunReport
 from .settings import EncodeSettings
@@ -90,7 +91,15 @@ class GroupResult:
 
 
 def code_job(job: GroupJob) -> GroupResult:
-    """Worker body: analyse a group, code it (to its target if any) and measure it."""
+    """Worker body: analyse a group, code it (to its target if any) and measure it;
+    then hand the group's freed memory back, so the next group starts low."""
+    try:
+        return _code_job(job)
+    finally:
+        release_free_memory()
+
+
+def _code_job(job: GroupJob) -> GroupResult:
     from . import train
     from .analysis import analyse_group
     from .groupcoder import code_group

@@ -9,6 +9,7 @@ the coder uses, on source samples, so training sees what coding will see.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,21 +32,23 @@ def _keep_fraction(total: int, wanted: int) -> int:
     return int(min(1.0, wanted / max(total, 1)) * (1 << 32))
 
 
-def gather(layout: Layout, frames: list[tuple], inter: bool, wanted: int,
+def gather(layout: Layout, frames: Iterable[tuple], count: int, inter: bool, wanted: int,
            skip_planes=frozenset(),
            near: int = 0) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(row features (n, k), sequential features (n, n_seq), targets (n,)) per
     sample-coded plane (palette planes, in ``skip_planes``, are left out and give
-    no cross-plane feature, as in the coder), from (source, context, reference,
-    skip) tuples (context None: the source; reference and skip None for intra);
-    ``near`` > 0 gathers what near-lossless coding sees (no MED feature)."""
+    no cross-plane feature, as in the coder), from ``count`` (source, context,
+    reference, skip) tuples (context None: the source; reference and skip None
+    for intra), taken one at a time so that a lazy iterable keeps one frame's
+    reference in memory; ``near`` > 0 gathers what near-lossless coding sees
+    (no MED feature)."""
     out = []
     per_frame = [layout.shapes[p][0] * layout.shapes[p][1] for p in range(layout.n_planes)]
     for p in range(layout.n_planes):
         cap = int(wanted * 1.25) + 1024
         out.append([np.zeros((n_row_features(inter, p), cap), np.int32),
                     np.zeros((n_sequential(inter), cap), np.int32), np.zeros(cap, np.int32), 0,
-                    _keep_fraction(per_frame[p] * len(frames), wanted)])
+                    _keep_fraction(per_frame[p] * count, wanted)])
     err = np.zeros(layout.size, np.int32)
     for t, (src, ctx, ref, skip) in enumerate(frames):
         ctx = src if ctx is None else ctx
@@ -176,26 +179,30 @@ def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | N
     """Training data with contexts from ``rec`` (None: the source), inter
     references compensated from it, skips decided as the coder does."""
     ctx = src if rec is None else rec
-    intra_sets = gather(layout, [(src[t], ctx[t], None, None) for t in range(len(src))
-                                 if intra[t]], False, settings.train_samples, skip_planes,
-                        settings.max_error)
-    inter_frames = []
-    for t in range(1, len(src)):
-        if intra[t]:
-            continue
-        ref = np.zeros(layout.size, np.uint16)
-        prevs = np.stack([ctx[t - 1 - r] for r in range(min(settings.refs, t))])
-        mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
-                       layout.nbx, layout.max_value, ref)
-        skip = np.zeros(layout.nux * layout.nuy, np.uint8)
-        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
-                     layout.nuy, settings.max_error, skip)
-        inter_frames.append((src[t], ctx[t], ref, skip))
-    inter_sets = gather(layout, inter_frames, True, settings.train_samples, skip_planes,
-                        settings.max_error) if inter_frames else []
+    intra_frames = [(src[t], ctx[t], None, None) for t in range(len(src)) if intra[t]]
+    intra_sets = gather(layout, intra_frames, len(intra_frames), False, settings.train_samples,
+                        skip_planes, settings.max_error)
+    inter_times = [t for t in range(1, len(src)) if not intra[t]]
+    coded_shares = []  # per inter frame, the share of its units that are not skipped
+
+    def inter_frames():
+        """Compensated references made one at a time (each is 2 bytes a sample)."""
+        for t in inter_times:
+            ref = np.zeros(layout.size, np.uint16)
+            prevs = np.stack([ctx[t - 1 - r] for r in range(min(settings.refs, t))])
+            mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
+                           layout.nbx, layout.max_value, ref)
+            skip = np.zeros(layout.nux * layout.nuy, np.uint8)
+            mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit,
+                         layout.nux, layout.nuy, settings.max_error, skip)
+            coded_shares.append(1.0 - float(skip.mean()))
+            yield src[t], ctx[t], ref, skip
+
+    inter_sets = gather(layout, inter_frames(), len(inter_times), True, settings.train_samples,
+                        skip_planes, settings.max_error) if inter_times else []
     planes = [p for p in range(layout.n_planes) if p not in skip_planes]
     return _GroupData([_non_empty(*d) for d in intra_sets + inter_sets], len(intra_sets),
-                      _population(layout, sum(intra), inter_frames, planes), planes)
+                      _population(layout, sum(intra), coded_shares, planes), planes)
 
 
 def _model_bits(datasets, hidden: tuple[int, int]) -> float:
@@ -211,13 +218,14 @@ def _model_bits(datasets, hidden: tuple[int, int]) -> float:
     return total
 
 
-def _population(layout: Layout, n_intra: int, inter_frames, planes: list[int]) -> list[int]:
-    """Samples coded per plane, intra planes first: what the model's bits scale with."""
+def _population(layout: Layout, n_intra: int, coded_shares: list[float],
+                planes: list[int]) -> list[int]:
+    """Samples coded per plane, intra planes first: what the model's bits scale with
+    (``coded_shares``: per inter frame, the share of its units not skipped)."""
     sizes = [layout.shapes[p][0] * layout.shapes[p][1] for p in planes]
     counts = [n_intra * s for s in sizes]
-    if inter_frames:
-        block_share = [1.0 - float(skip.mean()) for _, _, _, skip in inter_frames]
-        counts += [int(s * sum(block_share)) for s in sizes]
+    if coded_shares:
+        counts += [int(s * sum(coded_shares)) for s in sizes]
     return counts
 
 
