@@ -294,3 +294,33 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
                 rec[p][y, x] = r
                 err[p][y, x] = r - base
     return rec
+
+
+def coarse_search(cur: np.ndarray, prev: np.ndarray, w: int, h: int, log2b: int, nbx: int,
+                  nby: int, search: int) -> np.ndarray:
+    """kernels/search.py's coarse search: 4x4 sums, every position within search/4 with
+    clamped (edge-repeated) reference samples, cost SAD + 16 per step, first best kept."""
+    ow, oh = (w + 3) >> 2, (h + 3) >> 2
+
+    def sums(plane):
+        p = plane.reshape(h, w).astype(np.int64)
+        ys = np.minimum(np.arange(4 * oh), h - 1)
+        xs = np.minimum(np.arange(4 * ow), w - 1)
+        return p[ys][:, xs].reshape(oh, 4, ow, 4).sum(axis=(1, 3))
+
+    dc, dp = sums(cur), sums(prev)
+    bs, r = max((1 << log2b) >> 2, 1), max(search >> 2, 1)
+    out = np.zeros((nbx * nby, 2), np.int64)
+    for by in range(nby):
+        for bx in range(nbx):
+            ys = np.arange(by * bs, min(by * bs + bs, oh))
+            xs = np.arange(bx * bs, min(bx * bs + bs, ow))
+            best = None
+            for dy in range(-r, r + 1):
+                for dx in range(-r, r + 1):
+                    ref = dp[np.clip(ys + dy, 0, oh - 1)][:, np.clip(xs + dx, 0, ow - 1)]
+                    cost = int(np.abs(dc[ys][:, xs] - ref).sum()) + 16 * (abs(dx) + abs(dy))
+                    if best is None or cost < best[0]:
+                        best = (cost, dx, dy)
+            out[by * nbx + bx] = best[1] * 16, best[2] * 16
+    return out

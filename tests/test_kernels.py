@@ -201,6 +201,21 @@ def test_half_sample_lookup_matches_interpolation_inside_the_picture():
             assert search._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
 
 
+@pytest.mark.parametrize("w, h, log2b, radius", [(48, 40, 4, 16), (37, 29, 3, 8), (20, 12, 4, 48)])
+def test_coarse_search_matches_the_full_search(w, h, log2b, radius):
+    """Padded reference and early exits choose what the plain full search chooses
+    (edges, partial blocks and a radius wider than the picture included)."""
+    rng = np.random.default_rng(w * h)
+    prev = rng.integers(0, 256, (h + 8, w + 8)).astype(np.uint16)
+    cur = np.roll(prev, (2, -3), (0, 1))[:h, :w].copy()
+    prev = prev[:h, :w].copy()
+    nbx, nby = -(-w >> log2b), -(-h >> log2b)
+    got = np.zeros((nbx * nby, 2), np.int64)
+    search._coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius, got)
+    want = naive.coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius)
+    assert (got == want).all()
+
+
 def test_motion_estimation_finds_a_pan():
     rng = np.random.default_rng(7)
     big = rng.integers(0, 256, (80, 100)).astype(np.float64)

@@ -134,7 +134,11 @@ def _downsample4(src, w, h, out, ow, oh):
 
 @kernel
 def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
-    """Full search of each block on 4x-downsampled planes; vectors in quarter samples."""
+    """Full search of each block on 4x-downsampled planes; vectors in quarter samples.
+
+    The reference is edge-padded by the search radius (the same samples as
+    clamped positions) so the inner loop reads without bounds, and a position
+    stops as soon as its partial cost cannot beat the best (same choice)."""
     ow = (w + 3) >> 2
     oh = (h + 3) >> 2
     dc = np.empty(ow * oh, np.int64)
@@ -143,23 +147,31 @@ def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
     _downsample4(prev, w, h, dp, ow, oh)
     bs = max((1 << log2b) >> 2, 1)
     r = max(search >> 2, 1)
+    pw = ow + 2 * r
+    pad = np.empty((oh + 2 * r) * pw, np.int64)
+    for y in range(oh + 2 * r):
+        sy = min(max(y - r, 0), oh - 1) * ow
+        for x in range(pw):
+            pad[y * pw + x] = dp[sy + min(max(x - r, 0), ow - 1)]
     for by in range(nby):
         for bx in range(nbx):
             x0 = bx * bs
             y0 = by * bs
+            x1 = min(x0 + bs, ow)
+            y1 = min(y0 + bs, oh)
             best = np.int64(1) << 62
             bmx = 0
             bmy = 0
             for dy in range(-r, r + 1):
                 for dx in range(-r, r + 1):
-                    sad = np.int64(0)
-                    for y in range(y0, min(y0 + bs, oh)):
-                        yy = min(max(y + dy, 0), oh - 1)
-                        for x in range(x0, min(x0 + bs, ow)):
-                            xx = min(max(x + dx, 0), ow - 1)
-                            d = dc[y * ow + x] - dp[yy * ow + xx]
+                    sad = np.int64(16 * (abs(dx) + abs(dy)))
+                    for y in range(y0, y1):
+                        if sad >= best:
+                            break
+                        rp = (y + dy + r) * pw + dx + r
+                        for x in range(x0, x1):
+                            d = dc[y * ow + x] - pad[rp + x]
                             sad += d if d >= 0 else -d
-                    sad += 16 * (abs(dx) + abs(dy))
                     if sad < best:
                         best = sad
                         bmx = dx
