@@ -190,28 +190,46 @@ def _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra, best):
     return cost
 
 
+@inline
+def _seen(cand, n, cx, cy, lim):
+    """Whether (cx, cy) is one of the first ``n`` candidates (clamped as searched)."""
+    for c in range(n):
+        if min(max(cand[c, 0], -lim), lim) == cx and min(max(cand[c, 1], -lim), lim) == cy:
+            return True
+    return False
+
+
 @kernel
 def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam, extra):
     """Best whole-sample (cost, mvx, mvy) for one block against one reference:
-    the candidates, a grid of whole-sample steps around the best, then a diamond."""
+    the candidates, a grid of whole-sample steps around the best, then a diamond.
+
+    A vector already costed is never costed again (repeated candidates, grid
+    points, the centre a diamond step came from): its cost could not beat the
+    best it lost to, so the choice is the same. Every diamond point lies on the
+    grid's lattice, so one inside the grid's square was costed."""
     best = np.int64(1) << 62
     bmx = 0
     bmy = 0
     for c in range(n_cand):
         cx = min(max(cand[c, 0], -lim), lim)
         cy = min(max(cand[c, 1], -lim), lim)
+        if _seen(cand, c, cx, cy, lim):
+            continue
         cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra, best)
         if cost < best:
             best, bmx, bmy = cost, cx, cy
-    cx0 = bmx
-    cy0 = bmy
+    gx = bmx
+    gy = bmy
     for dy in range(-8, 9, 4):
         for dx in range(-8, 9, 4):
-            if dx != 0 or dy != 0:
-                cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx0 + dx, cy0 + dy, lim, lam,
+            if (dx != 0 or dy != 0) and not _seen(cand, n_cand, gx + dx, gy + dy, lim):
+                cost = _try(cur, planes, w, h, x0, y0, bs, px, py, gx + dx, gy + dy, lim, lam,
                             extra, best)
                 if cost < best:
-                    best, bmx, bmy = cost, cx0 + dx, cy0 + dy
+                    best, bmx, bmy = cost, gx + dx, gy + dy
+    pcx = gx
+    pcy = gy
     for _ in range(64):
         moved = False
         cx0 = bmx
@@ -219,6 +237,8 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
         for d in range(4):
             cx = cx0 + (4 if d == 0 else (-4 if d == 1 else 0))
             cy = cy0 + (4 if d == 2 else (-4 if d == 3 else 0))
+            if (cx == pcx and cy == pcy) or (abs(cx - gx) <= 8 and abs(cy - gy) <= 8):
+                continue  # the centre it came from, or a point of the grid
             cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra,
                         best)
             if cost < best:
@@ -226,6 +246,8 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
                 moved = True
         if not moved:
             break
+        pcx = cx0
+        pcy = cy0
     return best, bmx, bmy
 
 
