@@ -67,7 +67,7 @@ def _diff_row(out, f, a, a_off, b, b_off, lo, hi, w):
     the whole arrays, LLVM cannot rule out aliasing and stays scalar)."""
     o = out[f]
     hi = max(hi, lo)
-    for x in range(lo):
+    for x in range(min(lo, w)):  # a plane narrower than lo has no x >= lo
         o[x] = 0
     for x in range(hi, w):
         o[x] = 0
