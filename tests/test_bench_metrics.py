@@ -459,6 +459,22 @@ def test_ffv1_row_on_synthetic_frames(tmp_path):
     assert row.bytes == (tmp_path / "synthetic.ffv1.lossless.t1.mkv").stat().st_size
 
 
+@pytest.mark.parametrize("key", ["ffv1", "x264", "x265"])
+def test_packed_rgb_clip_is_read_as_planes_and_coded_exactly(key, tmp_path):
+    """A natively RGB clip (bgr0): the bench reads gbrp planes, the samples framecodec
+    reads; FFV1 and x264 code them as bgr0 (libx264rgb) and come back bit-exact."""
+    from framecodec.io import source as media
+
+    clip = Path(__file__).resolve().parent.parent / "samples" / "rgb_cvjoint_320x240.mkv"
+    src = sources.load_source(clip, 2)
+    assert src.pix_fmt == "gbrp" and len(src.frames[0]) == 3
+    with media.open_source(clip) as framecodec_source:
+        ours = [f.planes for f in framecodec_source.frames(0, 2)]
+    assert all((a == b).all() for fa, fb in zip(src.frames, ours) for a, b in zip(fa, fb))
+    row = runner.measure_in_process(key, src, None, tmp_path)
+    assert row.ok and row.exact and row.measured_max_error == 0, row.note
+
+
 def test_jxl_row_on_444_and_420(tmp_path):
     pytest.importorskip("imagecodecs")
     for pix_fmt in ("yuv420p", "yuv444p"):

@@ -89,7 +89,9 @@ def methods_notes(mode: str, args, clips: Sequence[dict], rows: Sequence[Row],
         "bits/sample = bytes*8 / samples of all planes. fps = frames / seconds spent in the encode "
         "or decode calls only, one thread (ffv1/x264/x265 through PyAV's bundled FFmpeg, .mkv "
         "files; jxl/png/jpegls/jpeg through imagecodecs, one codestream per frame or plane, "
-        "sizes without any container).",
+        "sizes without any container). A packed RGB source (bgr0, rgb24, ...) is read as its "
+        "planes (gbrp, exactly, as framecodec reads it); FFV1 and x264 take 8-bit RGB only "
+        "packed, so they code it as bgr0 (x264 as libx264rgb).",
         f"PSNR per plane ({names}, '∞' = exact) from the plane's squared error summed over all "
         "frames (peak 2^bitdepth-1). PSNR-YUV = 10·log10(peak² / weighted MSE) with plane "
         "weights 6:1:1 for 4:2:0 and 1:1:1 for 4:4:4 and RGB; weighting the MSE rather than the "

@@ -205,6 +205,9 @@ def load_source(path: Path, max_frames: int) -> Source:
         pix_fmt = None
         width = height = bitdepth = 0
         for frame in container.decode(stream):
+            planar = PACKED_TO_PLANAR.get(frame.format.name)
+            if planar is not None:  # packed RGB: the same samples as planes (exact)
+                frame = frame.reformat(format=planar)
             if pix_fmt is None:
                 pix_fmt, width, height = frame.format.name, frame.width, frame.height
                 bitdepth = format_bitdepth(frame.format)
@@ -218,9 +221,11 @@ def load_source(path: Path, max_frames: int) -> Source:
     return Source(path, path.stem, pix_fmt, width, height, bitdepth, Fraction(rate), frames)
 
 
-# Packed layouts of still images, rearranged exactly into planar ones (as framecodec does).
+# Packed layouts of clips and still images, rearranged exactly into planar ones (as
+# framecodec does; padding bytes, as in bgr0, are not samples).
 PACKED_TO_PLANAR = {
-    "rgb24": "gbrp", "bgr24": "gbrp", "rgba": "gbrap", "bgra": "gbrap", "pal8": "gbrap",
+    "rgb24": "gbrp", "bgr24": "gbrp", "bgr0": "gbrp", "rgb0": "gbrp", "0rgb": "gbrp",
+    "0bgr": "gbrp", "rgba": "gbrap", "bgra": "gbrap", "pal8": "gbrap",
     "rgb48be": "gbrp16le", "rgb48le": "gbrp16le", "rgba64be": "gbrap16le",
     "rgba64le": "gbrap16le", "gray16be": "gray16le",
 }

@@ -21,6 +21,19 @@ def encoder_id(path: Path) -> str:
     return m.group().decode("ascii", "replace") if m else ""
 
 
+# Planar formats an encoder cannot take, and what it codes them as instead (the same
+# samples, rearranged exactly): FFV1 and x264 code 8-bit RGB only packed.
+_CODED_AS = {
+    ("ffv1", "gbrp"): ("ffv1", "bgr0"),
+    ("libx264", "gbrp"): ("libx264rgb", "bgr0"),
+}
+
+
+def coded_as(encoder: str, pix_fmt: str) -> tuple[str, str]:
+    """(encoder, pixel format) that codes frames of ``pix_fmt`` with ``encoder``."""
+    return _CODED_AS.get((encoder, pix_fmt), (encoder, pix_fmt))
+
+
 class AVCodec(Codec):
     """An FFmpeg encoder through PyAV, written to .mkv; decoded with FFmpeg's own decoder."""
 
@@ -77,10 +90,13 @@ class AVCodec(Codec):
         threads = job["threads"]
         rate = Fraction(*lay["rate"])
         tb = Fraction(1, 1) / rate
+        encoder, pix_fmt = coded_as(self.encoder, lay["pix_fmt"])
         frames = []
         # Frames are built before timing: only the encoder and the muxer are timed.
         for i, planes in enumerate(read_raw_frames(job["source_raw"], lay)):
             frame = planes_to_frame(planes, lay["pix_fmt"], lay["width"], lay["height"])
+            if pix_fmt != lay["pix_fmt"]:
+                frame = frame.reformat(format=pix_fmt)
             frame.pts = i
             frame.time_base = tb
             frames.append(frame)
@@ -90,10 +106,10 @@ class AVCodec(Codec):
         with enc:
             container = av.open(str(out), "w")
             try:
-                stream = container.add_stream(self.encoder, rate=rate,
+                stream = container.add_stream(encoder, rate=rate,
                                               options=self.options(point, threads))
                 stream.width, stream.height = lay["width"], lay["height"]
-                stream.pix_fmt = lay["pix_fmt"]
+                stream.pix_fmt = pix_fmt
                 stream.time_base = tb
                 set_threads(stream.codec_context, threads)
                 if self.gop_size is not None:
@@ -112,6 +128,7 @@ class AVCodec(Codec):
         import av
 
         pix_fmt = job["layout"]["pix_fmt"]
+        coded_fmt = coded_as(self.encoder, pix_fmt)[1]
         problems: list[str] = []
 
         def decoded_frames() -> Iterator:  # opening, demuxing and decoding are all timed
@@ -123,8 +140,10 @@ class AVCodec(Codec):
         dec = Timer()
         mem.start()
         for frame in timed_iter(decoded_frames, dec):
-            if frame.format.name != pix_fmt and not problems:
+            if frame.format.name not in (pix_fmt, coded_fmt) and not problems:
                 problems.append(f"decoded as {frame.format.name}, source is {pix_fmt}")
+            if frame.format.name == coded_fmt != pix_fmt:  # back to the source's planes
+                frame = frame.reformat(format=pix_fmt)  # (exact, not timed)
             sink(frame_to_planes(frame))
         mem.stop()
         return {"decode_seconds": dec.wall, "decode_cpu_seconds": dec.cpu,
