@@ -377,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     commands = {"encode": _encode, "decode": _decode, "info": _info, "verify": _verify,
                 "framemd5": _framemd5, "tune": _tune}
+    if not getattr(args, "quiet", False) and sys.stderr.isatty():
+        from .kernels._jit import notify_first_compile
+
+        notify_first_compile("framecodec: compiling its kernels for this machine (once; about "
+                             "a minute)")
     try:
         return commands[args.command](args)
     except FramecodecError as exc:

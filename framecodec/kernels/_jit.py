@@ -20,6 +20,7 @@ every kernel file (``cache_dir``), so any change to any kernel starts afresh.
 
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -79,3 +80,50 @@ def _jit(**extra):
 
 kernel = _jit()
 inline = _jit(inline="always")
+
+
+# A first run compiles every kernel it uses (most of a minute); later runs load them.
+NOTICE_ENV = "FRAMECODEC_COMPILE_NOTICE"
+
+
+def notify_first_compile(message: str) -> None:
+    """Write ``message`` to stderr when a kernel is first compiled, not loaded
+    from the cache, in this process or one it starts (the environment carries
+    the request to worker processes); the first of them to compile into this
+    cache says it, once."""
+    os.environ[NOTICE_ENV] = message
+    _listen(message)
+
+
+def _listen(message: str) -> None:
+    from numba.core import event
+
+    class FirstCompile(event.Listener):
+        said = False
+
+        def on_start(self, ev) -> None:
+            if not self.said:
+                self.said = True
+                if _first_to_say():
+                    sys.stderr.write(message + "\n")
+                    sys.stderr.flush()
+
+        def on_end(self, ev) -> None:
+            pass
+
+    event.register("numba:compile", FirstCompile())
+
+
+def _first_to_say() -> bool:
+    if _CACHE_DIR is None:
+        return True
+    try:
+        os.close(os.open(os.path.join(_CACHE_DIR, "compiling.said"),
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except OSError:
+        return False
+
+
+if os.environ.get(NOTICE_ENV):
+    _listen(os.environ[NOTICE_ENV])
