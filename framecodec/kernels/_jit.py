@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from numba import config, njit
+from numba import config, njit, types
 
 JIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": False, "boundscheck": False}
 
@@ -71,11 +71,30 @@ def _jit(**extra):
         saved = config.CACHE_DIR
         config.CACHE_DIR = _CACHE_DIR or saved
         try:
-            return njit(**options)(function)
+            dispatcher = njit(**options)(function)
         finally:
             config.CACHE_DIR = saved
+        if options.get("inline") != "always":
+            _one_version_per_types(dispatcher)
+        return dispatcher
 
     return decorate
+
+
+def _one_version_per_types(dispatcher) -> None:
+    """Compile a kernel called from another kernel for its arguments' types, not
+    their values: numba otherwise compiles one version per literal constant a
+    caller passes (``_diff_row`` twelve times, one per feature index), a third
+    of a first run's compile time. No kernel needs a constant's value to type."""
+    plain = getattr(dispatcher, "get_call_template", None)
+    if plain is None:  # NUMBA_DISABLE_JIT: a plain Python function
+        return
+
+    def get_call_template(args, kws):
+        return plain([types.unliteral(a) for a in args],
+                     {k: types.unliteral(v) for k, v in kws.items()})
+
+    dispatcher.get_call_template = get_call_template
 
 
 kernel = _jit()
