@@ -19,6 +19,8 @@ import numpy as np
 try:
     import torch
     from torch import nn
+
+    from .optim import Adam, OneCycleAdam
 except ImportError:  # pragma: no cover - reported by require_torch()
     torch = None
 
@@ -178,10 +180,7 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
     xs, ss, ts = _stacked_rows(datasets, bit_depth)
     n_in, rows = xs.shape[2], xs.shape[1]
     stack = StackedNets(len(datasets), n_in, settings.hidden)
-    opt = torch.optim.Adam(stack.parameters(), lr=settings.lr, fused=True)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=settings.lr,
-                                                total_steps=max(settings.steps, 1),
-                                                pct_start=0.15)
+    opt = OneCycleAdam(stack.parameters(), settings.lr, settings.steps, warm_up=0.15)
     half_width = 0.5
     batch = min(settings.batch, rows)
     at = rows
@@ -195,10 +194,9 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
         at += batch
         mu, ls = stack(x, s)
         loss = code_length_bits(mu, ls, t, half_width).mean(dim=1).sum()
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
         opt.step()
-        sched.step()
     return [stack.extract(k, f.shape[1], settings.hidden, s.shape[1])
             for k, (f, s, _) in enumerate(datasets)]
 
@@ -337,14 +335,14 @@ def fit_palette_net(patterns: np.ndarray, targets: np.ndarray, *, hidden: int = 
     hit = torch.from_numpy(((targets[:, None] & 0xFF) == slots).astype(np.float32))
     visited = torch.from_numpy((((targets[:, None] >> 8) >> slots) & 1).astype(np.float32))
     net = nn.Sequential(nn.Linear(N_PATTERN_BITS, hidden), nn.ReLU(), nn.Linear(hidden, N_CAND))
-    opt = torch.optim.Adam(net.parameters(), lr=0.03)
+    opt = Adam(net.parameters(), lr=0.03)
     n = bits.shape[0]
     for _ in range(steps):
         idx = torch.randint(0, n, (min(2048, n),), generator=gen)
         logit = net(bits[idx])
         bce = nn.functional.binary_cross_entropy_with_logits(logit, hit[idx], reduction="none")
         loss = (bce * visited[idx]).sum(1).mean()
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         loss.backward()
         opt.step()
     w1 = net[0].weight.detach().double().numpy().T
