@@ -172,7 +172,9 @@ def test_motion_compensation_matches_oracle(sub):
     mv = rng.integers(-40, 40, (nbx * nby, 2)).astype(np.int64)
     out = np.zeros_like(prev)
     mv = np.concatenate([mv, np.zeros((len(mv), 1), np.int64)], axis=1)
-    motion._compensate(prev[None], geom, 2, mv, 3, nbx, 1023, out)
+    # in two calls of disjoint block rows, as slices compensate (last rows first)
+    motion._compensate(prev[None], geom, 2, mv, 3, nbx, 1023, out, 1, nby)
+    motion._compensate(prev[None], geom, 2, mv, 3, nbx, 1023, out, 0, 1)
     for p, (h, w) in enumerate(shapes):
         plane = prev[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
         got = out[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)

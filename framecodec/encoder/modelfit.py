@@ -191,7 +191,7 @@ def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | N
             ref = np.zeros(layout.size, np.uint16)
             prevs = np.stack([ctx[t - 1 - r] for r in range(min(settings.refs, t))])
             mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
-                           layout.nbx, layout.max_value, ref)
+                           layout.nbx, layout.max_value, ref, 0, layout.nby)
             skip = np.zeros(layout.nux * layout.nuy, np.uint8)
             mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit,
                          layout.nux, layout.nuy, settings.max_error, skip)

@@ -253,14 +253,14 @@ def _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mx, my, bx, by, out):
 
 
 @kernel
-def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out):
-    """out = motion-compensated prediction of every plane.
+def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1):
+    """out = motion-compensated prediction of every plane, in block rows [by0, by1).
 
     ``prevs[r]`` is the reconstructed frame r + 1 frames back; block k reads
     ``prevs[mv[k, 2]]`` displaced by ``mv[k, 0:2]``. Work goes block by block
     (one vector, one fraction), so the inside of the picture runs as row loops.
+    Disjoint block rows write disjoint samples, so slices compensate in parallel.
     """
-    nby = (geom[0, 2] + (1 << log2b) - 1) >> log2b
     size = (1 << log2b) + 8
     ta = np.empty(size, np.int64)
     tb = np.empty(size, np.int64)
@@ -274,7 +274,7 @@ def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out):
         lbx = log2b - sx  # blocks hold 4 or more plane-0 samples: never negative
         lby = log2b - sy
         full = sx == 0 and sy == 0
-        for byk in range(nby):
+        for byk in range(by0, by1):
             y0 = byk << lby
             if y0 >= h:
                 break
