@@ -176,6 +176,19 @@ def _term_row(prev, off, w, plane, x0, y, n, vs, out):
                         + v0[c + 5] + 512) >> 10
 
 
+@inline
+def _copy_block(prev, off, w, x0, x1, y0, y1, ix, iy, out):
+    """A block displaced by whole samples, inside the plane: its samples as they are
+    (what ``_qpel`` and ``_sample_at`` give there). Static content (screens, still
+    backgrounds) is mostly such blocks, including those at the picture's edges, which
+    the filtered paths would take sample by sample."""
+    n = x1 - x0
+    for y in range(y0, y1):
+        src = off + (y + iy) * w + x0 + ix
+        dst = off + y * w + x0
+        out[dst:dst + n] = prev[src:src + n]
+
+
 @kernel
 def _qpel_block(prev, off, w, h, x0, x1, y0, y1, mx, my, maxval, out, ta, tb, vs):
     """One block of a full-resolution plane: ``_qpel`` at every sample, through
@@ -185,6 +198,9 @@ def _qpel_block(prev, off, w, h, x0, x1, y0, y1, mx, my, maxval, out, ta, tb, vs
     iy = my >> 2
     t = (my & 3) * 4 + (mx & 3)
     n = x1 - x0
+    if t == 0 and x0 + ix >= 0 and x1 + ix <= w and y0 + iy >= 0 and y1 + iy <= h:
+        _copy_block(prev, off, w, x0, x1, y0, y1, ix, iy, out)  # whole samples, no taps
+        return
     if x0 + ix - 2 < 0 or x1 + ix + 4 > w or y0 + iy - 2 < 0 or y1 + iy + 4 > h:
         for y in range(y0, y1):
             for x in range(x0, x1):
@@ -224,6 +240,9 @@ def _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mx, my, bx, by, out):
     fx = mx - (ix << bx)
     fy = my - (iy << by)
     n = x1 - x0
+    if fx == 0 and fy == 0 and x0 + ix >= 0 and x1 + ix <= w and y0 + iy >= 0 and y1 + iy <= h:
+        _copy_block(prev, off, w, x0, x1, y0, y1, ix, iy, out)  # whole samples, no taps
+        return
     if x0 + ix < 0 or x1 + ix + 1 > w or y0 + iy < 0 or y1 + iy + 1 > h:
         for y in range(y0, y1):
             for x in range(x0, x1):
