@@ -4,6 +4,8 @@ they were coding are retried elsewhere and the file keeps the local bytes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 import framecodec
@@ -16,8 +18,13 @@ def test_nodes_removed_mid_encode_cost_only_retries(tmp_path):
     import ray
     from ray.cluster_utils import Cluster
 
+    # groups long enough (seconds each) that removing two nodes (about 1.2 s) finds
+    # both coding: with FAST's 40 training steps a group took 0.5 s, the workers had
+    # finished theirs before they died, and Ray rescheduled only tasks never started
+    # (no retry to count)
+    settings = dataclasses.replace(FAST, train_steps=2500)
     local = tmp_path / "local.fcv"
-    framecodec.encode(SAMPLE, local, settings=FAST, group_size=3)  # 10 groups
+    framecodec.encode(SAMPLE, local, settings=settings, group_size=6)  # 5 groups
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})  # the driver's
     try:
@@ -36,9 +43,9 @@ def test_nodes_removed_mid_encode_cost_only_retries(tmp_path):
                 lost.append(written)
 
         out = tmp_path / "cluster.fcv"
-        result = framecodec.encode(SAMPLE, out, settings=FAST, group_size=3, ray=True,
+        result = framecodec.encode(SAMPLE, out, settings=settings, group_size=6, ray=True,
                                    on_group=lose_both_nodes)
-        assert lost == [3]
+        assert lost == [6]
         assert out.read_bytes() == local.read_bytes()
         assert result.run.retries >= 1, result.summary()
         assert result.run.nodes >= 2 and "retr" in result.summary()
