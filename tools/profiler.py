@@ -18,7 +18,7 @@ work on a shared machine does not inflate them; fps figures derive from them.
 
 The wrapped functions are framecodec's internals: when a stage moves, this
 tool's ``_ENCODE_STAGES`` / ``_DECODE_STAGES`` move with it
-(tests/test_profiler.py runs it on a small clip).
+(tests/test_tools.py runs it on a small clip).
 """
 
 from __future__ import annotations
