@@ -213,11 +213,11 @@ class GroupState:
         any slice codes, since a slice's contexts read the reference row below it."""
         lay = self.layout
         prevs = self.refs.stack()
-        rows = [(int(lay.slice_y[s]) >> lay.log2_block,
-                 -(-int(lay.slice_y[s + 1]) >> lay.log2_block)) for s in range(lay.n_slices)]
+        blocks = lay.slice_blocks
         _map_slices(lambda s: mo._compensate(prevs, lay.geom, lay.n_planes, self.mv,
                                              lay.log2_block, lay.nbx, lay.max_value, ref,
-                                             *rows[s]), lay.n_slices, self.threads)
+                                             blocks[s], blocks[s + 1]),
+                    lay.n_slices, self.threads)
         if not self.pal.count:
             return np.zeros(self.pal.idx_size, np.int32)
         return self.pal.reference(self.idx_refs.stack(), self.mv, lay, ref)

@@ -50,7 +50,9 @@ class Layout:
         self.nux = -(-info.width // (block >> 1))
         self.nuy = -(-info.height // (block >> 1))
         n = max(1, min(slices, self.nby, MAX_SLICES))
-        rows = [(s * self.nby // n) * block for s in range(n)] + [info.height]
+        # slices are whole block rows: slice s holds [slice_blocks[s], slice_blocks[s + 1])
+        self.slice_blocks = [s * self.nby // n for s in range(n)] + [self.nby]
+        rows = [b * block for b in self.slice_blocks[:-1]] + [info.height]
         self.slice_y = np.array(rows, np.int64)
         self.n_slices = n
 
