@@ -72,3 +72,41 @@ def test_closed_loop_gather_reads_contexts_from_the_reconstruction():
         off, w, h = (int(v) for v in layout.geom[p, :3])
         shift = src[off:off + w * h].astype(np.int64) - rec[off:off + w * h]
         assert np.array_equal(tb - ta, shift)  # every sample kept, in raster order
+
+
+def test_flat_frames_are_the_flattened_frames_made_when_read():
+    """FlatFrames gives what Layout.flatten gives, for any index, keeping only a few."""
+    import numpy as np
+    import pytest
+    from framecodec.format.layout import FlatFrames
+    for fmt in ("yuv420p", "yuv444p16le"):
+        info, frames = moving_pattern(fmt, 40, 24, count=7)
+        layout = Layout(info, 4, 1)
+        flat = FlatFrames(layout, frames, keep=3)
+        expected = [np.concatenate([p.ravel() for p in f.planes]).astype(np.uint16)
+                    for f in frames]
+        assert len(flat) == 7
+        for t in (0, 1, 0, 6, -1, -7, 3, 2, 3):
+            assert flat[t].dtype == np.uint16 and np.array_equal(flat[t], expected[t])
+        assert flat[1] is flat[1] and len(flat._recent) <= 3
+        assert [b.tolist() for b in flat[2:4]] == [e.tolist() for e in expected[2:4]]
+        with pytest.raises(IndexError):
+            flat[7]
+
+
+def test_training_stacks_integers_at_the_width_they_need():
+    """8-bit sets stack as int16, wider values as int32: the same rows either way."""
+    import numpy as np
+    from framecodec.encoder import train
+    rng = np.random.default_rng(1)
+    for peak, dtype in ((300, np.int16), (70000, np.int32)):
+        sets = [(rng.integers(-peak, peak, (n, f)).astype(np.int32),
+                 rng.integers(-peak, peak, (n, 3)).astype(np.int32),
+                 rng.integers(-peak, peak, n).astype(np.int32)) for n, f in ((50, 4), (20, 6))]
+        xs, ss, ts = train._stacked_rows(sets, 8)
+        assert xs.numpy().dtype == dtype and xs.shape == (2, 50, 6)
+        assert np.array_equal(xs[0, :, :4].numpy(), sets[0][0]) and not xs[0, :, 4:].any()
+        # the smaller set is drawn again: each of its rows once in its first 20
+        assert sorted(map(tuple, xs[1, :20].numpy().tolist())) == \
+            sorted(map(tuple, sets[1][0].tolist()))
+        assert np.array_equal(train._as_float(ts, 8.0).numpy(), ts.numpy() / np.float32(8))

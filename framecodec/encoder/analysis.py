@@ -9,12 +9,13 @@ analysis so ``code_group`` does not code it again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..format.dictionary import ColorDictionary, Palette
-from ..format.layout import Layout
+from ..format.layout import FlatFrames, Layout
 from ..frames import Frame, VideoInfo
 from . import modelfit, motion
 from .groupcoder import EncodedGroup, code_group
@@ -41,7 +42,7 @@ class GroupAnalysis:
     info: VideoInfo
     frames: list[Frame]
     layout: Layout
-    src: list[np.ndarray]
+    src: Sequence[np.ndarray]  # FlatFrames of ``frames``
     mvs: list[np.ndarray]
     intra: list[bool]
     fitted: modelfit.FittedNets
@@ -65,7 +66,7 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     if not 0 <= near <= settings.max_error:
         raise ValueError("palette colours may merge only within the error bound")
     layout = Layout(info, settings.log2_block, settings.slices or default_slices(info))
-    src = [layout.flatten(f) for f in frames]
+    src = FlatFrames(layout, frames, keep=settings.refs + 2)  # a frame and its references
     mvs, intra = motion.estimate(layout, src, settings)
     fits = fit_palettes(info, frames, settings, near) if settings.palette != "off" else []
     plain = _analyse(info, frames, settings, layout, src, mvs, intra, [], 0)
@@ -105,7 +106,7 @@ def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near) -> Gro
     if settings.max_error == 0 or not chosen.fitted.nets:
         return chosen
     # near-lossless: retrain on the contexts the decoder will see, keep it if smaller
-    rec = [layout.flatten(f) for f in chosen.trial[1].reconstructed]
+    rec = FlatFrames(layout, chosen.trial[1].reconstructed, keep=settings.refs + 2)
     refit = modelfit.refit_closed_loop(layout, src, rec, mvs, intra, settings,
                                        chosen.fitted.hidden, skip_planes)
     second = replace(chosen, fitted=refit, trial=None)

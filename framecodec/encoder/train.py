@@ -178,6 +178,7 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
     gen = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
     xs, ss, ts = _stacked_rows(datasets, bit_depth)
+    scale = feature_scale(bit_depth)
     n_in, rows = xs.shape[2], xs.shape[1]
     stack = StackedNets(len(datasets), n_in, settings.hidden)
     opt = OneCycleAdam(stack.parameters(), settings.lr, settings.steps, warm_up=0.15)
@@ -190,7 +191,9 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
             at = 0
         pick = order[at:at + batch]
         # index_select, not xs[:, pick]: the same rows, 4x faster (scattered reads)
-        x, s, t = xs.index_select(1, pick), ss.index_select(1, pick), ts.index_select(1, pick)
+        x = _as_float(xs.index_select(1, pick), scale)
+        s = _as_float(ss.index_select(1, pick), scale)
+        t = _as_float(ts.index_select(1, pick))
         at += batch
         mu, ls = stack(x, s)
         loss = code_length_bits(mu, ls, t, half_width).mean(dim=1).sum()
@@ -204,35 +207,52 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
 def _stacked_rows(datasets, bit_depth: int):
     """Every set's rows in one tensor per input kind, (sets, rows, width): inputs
     padded to the widest, smaller sets drawn again (a random order, repeated) up
-    to the largest set's rows, so a training step takes one slice of each."""
+    to the largest set's rows, so a training step takes one slice of each.
+
+    Kept as integers, 16-bit when they fit (8-bit video): a batch is made float
+    when it is taken (``_as_float``), so the stack is half its float size (which
+    is ~45 MB at 720p)."""
     rows = max(t.shape[0] for _, _, t in datasets)
     n_in = max(f.shape[1] for f, _, _ in datasets)
     gen = np.random.default_rng(len(datasets) * 7919 + rows)
-    scale = np.float32(feature_scale(bit_depth))
+    peak = max(int(np.abs(a).max(initial=0)) for d in datasets for a in d)
+    dtype = np.int16 if peak <= np.iinfo(np.int16).max else np.int32
     # filled in place (no per-set copies to stack): at 720p these are tens of MB
-    xs = torch.zeros((len(datasets), rows, n_in))
-    ss = torch.zeros((len(datasets), rows, MAX_SEQ))
-    ts = torch.empty((len(datasets), rows))
+    xs = np.zeros((len(datasets), rows, n_in), dtype)
+    ss = np.zeros((len(datasets), rows, MAX_SEQ), dtype)
+    ts = np.empty((len(datasets), rows), dtype)
     for k, (feats, seqs, targets) in enumerate(datasets):
         pick = np.arange(rows) % targets.shape[0]
         if targets.shape[0] < rows:
             pick = gen.permutation(targets.shape[0])[pick]
-        for out, values in ((xs[k].numpy(), feats), (ss[k].numpy(), seqs)):
-            part = out[:, :values.shape[1]]
-            part[...] = values[pick]  # int32 -> float32: exact
-            part /= scale  # a power of two: exact
-        ts[k].numpy()[...] = targets[pick]
-    return xs, ss, ts
+        xs[k, :, :feats.shape[1]] = feats[pick]
+        ss[k, :, :seqs.shape[1]] = seqs[pick]
+        ts[k] = targets[pick]
+    return torch.from_numpy(xs), torch.from_numpy(ss), torch.from_numpy(ts)
+
+
+def _as_float(values, scale: float = 1.0):
+    """Integer training values as float32 (the scale is a power of two: dividing
+    by it is exact)."""
+    out = values.float()
+    return out.mul_(1.0 / scale) if scale != 1.0 else out
+
+
+MEAN_BITS_ROWS = 16384  # rows evaluated at once: a whole 720p set's activations are ~30 MB
 
 
 def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int) -> float:
     """Ideal code length per sample (unit bins) of the float net: for choosing
     model sizes and for reports."""
-    x, s = _tensors(feats, seqs, bit_depth)
+    total = 0.0
     with torch.no_grad():
-        mu, ls = net(x, s)
-        t = torch.from_numpy(targets.astype(np.float32))
-        return float(code_length_bits(mu, ls, t, 0.5).mean())
+        for at in range(0, targets.shape[0], MEAN_BITS_ROWS):
+            part = slice(at, at + MEAN_BITS_ROWS)
+            x, s = _tensors(feats[part], seqs[part], bit_depth)
+            mu, ls = net(x, s)
+            t = torch.from_numpy(targets[part].astype(np.float32))
+            total += float(code_length_bits(mu, ls, t, 0.5).double().sum())
+    return total / max(targets.shape[0], 1)
 
 
 def _shift_for(weights: np.ndarray, limit: int = WEIGHT_MAX) -> int:
