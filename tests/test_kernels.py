@@ -259,3 +259,16 @@ def test_motion_substream_round_trips_unit_skips(size):
                             rc.new_probs(fc.MOTION_CONTEXTS), coder.st, coder.buf)
             assert np.array_equal(got_mv, mv) and np.array_equal(got_skip, skip)
             coder.check_complete(used_up=True)
+
+
+def test_integer_network_products_are_exact_in_either_arithmetic():
+    """IntNet's products go through float64 only where every sum stays below 2**53."""
+    from framecodec.format.model import _int_matmul
+    rng = np.random.default_rng(3)
+    for peak in (2 ** 17, 2 ** 40):  # the float64 path, then the int64 one
+        a = rng.integers(-peak, peak, (200, 12), dtype=np.int64)
+        b = rng.integers(-32767, 32767, (12, 16), dtype=np.int64)
+        a[0, :] = peak - 1
+        b[:, 0] = 32766  # a full-size sum
+        got = _int_matmul(a, b)
+        assert got.dtype == np.int64 and np.array_equal(got, a @ b)

@@ -34,6 +34,16 @@ _THRESHOLDS = (6, 32)
 N_RECORD_CLASSES = 7
 
 
+def _int_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of integer matrices, exactly, as int64. In float64 (BLAS, ten times
+    numpy's integer product) when no sum can reach 2**53, the largest integer
+    float64 holds exactly; in int64 otherwise."""
+    bound = float(np.abs(a).max(initial=0)) * float(np.abs(b).max(initial=0)) * a.shape[-1]
+    if bound < 2.0 ** 53:
+        return (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a.astype(np.int64) @ b.astype(np.int64)
+
+
 @dataclass
 class IntNet:
     """Integer weights of one predictor; ``flat`` is what kernels consume."""
@@ -93,11 +103,11 @@ class IntNet:
         """Network outputs (n, n_out) for int features (n, n_in); the kernel's twin."""
         w1, b1, w2, b2, w3, b3, _ = self.layers()
         f = self.flat
-        h = np.clip((feats.astype(np.int64) @ w1 + b1) >> int(f[4]), 0, HIDDEN_MAX)
+        h = np.clip((_int_matmul(feats, w1) + b1) >> int(f[4]), 0, HIDDEN_MAX)
         if w2 is not None:
-            h = np.clip((h @ w2 + b2) >> int(f[5]), 0, HIDDEN_MAX)
+            h = np.clip((_int_matmul(h, w2) + b2) >> int(f[5]), 0, HIDDEN_MAX)
         shifts = f[8:8 + w3.shape[1]].astype(np.int64)
-        return (h @ w3 + b3) >> shifts
+        return (_int_matmul(h, w3) + b3) >> shifts
 
     @property
     def n_seq(self) -> int:
