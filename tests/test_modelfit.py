@@ -95,18 +95,25 @@ def test_flat_frames_are_the_flattened_frames_made_when_read():
 
 
 def test_training_stacks_integers_at_the_width_they_need():
-    """8-bit sets stack as int16, wider values as int32: the same rows either way."""
+    """8-bit sets stack as int16, wider values as int32: each row's features (padded),
+    sequential features (padded) and target side by side, the same values either way."""
     import numpy as np
     from framecodec.encoder import train
+    from framecodec.kernels.context import MAX_SEQ
     rng = np.random.default_rng(1)
     for peak, dtype in ((300, np.int16), (70000, np.int32)):
         sets = [(rng.integers(-peak, peak, (n, f)).astype(np.int32),
-                 rng.integers(-peak, peak, (n, 3)).astype(np.int32),
-                 rng.integers(-peak, peak, n).astype(np.int32)) for n, f in ((50, 4), (20, 6))]
-        xs, ss, ts = train._stacked_rows(sets, 8)
-        assert xs.numpy().dtype == dtype and xs.shape == (2, 50, 6)
-        assert np.array_equal(xs[0, :, :4].numpy(), sets[0][0]) and not xs[0, :, 4:].any()
+                 rng.integers(-peak, peak, (n, q)).astype(np.int32),
+                 rng.integers(-peak, peak, n).astype(np.int32))
+                for n, f, q in ((50, 4, 3), (20, 6, 2))]
+        rows = train._stacked_rows(sets).numpy()
+        assert rows.dtype == dtype and rows.shape == (2, 50, 6 + MAX_SEQ + 1)
+        first = rows[0]
+        assert np.array_equal(first[:, :4], sets[0][0]) and not first[:, 4:6].any()
+        assert np.array_equal(first[:, 6:9], sets[0][1]) and np.array_equal(first[:, -1],
+                                                                            sets[0][2])
         # the smaller set is drawn again: each of its rows once in its first 20
-        assert sorted(map(tuple, xs[1, :20].numpy().tolist())) == \
-            sorted(map(tuple, sets[1][0].tolist()))
-        assert np.array_equal(train._as_float(ts, 8.0).numpy(), ts.numpy() / np.float32(8))
+        whole = np.concatenate(sets[1][:2] + (sets[1][2][:, None],), axis=1)
+        second = np.concatenate([rows[1, :20, :6], rows[1, :20, 6:8], rows[1, :20, -1:]], 1)
+        assert not rows[1, :, 8].any()
+        assert sorted(map(tuple, second.tolist())) == sorted(map(tuple, whole.tolist()))
