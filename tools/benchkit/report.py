@@ -128,9 +128,10 @@ def methods_notes(mode: str, args, clips: Sequence[dict], rows: Sequence[Row],
             "x265 streams can differ slightly with threads; their sizes are in the JSON.")
     lines.append("framecodec is measured like the others, through framecodec.encode (which "
                  "decodes the clip and trains its networks itself, inside the timing: its "
-                 "encode fps include the training) and framecodec.decode_frames; once per run, two "
-                 "frames are encoded and decoded untimed first so that numba's on-disk kernel "
-                 "cache is filled, and every decode child decodes two frames untimed before "
+                 "encode fps include the training) and framecodec.decode_frames; 12 frames "
+                 "(intra and inter) are encoded and decoded untimed first, once per run for "
+                 "each kind of source (lossless or bounded, pixel format, depth), so that "
+                 "numba's on-disk kernel cache is filled, and every decode child decodes two frames untimed before "
                  "the timed decode (loading the cached kernels).")
     lines.append("Frames: " + ", ".join(
         f"{c['name']} {c['frames']} ({c['width']}x{c['height']} {c['pix_fmt']})" for c in clips)
