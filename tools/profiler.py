@@ -12,7 +12,8 @@ and reconstruction in one pass; its share is split by replaying each decoded
 slice's passes on the decoded samples (``_replay`` below mirrors the coder's
 row loop without coding; the fastest of three replays counts), so "entropy
 decoding, reconstruction" is the slice time minus the replays, summed over
-the decode (scaled down if noise makes them exceed it). Numba kernels are compiled (and cached) by a warm-up run first.
+the decode (scaled down if noise makes them exceed it). Numba kernels are
+compiled (and cached) by a warm-up run first.
 Times are the process's CPU time (``time.process_time_ns``), so that other
 work on a shared machine does not inflate them; fps figures derive from them.
 
@@ -50,7 +51,7 @@ class Stages:
         self.calls: dict[str, int] = defaultdict(int)
         self._stack: list[list] = []
         self.excluded = 0
-        self.replays = [0, 0, 0]  # the slice replays' cumulative times (decode only)
+        self.replays = [0, 0, 0]  # per replay level, its time summed over slices (decode)
 
     def enter(self, label: str) -> None:
         self._stack.append([label, time.process_time_ns(), 0])
