@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
                         "cuts, within --min-group and --max-group)")
     e.add_argument("--min-group", type=int, default=None, metavar="FRAMES",
                    help="shortest group a scene cut may close (default 8)")
+    e.add_argument("--intra-only", action="store_true",
+                   help="code every frame intra (no motion): for image sequences whose frames "
+                        "do not repeat each other's content; a group's frames still share "
+                        "its networks")
     e.add_argument("--max-group", type=int, default=None, metavar="FRAMES",
                    help="longest group (default 60); each group decodes on its own")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
@@ -184,7 +188,9 @@ def encode_settings(args):
     overrides = {k: v for k, v in (("max_error", args.max_error), ("min_group", args.min_group),
                                    ("max_group", args.max_group),
                                    ("group_size", args.group_size),
-                                   ("palette", getattr(args, "palette", None))) if v is not None}
+                                   ("palette", getattr(args, "palette", None)),
+                                   ("inter", False if getattr(args, "intra_only", False)
+                                    else None)) if v is not None}
     return settings.replace(**overrides) if overrides else settings
 
 

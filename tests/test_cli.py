@@ -153,3 +153,22 @@ def test_out_of_memory_is_one_line(capsys, coded, monkeypatch):
 def test_info_names_the_frame_hashes(capsys, coded):
     code, stdout, _ = run(capsys, "info", coded)
     assert code == 0 and "MD5 of the source frames, as yuv420p" in stdout
+
+
+def test_intra_only_codes_every_frame_intra_and_round_trips(tmp_path, capsys):
+    """--intra-only: no frame predicts from another (every payload's kind is intra), the
+    group still shares one model, and the frames come back exactly."""
+    from framecodec.format.container import FcvReader
+    from framecodec.format.group import INTRA
+    out = tmp_path / "i.fcv"
+    args = ["encode", SAMPLE, "--frames", "0:6", "--preset", "fast", "-q", "--group-size", "6"]
+    assert run(capsys, *args, "-o", out, "--intra-only")[0] == 0
+    with FcvReader(out) as reader:
+        assert len(reader.groups) == 1
+        kinds = [record.payload[0] for record in reader.read_group(0)[1]]
+    assert kinds == [INTRA] * 6
+    assert_frames_equal(list(framecodec.decode_frames(out)), read_frames(SAMPLE, 0, 6)[1])
+    # without the flag the same frames use motion: most are inter
+    assert run(capsys, *args, "-o", tmp_path / "v.fcv")[0] == 0
+    with FcvReader(tmp_path / "v.fcv") as reader:
+        assert [r.payload[0] for r in reader.read_group(0)[1]].count(INTRA) < 6

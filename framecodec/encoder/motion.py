@@ -28,6 +28,8 @@ def estimate(layout: Layout, src: list[np.ndarray],
     """Per frame: a field (n_blocks, 3) int64 (vector in quarter samples, reference
     index; zeros for intra frames) and whether the frame is better coded intra."""
     n_blocks = layout.nbx * layout.nby
+    if not settings.inter:  # --intra-only: nothing to search
+        return [np.zeros((n_blocks, 3), np.int64) for _ in src], [True] * len(src)
     h, w = layout.shapes[0]
     fields = [np.zeros((n_blocks, 3), np.int64)]
     intra = [True]

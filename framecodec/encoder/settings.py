@@ -44,6 +44,7 @@ class EncodeSettings:
     min_group: int = 8
     max_group: int = 60
     group_size: int = 0
+    inter: bool = True
     block: int = 16
     refs: int = 4
     search_range: int = 48
@@ -87,6 +88,7 @@ RULES = {
     "min_group": _within("min_group", 1, LIMITS.max_group_frames),
     "max_group": lambda s: s.min_group <= s.max_group <= LIMITS.max_group_frames,
     "group_size": _within("group_size", 0, LIMITS.max_group_frames),
+    "inter": lambda s: isinstance(s.inter, bool),
     "block": lambda s: s.block in [1 << k for k in range(MIN_LOG2_BLOCK, MAX_LOG2_BLOCK + 1)],
     "refs": _within("refs", 1, MAX_REFS),
     "search_range": _within("search_range", 0, MAX_SEARCH),
@@ -108,6 +110,9 @@ KEYS = {
     "min_group": "shortest group a scene cut may close (frames)",
     "max_group": "longest group (frames); each group decodes on its own",
     "group_size": "if not 0: exactly this many frames per group, scene cuts ignored",
+    "inter": "predict frames from earlier frames of their group (motion); false codes every "
+             "frame intra: no frame reads another's samples, though a group's frames still "
+             "share its networks, colour dictionary and adaptive contexts",
     "block": "motion block size in samples of plane 0: 4, 8, 16, 32, 64 or 128",
     "refs": f"reference frames a block may predict from, 1 to {MAX_REFS}",
     "search_range": "motion search range in samples",
