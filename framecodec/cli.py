@@ -76,12 +76,12 @@ def _parser() -> argparse.ArgumentParser:
                         "cuts, within --min-group and --max-group)")
     e.add_argument("--min-group", type=int, default=None, metavar="FRAMES",
                    help="shortest group a scene cut may close (default 8)")
+    e.add_argument("--max-group", type=int, default=None, metavar="FRAMES",
+                   help="longest group (default 60); each group decodes on its own")
     e.add_argument("--intra-only", action="store_true",
                    help="code every frame intra (no motion): for image sequences whose frames "
                         "do not repeat each other's content; a group's frames still share "
                         "its networks")
-    e.add_argument("--max-group", type=int, default=None, metavar="FRAMES",
-                   help="longest group (default 60); each group decodes on its own")
     e.add_argument("--frames", type=_frame_range, default=None, metavar="START:STOP",
                    help="encode only source frames [START, STOP)")
     e.add_argument("--jobs", type=int, default=None,
