@@ -237,27 +237,26 @@ def _split_slices(stages: Stages, undo: list) -> None:
 
     def wrapper(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
                 nets, net_off, *rest):
-        stages.enter("slice coding")
+        stages.enter("slice coding" if encode else "slice decoding")
         try:
             return original(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
                             log2u, nux, nets, net_off, *rest)
         finally:
-            spent = stages.leave()
+            stages.leave()
             if not encode:
                 pal_role, bd, near = rest[role_at], rest[bd_at], rest[near_at]
+
+                def replay(level: int) -> int:
+                    t0 = time.process_time_ns()
+                    _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
+                            nets, net_off, pal_role, level, bd, near)
+                    return time.process_time_ns() - t0
+
                 start = time.process_time_ns()
                 for level in range(3):  # each replay redoes the passes below its own
-                    best = None
-                    for _ in range(_REPLAYS):  # the fastest of a few: a slice is short
-                        t0 = time.process_time_ns()
-                        _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u,
-                                nux, nets, net_off, pal_role, level, bd, near)
-                        took = time.process_time_ns() - t0
-                        best = took if best is None else min(best, took)
-                    stages.replays[level] += best
+                    # the fastest of a few: a slice is short
+                    stages.replays[level] += min(replay(level) for _ in range(_REPLAYS))
                 stages.exclude(time.process_time_ns() - start)
-                stages.ns["slice coding"] -= spent
-                stages.add("slice decoding", spent)
 
     framecoder._code_slice = wrapper
     undo.append((framecoder, "_code_slice", original))
@@ -276,9 +275,9 @@ def _share_slice_decoding(stages: Stages) -> None:
     estimated = sum(parts.values())
     scale = min(1.0, spent / estimated) if estimated else 0.0
     for label, ns in parts.items():
-        stages.add(label, int(ns * scale))
-    stages.add("entropy decoding, reconstruction",
-               spent - sum(int(ns * scale) for ns in parts.values()))
+        parts[label] = int(ns * scale)
+        stages.add(label, parts[label])
+    stages.add("entropy decoding, reconstruction", spent - sum(parts.values()))
 
 
 def profile(clip: Path, frames: tuple[int, int], max_error: int, threads: int,

@@ -178,7 +178,7 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
     gen = torch.Generator().manual_seed(settings.seed)
     torch.manual_seed(settings.seed)
     rows = _stacked_rows(datasets)
-    n_in = max(f.shape[1] for f, _, _ in datasets)
+    n_in = rows.shape[2] - MAX_SEQ - 1  # the widest set's row features
     inv_scale = 1.0 / feature_scale(bit_depth)  # a power of two: scaling is exact
     stack = StackedNets(len(datasets), n_in, settings.hidden)
     opt = OneCycleAdam(stack.parameters(), settings.lr, settings.steps, warm_up=0.15)
