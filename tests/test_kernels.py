@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numba import njit
+from numba import config as numba_config, njit
 
-from framecodec.kernels import _jit, motion, rangecoder as rc, search
+from framecodec.kernels import _jit, mlp_pairs, motion, rangecoder as rc, search
 from framecodec.kernels.mlp import COEF_FRAC, HEADER, MAX_HIDDEN, _mlp_rows
 from framecodec.kernels.symbols import SET_SIZE, _dec_signed, _enc_signed
 from framecodec.format.model import N_RECORD_CLASSES, IntNet
@@ -119,6 +119,89 @@ def test_mlp_kernel_matches_oracles(h2):
     want = naive.mlp_outputs(net.flat, feats.T)
     assert np.array_equal(out.T, want)
     assert np.array_equal(net.outputs(feats.T), want)
+
+
+# mlp_pairs emits vector instructions: there is no plain-Python version to run without
+# the JIT (the coder then keeps mlp.py's kernel, SIMD being False)
+compiled_only = pytest.mark.skipif(numba_config.DISABLE_JIT, reason="LLVM intrinsics")
+
+
+def _pair_network_outputs(kernel, flat, feats, cols=None):
+    """Outputs of ``mlp_pairs`` (``kernel``: its ``mlp_rows`` or a recompiled copy) for the
+    columns ``cols`` of ``feats`` (every column when None); None when a value does not
+    fit 16 bits."""
+    n_in, width = feats.shape
+    n = width if cols is None else len(cols)
+    stride = 2 * (width + mlp_pairs.LANES)
+    packed = np.zeros(mlp_pairs.packed_size(flat.size), np.int32)
+    mlp_pairs.pack(flat, packed)
+    pairs = np.zeros((3, 32 * stride), np.int16)
+    pairs[:] = 12345  # stale values beyond a row's end must not matter
+    out = np.zeros((8, width + mlp_pairs.LANES), np.int64)
+    full = np.zeros((12, width), np.int32)
+    full[:n_in] = feats
+    index = np.arange(width) if cols is None else np.asarray(cols, np.int64)
+    if not mlp_pairs.pack_row(full, index, n, cols is None, n_in, pairs[0], stride,
+                              np.zeros((2, width), np.int32)):
+        return None
+    kernel(packed, pairs[0], n, pairs[1], pairs[2], out, stride)
+    return out[:2 + 2 * int(flat[3]), :n].T
+
+
+@compiled_only
+@pytest.mark.parametrize("seed", range(6))
+def test_pair_network_matches_oracle(seed):
+    """Any shape (odd inputs, units not a multiple of four, one or two hidden layers,
+    rows not a multiple of a tile), the largest weights and 16-bit features."""
+    rng = np.random.default_rng(seed)
+    for _ in range(8):
+        n_in = int(rng.integers(1, 13))
+        h1 = int(rng.integers(1, 65))
+        h2 = int(rng.choice([0, int(rng.integers(1, 65))]))
+        n_seq = int(rng.choice([2, 3]))
+        extreme = rng.random() < 0.5
+        w = (lambda lim, shape: rng.choice([-lim, lim], shape)) if extreme else \
+            (lambda lim, shape: rng.integers(-lim, lim + 1, shape))
+        n_out = 2 + 2 * n_seq
+        net = IntNet.build(w(127, (n_in, h1)), rng.integers(-(1 << 30) + 1, 1 << 30, h1),
+                           int(rng.integers(0, 16)),
+                           w(127, (h1, h2)) if h2 else None,
+                           rng.integers(-(1 << 30) + 1, 1 << 30, h2) if h2 else None,
+                           int(rng.integers(0, 16)), w(32767, (h2 or h1, n_out)),
+                           rng.integers(-(1 << 30) + 1, 1 << 30, n_out),
+                           rng.integers(0, 24, n_out), [-20, 3, 40])
+        width = int(rng.integers(1, 90))
+        feats = (rng.choice([-32767, 32767], (n_in, width)) if extreme else
+                 rng.integers(-32767, 32768, (n_in, width))).astype(np.int32)
+        want = naive.mlp_outputs(net.flat, feats.T)
+        assert np.array_equal(_pair_network_outputs(mlp_pairs.mlp_rows, net.flat, feats), want)
+        cols = np.sort(rng.choice(width, int(rng.integers(1, width + 1)), replace=False))
+        assert np.array_equal(_pair_network_outputs(mlp_pairs.mlp_rows, net.flat, feats, cols),
+                              want[cols])
+
+
+@compiled_only
+def test_pair_network_portable_code_matches_oracle(monkeypatch):
+    """The plain-IR pair products (CPUs without AVX2) give the same integers."""
+    monkeypatch.setattr(mlp_pairs, "SIMD", not mlp_pairs.SIMD)
+    portable = njit(mlp_pairs.mlp_rows.py_func)  # compiled now, with the other code path
+    rng = np.random.default_rng(7)
+    net = random_net(rng, n_in=11, h1=13, h2=6)
+    feats = rng.integers(-32767, 32768, (11, 37)).astype(np.int32)
+    assert np.array_equal(_pair_network_outputs(portable, net.flat, feats),
+                          naive.mlp_outputs(net.flat, feats.T))
+
+
+@compiled_only
+def test_pair_network_refuses_features_beyond_16_bits():
+    rng = np.random.default_rng(3)
+    net = random_net(rng)
+    feats = rng.integers(-300, 300, (net.n_in, 20)).astype(np.int32)
+    feats[2, 7] = 1 << 15
+    assert _pair_network_outputs(mlp_pairs.mlp_rows, net.flat, feats) is None
+    feats[2, 7] = -(1 << 15) + 1
+    assert np.array_equal(_pair_network_outputs(mlp_pairs.mlp_rows, net.flat, feats),
+                          naive.mlp_outputs(net.flat, feats.T))
 
 
 def _net_record(net) -> bytes:

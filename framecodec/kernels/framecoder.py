@@ -25,6 +25,7 @@ from ._jit import inline, kernel
 from .context import MAX_ROW_FEATURES, _row_features, _sequential
 from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_LUT, MAX_OUT, MU_FRAC, _bucket_fast, \
     _bucket_table, _mlp_rows
+from .mlp_pairs import LANES, SIMD, mlp_rows, pack, pack_row, packed_size
 from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .palette import _code_index_rows, _palette_fill
 from .rangecoder import _dec_bit, _enc_bit
@@ -59,7 +60,7 @@ def _prediction(outs, k, n_seq, s0, s1, s2):
 @kernel
 def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                      net, probs, bd, near, st, buf, full, feats, h1, h2, outs, acc, acc32, cols,
-                     lut):
+                     lut, packed, pairs, stride):
     off = geom[p, 0]
     w = geom[p, 1]
     sx = geom[p, 3]
@@ -72,6 +73,11 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     one = np.int64(1) << MU_FRAC
     half_one = one >> 1
     lo, span = _bucket_table(net, lut)
+    if SIMD:
+        pack(net, packed)
+    xp = pairs[0]
+    p1 = pairs[1]
+    p2 = pairs[2]
     for y in range(ys, ye):
         brow = ((y << sy) >> log2u) * nux  # the unit grid, through plane 0 (FORMAT.md 5.2)
         row = off + y * w
@@ -82,7 +88,9 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                 n += 1
         if n:
             _row_features(rec, ref, err, geom, p, y, ys, inter, full)
-            if n == w:
+            if SIMD and pack_row(full, cols, n, n == w, net[0], xp, stride, acc32):
+                mlp_rows(packed, xp, n, p1, p2, outs, stride)
+            elif n == w:
                 _mlp_rows(net, full, n, h1, h2, outs, acc, acc32)
             else:  # the coded columns only
                 for f in range(net[0]):
@@ -142,7 +150,11 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     h1 = np.zeros((MAX_HIDDEN, width), np.int16)
     h2 = np.zeros((MAX_HIDDEN, width), np.int16)
     acc32 = np.zeros((4, width), np.int32)
-    outs = np.zeros((MAX_OUT, width), np.int64)
+    outs = np.zeros((MAX_OUT, width + LANES), np.int64)
+    # pair-interleaved 16-bit rows for mlp_pairs: inputs, first and second hidden layer
+    stride = 2 * (width + LANES)
+    pairs = np.zeros((3, (max(MAX_ROW_FEATURES, MAX_HIDDEN) + 1) // 2 * stride), np.int16)
+    packed = np.zeros(packed_size(nets.shape[0]), np.int32)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
     lut = np.zeros(MAX_LUT, np.uint8)
@@ -169,7 +181,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
         net = nets[net_off[p]:net_off[p + 1]]
         _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                          net, probs[p], bd, near, st, buf, full, feats, h1, h2, outs, acc, acc32,
-                         cols, lut)
+                         cols, lut, packed, pairs, stride)
 
 
 @kernel
