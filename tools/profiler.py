@@ -41,6 +41,7 @@ from framecodec.kernels.context import MAX_ROW_FEATURES, _row_features, _sequent
 from framecodec.kernels.framecoder import _prediction
 from framecodec.kernels.mlp import MAX_HIDDEN, MAX_LUT, MAX_OUT, _bucket_fast, _bucket_table, \
     _mlp_rows
+from framecodec.kernels.mlp_pairs import LANES, SIMD, mlp_rows, pack, pack_row, packed_size
 
 
 class Stages:
@@ -173,10 +174,13 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
     h1 = np.zeros((MAX_HIDDEN, width), np.int16)
     h2 = np.zeros((MAX_HIDDEN, width), np.int16)
     acc32 = np.zeros((4, width), np.int32)
-    outs = np.zeros((MAX_OUT, width), np.int64)
+    outs = np.zeros((MAX_OUT, width + LANES), np.int64)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
     lut = np.zeros(MAX_LUT, np.uint8)
+    stride = 2 * (width + LANES)
+    pairs = np.zeros((3, (max(MAX_ROW_FEATURES, MAX_HIDDEN) + 1) // 2 * stride), np.int16)
+    packed = np.zeros(packed_size(nets.shape[0]), np.int32)
     half = np.int64(1) << (bd - 1)
     maxval = (np.int64(1) << bd) - 1
     total = np.int64(0)
@@ -185,30 +189,34 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
             continue
         w = geom[p, 1]
         h = geom[p, 2]
+        sx = geom[p, 3]
         sy = geom[p, 4]
         ys = y0 >> sy
         ye = min(h, (y1 + (1 << sy) - 1) >> sy)
-        lbx = log2u - geom[p, 3]
-        lby = log2u - sy
         net = nets[net_off[p]:net_off[p + 1]]
         lo, span = _bucket_table(net, lut)
+        if SIMD:
+            pack(net, packed)
         for y in range(ys, ye):
-            brow = (y >> lby) * nux
+            brow = ((y << sy) >> log2u) * nux
             n = 0
             for x in range(w):
-                if not (inter and skip[brow + (x >> lbx)]):
+                if not (inter and skip[brow + ((x << sx) >> log2u)]):
                     cols[n] = x
                     n += 1
             if n:
                 _row_features(rec, ref, err, geom, p, y, ys, inter, full)
-                for f in range(net[0]):
-                    for k in range(n):
-                        feats[f, k] = full[f, cols[k]]
-            if level >= 1 and n:
-                _mlp_rows(net, feats, n, h1, h2, outs, acc, acc32)
+            if level >= 1 and n:  # as the coder chooses its network kernel
+                if SIMD and pack_row(full, cols, n, n == w, net[0], pairs[0], stride, acc32):
+                    mlp_rows(packed, pairs[0], n, pairs[1], pairs[2], outs, stride)
+                else:
+                    for f in range(net[0]):
+                        for k in range(n):
+                            feats[f, k] = full[f, cols[k]]
+                    _mlp_rows(net, feats, n, h1, h2, outs, acc, acc32)
                 total += outs[0, 0]
             elif n:
-                total += feats[0, 0]
+                total += full[0, cols[0]]
             if level >= 2:
                 row = geom[p, 0] + y * w
                 n_seq = net[3]
