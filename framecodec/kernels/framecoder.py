@@ -28,8 +28,8 @@ from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_LUT, MAX_OUT, MU_FRAC, 
 from .mlp_pairs import LANES, SIMD, mlp_rows, pack, pack_row, packed_size
 from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .palette import _code_index_rows, _palette_fill
-from .rangecoder import _dec_bit, _enc_bit
-from .symbols import SET_SIZE, _dec_signed, _dec_value, _enc_signed, _enc_value
+from .rangecoder import CODE, DPOS, DRANGE, _dec_bit, _dec_store, _enc_bit
+from .symbols import SET_SIZE, _dec_signed, _dec_value_local, _enc_signed, _enc_value
 
 QUARTERS = 4  # where the centre lies within its sample: the sign context
 ZERO_CONTEXTS = MAX_BUCKETS * SET_SIZE  # lossless zero flags by bucket and quarter
@@ -78,6 +78,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     xp = pairs[0]
     p1 = pairs[1]
     p2 = pairs[2]
+    code, rng, pos = st[CODE], st[DRANGE], st[DPOS]  # the decoder's state, in registers
     for y in range(ys, ye):
         brow = ((y << sy) >> log2u) * nux  # the unit grid, through plane 0 (FORMAT.md 5.2)
         row = off + y * w
@@ -123,7 +124,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                     v = (e + near) // qstep if e >= 0 else -((near - e) // qstep)
                 _enc_value(st, buf, probs, zero_ctx, cbase, v, sign_ctx, max_exp)
             else:
-                v = _dec_value(st, buf, probs, zero_ctx, cbase, sign_ctx, max_exp)
+                v, code, rng, pos = _dec_value_local(code, rng, pos, buf, probs, zero_ctx, cbase,
+                                                     sign_ctx, max_exp)
             if near == 0:
                 r = (pred + v) & maxval
             else:
@@ -131,6 +133,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                 r = 0 if r < 0 else (maxval if r > maxval else r)
             rec[i] = r
             err[i] = r - base
+    if not encode:
+        _dec_store(st, buf, code, rng, pos)
 
 
 @kernel

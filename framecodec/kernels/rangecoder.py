@@ -205,6 +205,38 @@ def _dec_bit(st, buf, probs, ctx):
     return bit
 
 
+@inline
+def _dec_bit_local(code, rng, pos, buf, probs, ctx):
+    """``_dec_bit`` on a state held in locals: returns (bit, code, range, position).
+
+    For the per-sample loop: the state stays in registers instead of going
+    through ``st`` on every decision. Bytes past the end read as zeros; the
+    caller counts them from the position (``_dec_store``)."""
+    bound = (rng >> PROB_BITS) * ((probs[ctx, 0] + probs[ctx, 1]) >> 1)
+    bit = 0
+    if code < bound:
+        rng = bound
+        bit = 1
+    else:
+        code -= bound
+        rng -= bound
+    _adapt(probs, ctx, bit)
+    while rng < TOP:
+        rng = rng << 8
+        byte = np.int64(buf[pos]) if pos < buf.shape[0] else np.int64(0)
+        pos += 1
+        code = ((code << 8) | byte) & 0xFFFFFFFF
+    return bit, code, rng, pos
+
+
+@inline
+def _dec_store(st, buf, code, rng, pos):
+    """Put a local decoder state back into ``st``, counting bytes read past the end."""
+    st[OVERREAD] += max(0, pos - max(st[DPOS], buf.shape[0]))
+    st[CODE] = code
+    st[DRANGE] = rng
+    st[DPOS] = pos
+
 
 class RangeDecoder:
     """One substream being decoded: the kernels' state and buffer, and its end checks.

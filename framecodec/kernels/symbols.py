@@ -17,7 +17,7 @@ the e bits of a below its leading one, most significant first. One
 import numpy as np
 
 from ._jit import inline, kernel
-from .rangecoder import _dec_bit, _enc_bit
+from .rangecoder import _dec_bit, _dec_bit_local, _enc_bit
 
 SET_SIZE = 37
 _SIGN, _EXP, _MANT = 1, 5, 21
@@ -65,6 +65,29 @@ def _dec_value(st, buf, probs, zero_ctx, base, sign_ctx, max_exp):
     for j in range(e - 1, -1, -1):
         a = (a << 1) | _dec_bit(st, buf, probs, base + _MANT + min(j, 15))
     return -a if negative else a
+
+
+@inline
+def _dec_value_local(code, rng, pos, buf, probs, zero_ctx, base, sign_ctx, max_exp):
+    """``_dec_value`` on a local decoder state: returns (value, code, range, position)."""
+    zero, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs, zero_ctx)
+    if zero:
+        return np.int64(0), code, rng, pos
+    negative, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs,
+                                              base + _SIGN + sign_ctx)
+    e = 0
+    while e < max_exp:
+        more, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs,
+                                              base + _EXP + min(e, 15))
+        if not more:
+            break
+        e += 1
+    a = np.int64(1)
+    for j in range(e - 1, -1, -1):
+        b, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs,
+                                           base + _MANT + min(j, 15))
+        a = (a << 1) | b
+    return (-a if negative else a), code, rng, pos
 
 
 @kernel
