@@ -133,7 +133,7 @@ def _pair_network_outputs(kernel, flat, feats, cols=None):
     n_in, width = feats.shape
     n = width if cols is None else len(cols)
     stride = 2 * (width + mlp_pairs.LANES)
-    packed = np.zeros(mlp_pairs.packed_size(flat.size), np.int32)
+    packed = np.zeros(mlp_pairs.PACKED_WORDS, np.int32)
     mlp_pairs.pack(flat, packed)
     pairs = np.zeros((3, 32 * stride), np.int16)
     pairs[:] = 12345  # stale values beyond a row's end must not matter

@@ -41,7 +41,7 @@ from framecodec.kernels.context import MAX_ROW_FEATURES, _row_features, _sequent
 from framecodec.kernels.framecoder import _prediction
 from framecodec.kernels.mlp import MAX_HIDDEN, MAX_LUT, MAX_OUT, _bucket_fast, _bucket_table, \
     _mlp_rows
-from framecodec.kernels.mlp_pairs import LANES, SIMD, mlp_rows, pack, pack_row, packed_size
+from framecodec.kernels.mlp_pairs import LANES, PACKED_WORDS, SIMD, mlp_rows, pack, pack_row
 
 
 class Stages:
@@ -180,7 +180,7 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
     lut = np.zeros(MAX_LUT, np.uint8)
     stride = 2 * (width + LANES)
     pairs = np.zeros((3, (max(MAX_ROW_FEATURES, MAX_HIDDEN) + 1) // 2 * stride), np.int16)
-    packed = np.zeros(packed_size(nets.shape[0]), np.int32)
+    packed = np.zeros(PACKED_WORDS, np.int32)
     half = np.int64(1) << (bd - 1)
     maxval = (np.int64(1) << bd) - 1
     total = np.int64(0)

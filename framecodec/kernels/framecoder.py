@@ -25,7 +25,7 @@ from ._jit import inline, kernel
 from .context import MAX_ROW_FEATURES, _row_features, _sequential
 from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_LUT, MAX_OUT, MU_FRAC, _bucket_fast, \
     _bucket_table, _mlp_rows
-from .mlp_pairs import LANES, SIMD, mlp_rows, pack, pack_row, packed_size
+from .mlp_pairs import LANES, PACKED_WORDS, SIMD, mlp_rows, pack, pack_row
 from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .palette import _code_index_rows, _palette_fill
 from .rangecoder import CODE, DPOS, DRANGE, _dec_bit, _dec_store, _enc_bit
@@ -158,7 +158,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     # pair-interleaved 16-bit rows for mlp_pairs: inputs, first and second hidden layer
     stride = 2 * (width + LANES)
     pairs = np.zeros((3, (max(MAX_ROW_FEATURES, MAX_HIDDEN) + 1) // 2 * stride), np.int16)
-    packed = np.zeros(packed_size(nets.shape[0]), np.int32)
+    packed = np.zeros(PACKED_WORDS, np.int32)
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
     lut = np.zeros(MAX_LUT, np.uint8)

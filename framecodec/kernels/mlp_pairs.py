@@ -30,9 +30,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import inline, kernel
+from .context import MAX_ROW_FEATURES
 from .mlp import HEADER, HIDDEN_MAX, MAX_HIDDEN, MAX_OUT
 
 LANES = 8  # columns per tile: eight 32-bit lanes, sixteen 16-bit inputs (256 bits)
+UNITS = 8  # hidden units per tile (each input load serves them all)
 INT16_MAX = (1 << 15) - 1
 
 
@@ -108,10 +110,10 @@ def _int64_args(context, builder, signature, args):
 @intrinsic
 def _hidden_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, b_at, j0, shift, y, y_at,
                  y_stride):
-    """Units j0 .. j0 + 3 (j0 a multiple of 4) of one tile: their weights are
+    """Units j0 .. j0 + UNITS - 1 (j0 a multiple of UNITS) of one tile: their weights are
     ``words[w_at + u * n2 + i2]``, biases ``words[b_at + u]``, outputs
     clamp((sum + bias) >> shift, 0, HIDDEN_MAX) stored pair-interleaved in
-    ``y`` rows j0 / 2 and j0 / 2 + 1 at ``y_at``."""
+    ``y`` rows j0 / 2 .. (j0 + UNITS) / 2 - 1 at ``y_at``."""
     sig = types.void(xp, x_at, x_stride, n2, words, w_at, b_at, j0, shift, y, y_at, y_stride)
 
     def codegen(context, builder, signature, args):
@@ -122,7 +124,7 @@ def _hidden_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, b_at, j0, shift
         words_p = _data(context, builder, arg[4], words_v)
         y_p = _data(context, builder, arg[9], y_v)
         sums = []
-        for u in range(4):
+        for u in range(UNITS):
             slot = cgutils.alloca_once(builder, _SUMS)
             b = builder.load(builder.gep(words_p, [builder.add(b_at, _i64(u))]))
             builder.store(_splat(builder, b, _SUMS), slot)
@@ -130,7 +132,7 @@ def _hidden_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, b_at, j0, shift
         with cgutils.for_range(builder, n2) as loop:
             i2 = loop.index
             x = _load_pairs(builder, xp_p, builder.add(x_at, builder.mul(i2, x_stride)))
-            for u in range(4):
+            for u in range(UNITS):
                 w = _weight_pair(builder, words_p,
                                  builder.add(builder.add(w_at, builder.mul(_i64(u), n2)), i2))
                 builder.store(builder.add(builder.load(sums[u]), _pair_products(builder, x, w)),
@@ -139,12 +141,12 @@ def _hidden_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, b_at, j0, shift
         low = ir.Constant(_SUMS, [0] * LANES)
         high = ir.Constant(_SUMS, [HIDDEN_MAX] * LANES)
         units = []
-        for u in range(4):
+        for u in range(UNITS):
             v = builder.ashr(builder.load(sums[u]), bits)
             v = builder.select(builder.icmp_signed("<", v, low), low, v)
             v = builder.select(builder.icmp_signed(">", v, high), high, v)
             units.append(builder.trunc(v, _UNITS16))
-        for half in range(2):
+        for half in range(UNITS // 2):
             row = builder.add(builder.ashr(j0, _i64(1)), _i64(half))
             at = builder.add(y_at, builder.mul(row, y_stride))
             pairs = builder.shuffle_vector(units[2 * half], units[2 * half + 1], _ZIP)
@@ -187,8 +189,8 @@ def _output_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, bias, shift, ou
 
 
 # The packed network: int32 words, a header then the layers.
-#   [0] n2 of the input layer (input pairs)  [1] n_h1 rounded up to 4  [2] n_h2 rounded
-#   up to 4 (0: one hidden layer)  [3] n_out  [4] s1  [5] s2
+#   [0] n2 of the input layer (input pairs)  [1] n_h1 rounded up to UNITS  [2] n_h2
+#   rounded up to UNITS (0: one hidden layer)  [3] n_out  [4] s1  [5] s2
 #   [6] words of W1 at  [7] B1 at  [8] W2 at  [9] B2 at  [10] W3 at  [11] B3 at
 #   [12 .. 12 + MAX_OUT) output shifts
 # A hidden layer's words are [unit][input pair], its biases one per (padded) unit;
@@ -196,11 +198,9 @@ def _output_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, bias, shift, ou
 PACK_HEADER = 12 + MAX_OUT
 
 
-@inline
-def packed_size(net_words):
-    """Words enough for any network of ``net_words`` words (``pack``'s buffer):
-    padding adds at most three units to a layer and one input to a pair."""
-    return PACK_HEADER + 2 * net_words + 4 * MAX_HIDDEN + 64
+# words of the largest packed network (MAX_HIDDEN is a multiple of UNITS)
+PACKED_WORDS = (PACK_HEADER + MAX_HIDDEN * ((MAX_ROW_FEATURES + 1) // 2 + 1)
+                + MAX_HIDDEN * (MAX_HIDDEN // 2 + 1) + MAX_OUT * (MAX_HIDDEN // 2 + 1))
 
 
 @inline
@@ -223,13 +223,13 @@ def _pack_layer(net, pos, n_in, n2, n_out, n_out_padded, packed, at):
 
 @kernel
 def pack(net, packed):
-    """``packed`` from the flat network of mlp.py (its layout above)."""
+    """``packed`` (PACKED_WORDS) from the flat network of mlp.py (its layout above)."""
     n_in = net[0]
     n_h1 = net[1]
     n_h2 = net[2]
     n_out = 2 + 2 * net[3]
-    h1p = (n_h1 + 3) & ~3
-    h2p = (n_h2 + 3) & ~3
+    h1p = (n_h1 + UNITS - 1) // UNITS * UNITS
+    h2p = (n_h2 + UNITS - 1) // UNITS * UNITS
     packed[0] = (n_in + 1) >> 1
     packed[1] = h1p
     packed[2] = h2p
@@ -331,12 +331,12 @@ def mlp_rows(packed, xp, n, h1, h2, out, stride):
     flat_out = out.reshape(out.size)
     for c0 in range(0, n, LANES):
         at = 2 * c0
-        for j0 in range(0, h1p, 4):
+        for j0 in range(0, h1p, UNITS):
             _hidden_tile(xp, at, stride, n2, packed, packed[6] + j0 * n2, packed[7] + j0, j0,
                          packed[4], h1, at, stride)
         last, last_n2 = h1, h1p >> 1
         if h2p > 0:
-            for j0 in range(0, h2p, 4):
+            for j0 in range(0, h2p, UNITS):
                 _hidden_tile(h1, at, stride, last_n2, packed, packed[8] + j0 * last_n2,
                              packed[9] + j0, j0, packed[5], h2, at, stride)
             last, last_n2 = h2, h2p >> 1
