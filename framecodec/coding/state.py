@@ -49,12 +49,14 @@ class _Contexts:
 
 
 class _References:
-    """The group's most recent reconstructed frames, newest first, in one array
-    allocated when the first frame arrives (no copy of them per frame)."""
+    """The group's most recent reconstructed frames in a ring allocated when the
+    first frame arrives: a new frame takes the oldest one's slot, so no frame
+    moves (kernels find frame r + 1 back in ``slots(r)``)."""
 
     def __init__(self, limit: int):
         self.limit = limit
         self.count = 0
+        self.newest = -1
         self._frames: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -63,13 +65,16 @@ class _References:
     def push(self, frame: np.ndarray) -> None:
         if self._frames is None:
             self._frames = np.zeros((self.limit, frame.size), frame.dtype)
-        for r in range(self.limit - 1, 0, -1):  # oldest out, in place
-            self._frames[r] = self._frames[r - 1]
-        self._frames[0] = frame
+        self.newest = (self.newest + 1) % self.limit
+        self._frames[self.newest] = frame
         self.count = min(self.count + 1, self.limit)
 
-    def stack(self) -> np.ndarray:
-        return self._frames[: self.count]
+    def ring(self) -> np.ndarray:
+        return self._frames
+
+    def slots(self, back: np.ndarray) -> np.ndarray:
+        """The ring slot of the frame ``back + 1`` frames back, for each entry."""
+        return (self.newest - back) % self.limit
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -212,12 +217,14 @@ class GroupState:
         Slices compensate their own block rows on the slice threads: done before
         any slice codes, since a slice's contexts read the reference row below it."""
         lay = self.layout
-        prevs = self.refs.stack()
+        prevs = self.refs.ring()
+        mv = self.mv.copy()  # reference indices as ring slots (both rings move together)
+        mv[:, 2] = self.refs.slots(self.mv[:, 2])
         blocks = lay.slice_blocks
-        _map_slices(lambda s: mo._compensate(prevs, lay.geom, lay.n_planes, self.mv,
+        _map_slices(lambda s: mo._compensate(prevs, lay.geom, lay.n_planes, mv,
                                              lay.log2_block, lay.nbx, lay.max_value, ref,
                                              blocks[s], blocks[s + 1]),
                     lay.n_slices, self.threads)
         if not self.pal.count:
             return np.zeros(self.pal.idx_size, np.int32)
-        return self.pal.reference(self.idx_refs.stack(), self.mv, lay, ref)
+        return self.pal.reference(self.idx_refs.ring(), mv, lay, ref)
