@@ -246,9 +246,13 @@ def test_verify_names_frames_that_differ(tmp_path, capsys, hashed, where):
     out = capsys.readouterr().out
     assert "frame 4 (group 1) does not match its stored MD5" in out and "NOT sound" in out
     assert "frame 3 " not in out
-    with pytest.raises(CorruptError, match=r"stored MD5 .*group 1, frame 4"):
-        list(framecodec.decode_frames(bad))
-    assert len(list(framecodec.decode_frames(bad, frames=(0, 4)))) == 4
+    for threads in (1, 2):  # on two threads a frame's MD5 is checked while the next decodes
+        got = []
+        with pytest.raises(CorruptError, match=r"stored MD5 .*group 1, frame 4"):
+            for frame in framecodec.decode_frames(bad, threads=threads):
+                got.append(frame)
+        assert len(got) == 4  # every frame before the damaged one, then the error
+        assert len(list(framecodec.decode_frames(bad, frames=(0, 4), threads=threads))) == 4
 
 
 def test_file_without_hashes_verifies_by_crc(tmp_path, capsys):

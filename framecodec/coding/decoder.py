@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -105,18 +106,57 @@ def decode_group(info: VideoInfo, header: GroupHeader, records: Iterable[FrameRe
                  max_memory: int | None = None) -> Iterator[tuple[int, Frame]]:
     """(frame index, frame) for each record until ``stop``. A record with an MD5
     is checked against its decoded frame in hash ``layout``; a mismatch raises
-    CorruptError, or is reported to ``on_mismatch`` and decoding goes on."""
+    CorruptError, or is reported to ``on_mismatch`` and decoding goes on.
+
+    On several threads a frame's MD5 is computed while the next frame decodes
+    (hashing releases the GIL), and the frame comes out once it is checked: one
+    frame later, in the same order, a mismatch still reported before any damage
+    found in a later frame."""
     decoder = GroupDecoder(info, header, group, threads, max_memory)
-    for record in records:
-        if stop is not None and record.index >= stop:
-            return
-        frame = decoder.decode_frame(record.payload, record.index, record.pts)
-        frame.duration = record.duration
-        if record.md5 is not None:
-            frame.md5 = fixity.frame_md5(frame.planes, info.format, layout)
+    hasher = _hasher() if threads > 1 else None
+    held = None  # the frame decoded last, its MD5 being computed: (record, frame, digest)
+
+    def release():
+        record, frame, digest = held
+        if digest is not None:
+            frame.md5 = digest if hasher is None else digest.result()
             if frame.md5 != record.md5:
                 (on_mismatch or _mismatch)(group, record.index)
-        yield record.index, frame
+        return record.index, frame
+
+    for record in records:
+        if stop is not None and record.index >= stop:
+            break
+        try:
+            frame = decoder.decode_frame(record.payload, record.index, record.pts)
+        except CorruptError:
+            if held is not None:
+                yield release()
+                held = None
+            raise
+        frame.duration = record.duration
+        digest = None
+        if record.md5 is not None:
+            digest = fixity.frame_md5(frame.planes, info.format, layout) if hasher is None \
+                else hasher.submit(fixity.frame_md5, frame.planes, info.format, layout)
+        if held is not None:
+            yield release()
+        held = (record, frame, digest)
+        if hasher is None:
+            yield release()
+            held = None
+    if held is not None:
+        yield release()
+
+
+_HASHER: list[ThreadPoolExecutor] = []
+
+
+def _hasher() -> ThreadPoolExecutor:
+    """One thread for frame MD5s, kept for the process (a frame is too short to start one)."""
+    if not _HASHER:
+        _HASHER.append(ThreadPoolExecutor(1, thread_name_prefix="framecodec-md5"))
+    return _HASHER[0]
 
 
 def iter_group(reader: FcvReader, g: int, threads: int = 1, stop: int | None = None, *,
