@@ -53,7 +53,7 @@ def describe(path: str | os.PathLike) -> dict:
         ends = [g.offset for g in reader.groups[1:]] + [None]
         for g, (entry, end) in enumerate(zip(reader.groups, ends)):
             header, records = read_group_header(reader, g)
-            layout = Layout(info, header.log2_block, header.slices)
+            layout = Layout(info, header.log2_block, header.slices, list(header.slice_starts))
             for record in records:
                 check_frame(layout, header, record, g)
             size = (end if end is not None else _end_of_groups(reader)) - entry.offset

@@ -268,7 +268,7 @@ def test_head_field_table_matches_writer(spec):
         offset += SIZES[kind]
     assert offset == len(payload)
     assert values == {
-        "version_major": 2, "version_minor": 0, "width": 1234, "height": 567,
+        "version_major": 2, "version_minor": 1, "width": 1234, "height": 567,
         "pix_fmt": 24, "bit_depth": 10, "frame_rate_num": 30000, "frame_rate_den": 1001,
         "time_base_num": 1, "time_base_den": 90000, "frame_count": 4321, "group_count": 12,
         "max_error": 3, "color_range": 1, "color_matrix": 5, "color_primaries": 6,
@@ -411,6 +411,7 @@ def _check_dump(coded, dumped, spec, groups: int, frames: int) -> None:
                     group["log2_block"], group["slices"], group["refs"], group["reason"]) == \
                 (header.first_frame, header.frame_count, header.max_error, header.log2_block,
                  header.slices, header.refs, header.reason)
+            assert group["slice_starts"] == list(header.slice_starts)
             dictionary = group["dictionary"]
             assert dictionary["entries"] == len(header.dictionary)
             assert dictionary["trailing_bytes"] == 0 and not dictionary["problems"]
@@ -537,7 +538,20 @@ def test_group_field_table_matches_header(coded, spec):
         for row in rows:
             kind = _unquote(row["type"])
             at[row["field"]] = pos
-            if kind == "blob":
+            if kind.startswith("uvar"):  # slice_starts: S - 1 varints
+                assert kind.replace(" ", "").replace("`", "") == "uvarx(S-1)", kind
+                values[row["field"]] = []
+                for _ in range(values["slices"] - 1):
+                    value, shift = 0, 0
+                    while True:
+                        byte = payload[pos]
+                        pos += 1
+                        value |= (byte & 0x7F) << shift
+                        shift += 7
+                        if not byte & 0x80:
+                            break
+                    values[row["field"]].append(value)
+            elif kind == "blob":
                 (n,) = struct.unpack_from("<I", payload, pos)
                 values[row["field"]] = payload[pos + 4:pos + 4 + n]
                 pos += 4 + n
@@ -550,19 +564,40 @@ def test_group_field_table_matches_header(coded, spec):
                       "reason"):
             assert values[field] == getattr(header, field), field
         assert values["dictionary"] == header.dictionary.to_bytes()
+        assert header.slices == 2 and [0] + values["slice_starts"] == list(header.slice_starts)
 
-        # the documented ranges are the ones the reader enforces
+        # the documented ranges are the ones the reader enforces; the slice count
+        # alone is patched in a version 2.0 header (no slice starts follow it)
+        plain = payload[:at["slice_starts"]] + payload[at["dictionary"]:]
+        block_rows = -(-reader.info.height // (1 << header.log2_block))
         for field in ("log2_block", "slices", "refs"):
             allowed = next(r["allowed values"] for r in rows if r["field"] == field)
             lo, hi = (int(v) for v in re.search(r"(\d+)\.\.(\d+)", allowed).groups())
-            for value, ok in ((lo - 1, False), (lo, True), (hi, True), (hi + 1, False)):
-                patched = bytearray(payload)
+            cases = [(lo - 1, False), (lo, True), (hi, True), (hi + 1, False)]
+            if field == "slices":  # "and at most the number of block rows"
+                assert "at most the number of block rows" in allowed and block_rows < hi
+                cases = [(0, False), (1, True), (block_rows, True), (block_rows + 1, False),
+                         (hi, False), (hi + 1, False)]
+            for value, ok in cases:
+                patched = bytearray(plain)
                 patched[at[field]] = value
+                parse = lambda: GroupHeader.from_bytes(bytes(patched[4:]), reader.info, 1,  # noqa
+                                                       (2, 0))
                 if ok:
-                    GroupHeader.from_bytes(bytes(patched[4:]), reader.info, 1)
+                    parse()
                 else:
                     with pytest.raises(CorruptError):
-                        GroupHeader.from_bytes(bytes(patched[4:]), reader.info, 1)
+                        parse()
+        # slice starts: increasing, within the block rows (version 2.1)
+        for starts, ok in (([4], True), ([1], True), ([block_rows - 1], True), ([0], False),
+                           ([block_rows], False), ([block_rows + 5], False)):
+            patched = payload[:at["slice_starts"]] + bytes(starts) + payload[at["dictionary"]:]
+            if ok:
+                assert GroupHeader.from_bytes(patched[4:], reader.info, 1).slice_starts == \
+                    (0, *starts)
+            else:
+                with pytest.raises(CorruptError, match="slice starts"):
+                    GroupHeader.from_bytes(patched[4:], reader.info, 1)
 
 
 def test_dump_reports_damage(coded, tmp_path):

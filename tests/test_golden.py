@@ -9,6 +9,7 @@ deliberate format change: ``.venv/bin/python tests/golden/vectors.py
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -44,6 +45,22 @@ def test_golden_encodes_to_committed_bytes(name, tmp_path):
         vectors.sha256(data) == MANIFEST[name]["fcv_sha256"], \
         f"{name}: the encoder writes other bytes ({len(data)} against " \
         f"{MANIFEST[name]['bytes']}): a format or encoder change? If on purpose, {REGENERATE}"
+
+
+COMPAT = vectors.HERE / "compat"
+
+
+@pytest.mark.parametrize("name", sorted(json.loads((COMPAT / "compat.json").read_text())))
+def test_files_of_earlier_versions_still_decode(name):
+    """Never regenerated: what an earlier encoder wrote decodes as it did (FORMAT.md 8)."""
+    import framecodec
+
+    want = json.loads((COMPAT / "compat.json").read_text())[name]
+    path = COMPAT / name
+    assert vectors.sha256(path.read_bytes()) == want["fcv_sha256"]
+    with framecodec.open(path) as reader:
+        assert list(reader.header.version) == want["version"]
+    assert vectors.decoded_sha256(path) == want["decoded_sha256"]
 
 
 def test_golden_vectors_cover_the_format():

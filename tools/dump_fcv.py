@@ -378,6 +378,12 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
          "max_error": r.take("H"), "log2_block": r.take("B"), "slices": r.take("B"),
          "refs": r.take("B"), "reason": r.take("B")}
     g["block"] = 1 << g["log2_block"]
+    version = (head["version_major"], head["version_minor"]) if head else (2, 1)
+    if version >= (2, 1):  # where each slice starts, in block rows (5.2)
+        g["slice_starts"] = [0] + [r.uvar() for _ in range(g["slices"] - 1)]
+    else:  # version 2.0: slices cut evenly
+        rows = -(-head["height"] // g["block"])
+        g["slice_starts"] = [s * rows // g["slices"] for s in range(g["slices"])]
     g["dictionary"] = parse_dictionary(r.blob(), head)
     g["model"] = parse_model(r.blob())
     g["trailing_bytes"] = r.left
@@ -601,8 +607,9 @@ def print_report(report: dict, out=sys.stdout) -> None:
             g = by_offset[c["offset"]]
             d, m = g["dictionary"], g["model"]
             say(f"    group {g['group']}: frames {g['first_frame']}+{g['frame_count']}, "
-                f"max error {g['max_error']}, block {g['block']}, slices {g['slices']}, "
-                f"refs {g['refs']}, reason {g['reason']} ({REASONS.get(g['reason'], '?')})")
+                f"max error {g['max_error']}, block {g['block']}, slices {g['slices']} "
+                f"(from block rows {g['slice_starts']}), refs {g['refs']}, "
+                f"reason {g['reason']} ({REASONS.get(g['reason'], '?')})")
             say(f"    dictionary: {d['mode']}, {d['planes']} planes, {d['count']} palettes, "
                 f"{d['entries']} entries, {d['bytes']} bytes")
             for i, pal in enumerate(d["palettes"]):

@@ -193,6 +193,7 @@ def _group(r: _Reader) -> list:
     items = [r.field(n, k) for n, k in (
         ("group", "u32"), ("first_frame", "u32"), ("frame_count", "u32"), ("max_error", "u16"),
         ("log2_block", "u8"), ("slices", "u8"), ("refs", "u8"), ("reason", "u8"))]
+    items += [r.field(f"slice_start[{s}]", "uvar") for s in range(1, items[5].value)]
     n = r.field("len", "u32").value
     items.append(Blob("dictionary", "blob", _dictionary(r.raw("d", n).data)))
     n = r.field("len", "u32").value

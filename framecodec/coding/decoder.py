@@ -43,9 +43,7 @@ class GroupDecoder:
 
     def __init__(self, info: VideoInfo, header: GroupHeader, group: int, threads: int = 1,
                  max_memory: int | None = None):
-        self.layout = Layout(info, header.log2_block, header.slices)
-        if self.layout.n_slices != header.slices:
-            raise CorruptError("slice count does not fit the frame size", group=group)
+        self.layout = Layout(info, header.log2_block, header.slices, list(header.slice_starts))
         budget.check_memory(self.layout, header, group, threads, max_memory)
         self.state = GroupState(self.layout, header, threads, group)
         self.group = group
@@ -91,7 +89,7 @@ def read_group_header(reader: FcvReader, g: int) -> tuple[GroupHeader, Iterator]
         info = reader.info
         budget.check_first_frame(info.width, info.height, first.payload, g, first.index)
         payloads = itertools.chain([first], payloads)
-    header = GroupHeader.from_bytes(header_bytes, reader.info, g)
+    header = GroupHeader.from_bytes(header_bytes, reader.info, g, reader.header.version)
     entry = reader.groups[g]
     truncated = reader.damaged_index and header.frame_count > entry.frame_count
     if header.first_frame != entry.first_frame or (

@@ -17,7 +17,7 @@ import numpy as np
 from ..format.dictionary import ColorDictionary, Palette
 from ..format.layout import FlatFrames, Layout
 from ..frames import Frame, VideoInfo
-from . import modelfit, motion
+from . import modelfit, motion, slicing
 from .groupcoder import EncodedGroup, code_group
 from .palettes import fit_palettes, to_indices
 from .settings import EncodeSettings
@@ -68,6 +68,8 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     layout = Layout(info, settings.log2_block, settings.slices or default_slices(info))
     src = FlatFrames(layout, frames, keep=settings.refs + 2)  # a frame and its references
     mvs, intra = motion.estimate(layout, src, settings)
+    starts = slicing.balanced_starts(layout, src, mvs, intra, settings.max_error, settings.refs)
+    layout = Layout(info, settings.log2_block, layout.n_slices, starts)
     fits = fit_palettes(info, frames, settings, near) if settings.palette != "off" else []
     plain = _analyse(info, frames, settings, layout, src, mvs, intra, [], 0)
     if not fits:

@@ -55,7 +55,8 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
         return _reuse(a.trial[1], first_frame, reason, keep_reconstruction, progress)
     model = a.fitted.freeze(layout.bit_depth, MAX_BUCKETS)
     header = GroupHeader(first_frame, len(a.frames), max_error, a.settings.log2_block,
-                         layout.n_slices, a.settings.refs, a.dictionary, model, reason)
+                         layout.n_slices, a.settings.refs, a.dictionary, model, reason,
+                         tuple(layout.slice_blocks[:-1]))
     header_bytes = header.to_bytes()
     # code with exactly what the decoder will read
     header = GroupHeader.from_bytes(header_bytes, a.info, 0)

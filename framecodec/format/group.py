@@ -15,7 +15,7 @@ from ..frames import VideoInfo
 from ..kernels.motion import MAX_REFS
 from .bitstream import ByteReader, ByteWriter
 from .dictionary import ColorDictionary
-from .layout import MAX_LOG2_BLOCK, MAX_SLICES, MIN_LOG2_BLOCK
+from .layout import MAX_LOG2_BLOCK, MAX_SLICES, MIN_LOG2_BLOCK, even_slice_starts
 from .model import GroupModel
 
 __all__ = ["GroupHeader", "INTRA", "INTER", "START", "CUT", "SIZE", "REASONS"]
@@ -23,6 +23,7 @@ __all__ = ["GroupHeader", "INTRA", "INTER", "START", "CUT", "SIZE", "REASONS"]
 INTRA, INTER = 0, 1  # frame kinds (FORMAT.md 5.1)
 START, CUT, SIZE = 0, 1, 2  # why a group begins
 REASONS = {START: "start", CUT: "cut", SIZE: "size"}
+SLICE_STARTS_VERSION = (2, 1)  # the first version whose headers say where slices start
 
 
 @dataclass
@@ -38,16 +39,22 @@ class GroupHeader:
     dictionary: ColorDictionary
     model: GroupModel
     reason: int = START
+    slice_starts: tuple[int, ...] = (0,)  # first block row of each slice
 
     def to_bytes(self) -> bytes:
         w = ByteWriter().u32(self.first_frame).u32(self.frame_count)
         w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(self.refs)
         w.u8(self.reason)
+        for start in self.slice_starts[1:]:
+            w.uvar(start)
         w.blob(self.dictionary.to_bytes()).blob(self.model.to_bytes())
         return w.getvalue()
 
     @staticmethod
-    def from_bytes(data: bytes, info: VideoInfo, group: int) -> GroupHeader:
+    def from_bytes(data: bytes, info: VideoInfo, group: int,
+                   version: tuple[int, int] = SLICE_STARTS_VERSION) -> GroupHeader:
+        """Parse and check a header; ``version``: the file's (2.0 headers have no slice
+        starts: their slices are cut evenly)."""
         r = ByteReader(data, "group header", group=group)
         first, count = r.u32("first frame"), r.u32("frame count")
         max_error, log2_block, slices, refs = r.u16("max error"), r.u8("block size"), \
@@ -58,9 +65,19 @@ class GroupHeader:
             raise CorruptError("group header values out of range", group=group)
         if max_error > info.format.max_value // 2 or reason not in REASONS:
             raise CorruptError("group max error or start reason out of range", group=group)
+        block_rows = -(-info.height // (1 << log2_block))
+        if slices > block_rows:
+            raise CorruptError("more slices than block rows", group=group)
+        if tuple(version) >= SLICE_STARTS_VERSION:
+            starts = [0] + [r.uvar("slice start") for _ in range(slices - 1)]
+            if any(b <= a for a, b in zip(starts, starts[1:] + [block_rows])):
+                raise CorruptError("slice starts not increasing within the block rows",
+                                   group=group)
+        else:
+            starts = even_slice_starts(block_rows, slices)
         n_planes = info.format.planes
         dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), info.format)
         model = GroupModel.from_bytes(r.blob("model"), n_planes)
         r.expect_end()
         return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
-                           reason)
+                           reason, tuple(starts))

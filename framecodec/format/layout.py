@@ -14,10 +14,17 @@ import numpy as np
 
 from ..frames import Frame, VideoInfo
 
-__all__ = ["FlatFrames", "Layout", "MAX_SLICES", "MIN_LOG2_BLOCK", "MAX_LOG2_BLOCK"]
+__all__ = ["FlatFrames", "Layout", "MAX_SLICES", "MIN_LOG2_BLOCK", "MAX_LOG2_BLOCK",
+           "even_slice_starts"]
 
 MAX_SLICES = 64
 MIN_LOG2_BLOCK, MAX_LOG2_BLOCK = 2, 7  # motion blocks of 4 to 128 samples
+
+
+def even_slice_starts(n_block_rows: int, slices: int) -> list[int]:
+    """The first block row of each of ``slices`` slices cut as evenly as whole rows
+    allow (version 2.0 files, FORMAT.md 5.2)."""
+    return [s * n_block_rows // slices for s in range(slices)]
 
 
 class Layout:
@@ -27,7 +34,10 @@ class Layout:
     the row the kernels read (kernels/context.py).
     """
 
-    def __init__(self, info: VideoInfo, log2_block: int, slices: int):
+    def __init__(self, info: VideoInfo, log2_block: int, slices: int,
+                 starts: list[int] | None = None):
+        """``starts``: the first block row of each slice (the group header's), else an
+        even cut."""
         fmt = info.format
         self.info = info
         self.bit_depth = fmt.bit_depth
@@ -53,8 +63,13 @@ class Layout:
         self.nux = -(-info.width // (block >> 1))
         self.nuy = -(-info.height // (block >> 1))
         n = max(1, min(slices, self.nby, MAX_SLICES))
+        if starts is None:
+            starts = even_slice_starts(self.nby, n)
+        if len(starts) != n or starts[0] != 0 or any(
+                b <= a for a, b in zip(starts, list(starts[1:]) + [self.nby])):
+            raise ValueError(f"slice starts {starts} do not cut {self.nby} block rows in {n}")
         # slices are whole block rows: slice s holds [slice_blocks[s], slice_blocks[s + 1])
-        self.slice_blocks = [s * self.nby // n for s in range(n)] + [self.nby]
+        self.slice_blocks = [int(b) for b in starts] + [self.nby]
         rows = [b * block for b in self.slice_blocks[:-1]] + [info.height]
         self.slice_y = np.array(rows, np.int64)
         self.n_slices = n

@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: MIT
+"""Slice starts: the cut the encoder chooses, and files cut unevenly decoding exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+import framecodec
+from framecodec.coding.decoder import read_group_header
+from framecodec.encoder import motion, slicing
+from framecodec.format.layout import FlatFrames, Layout
+from helpers import FAST, assert_frames_equal, moving_pattern, write_clip
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cut_is_the_least_busiest_slice(seed):
+    """Against every possible cut: the largest slice's work is the least there is."""
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        rows = int(rng.integers(1, 11))
+        parts = int(rng.integers(1, rows + 1))
+        work = rng.integers(0, 9, rows).astype(float) * (rng.random() < 0.9)
+        starts = slicing.min_max_cut(work, parts)
+        assert starts[0] == 0 and len(starts) == parts and starts[-1] < rows
+        assert all(b > a for a, b in zip(starts, starts[1:]))
+
+        def busiest(cut):
+            return max(work[a:b].sum() for a, b in zip(cut, list(cut[1:]) + [rows]))
+
+        best = min(busiest([0, *c]) for c in itertools.combinations(range(1, rows), parts - 1))
+        assert busiest(starts) == pytest.approx(best)
+
+
+def _still_lower_half(count=5):
+    """Moving texture in the upper half of the frame, a still picture in the lower."""
+    info, frames = moving_pattern("yuv420p", 64, 128, count)
+    for frame in frames[1:]:
+        for p, plane in enumerate(frame.planes):
+            half = plane.shape[0] // 2
+            plane[half:] = frames[0].planes[p][half:]
+    return info, frames
+
+
+def test_a_still_lower_half_gets_the_longer_slice():
+    info, frames = _still_lower_half()
+    settings = dataclasses.replace(FAST, slices=2)
+    layout = Layout(info, settings.log2_block, 2)
+    src = FlatFrames(layout, frames)
+    mvs, intra = motion.estimate(layout, src, settings)
+    starts = slicing.balanced_starts(layout, src, mvs, intra, 0, settings.refs)
+    # the even cut is at 4: the busy upper half gets fewer rows, the still lower half more
+    assert layout.nby == 8 and starts[0] == 0 and starts[1] < 4
+
+
+def test_uneven_slices_decode_exactly_on_any_thread_count(tmp_path):
+    info, frames = _still_lower_half()
+    clip = write_clip(tmp_path / "still.mkv", info, frames)
+    out = tmp_path / "still.fcv"
+    framecodec.encode(clip, out, settings=dataclasses.replace(FAST, slices=3), threads=1)
+    with framecodec.open(out) as reader:
+        header, _ = read_group_header(reader, 0)
+    assert header.slices == 3 and header.slice_starts != (0, 2, 5)  # not the even cut
+    for threads in (1, 2, 3):
+        assert_frames_equal(list(framecodec.decode_frames(out, threads=threads)), frames)
