@@ -88,7 +88,7 @@ def _head(coded: bytes, patch) -> bytes:
 def test_bad_fcv_inputs(tmp_path, capsys, coded):
     files = {
         "newer.fcv": (_head(coded, lambda p: struct.pack_into("<H", p, 0, 7)), "newer"),
-        "v1.fcv": (_head(coded, lambda p: struct.pack_into("<H", p, 0, 1)),
+        "v1.fcv": (_head(coded, lambda p: struct.pack_into("<HH", p, 0, 1, 0)),
                    "version 1.0 comes from a development build"),
         "huge.fcv": (_head(coded, lambda p: struct.pack_into("<II", p, 4, 100000, 100000)),
                      "100000x100000"),
