@@ -56,6 +56,20 @@ def test_a_still_lower_half_gets_the_longer_slice():
     assert layout.nby == 8 and starts[0] == 0 and starts[1] < 4
 
 
+def test_evenly_busy_frames_keep_the_even_cut():
+    """Noise everywhere, new in every frame: no cut is lighter than the even one."""
+    info, frames = moving_pattern("yuv420p", 64, 128, 4)
+    rng = np.random.default_rng(5)
+    for frame in frames:
+        for plane in frame.planes:
+            plane[...] = rng.integers(0, 256, plane.shape)
+    settings = dataclasses.replace(FAST, slices=3)
+    layout = Layout(info, settings.log2_block, 3)
+    src = FlatFrames(layout, frames)
+    mvs, intra = motion.estimate(layout, src, settings)
+    assert slicing.balanced_starts(layout, src, mvs, intra, 0, settings.refs) == [0, 2, 5]
+
+
 def test_uneven_slices_decode_exactly_on_any_thread_count(tmp_path):
     info, frames = _still_lower_half()
     clip = write_clip(tmp_path / "still.mkv", info, frames)

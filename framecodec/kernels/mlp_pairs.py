@@ -11,7 +11,7 @@ adds them: x[2i2] * w[2i2] + x[2i2+1] * w[2i2+1] for eight columns at once.
 
 Exactness: hidden weights are 8-bit and output weights 16-bit, inputs 16-bit
 (hidden units are at most HIDDEN_MAX, row features are checked to fit when
-they are packed, ``_pack_row``); a pair's sum fits int32 (at most
+they are packed, ``pack_row``); a pair's sum fits int32 (at most
 2 * 32767 * 32767 < 2**31 for the output layer, whose inputs are non-negative),
 hidden sums are the same int32 sums as mlp.py's, and output sums are widened
 to int64 per pair. So every result equals ``_mlp_rows``'s.
