@@ -64,7 +64,8 @@ def describe(path: str | os.PathLike) -> dict:
                 "palettes": [{"planes": list(p.planes), "colours": len(p)}
                              for p in header.dictionary.palettes],
                 "max_error": header.max_error,
-                "slices": header.slices, "block": 1 << header.log2_block,
+                "slices": header.slices, "slice_starts": list(header.slice_starts),
+                "block": 1 << header.log2_block,
                 "references": header.refs,
                 "started": REASONS.get(header.reason, f"reason {header.reason}"),
                 "decode_memory": budget.working_memory(layout, header),

@@ -42,6 +42,9 @@ class GroupHeader:
     slice_starts: tuple[int, ...] = (0,)  # first block row of each slice
 
     def to_bytes(self) -> bytes:
+        if len(self.slice_starts) != self.slices or self.slice_starts[0] != 0:
+            raise ValueError(f"{self.slices} slices need as many starts, the first 0: "
+                             f"{self.slice_starts}")
         w = ByteWriter().u32(self.first_frame).u32(self.frame_count)
         w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(self.refs)
         w.u8(self.reason)
