@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from framecodec.errors import FramecodecError
 from framecodec.kernels.context import MAX_ROW_FEATURES, _row_features, _sequential
 from framecodec.kernels.framecoder import _prediction
 from framecodec.kernels.mlp import MAX_HIDDEN, MAX_LUT, MAX_OUT, _bucket_fast, _bucket_table, \
@@ -373,7 +374,11 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, help="also write the report as JSON")
     args = p.parse_args(argv)
-    report = profile(args.clip, args.frames, args.max_error, args.threads)
+    try:
+        report = profile(args.clip, args.frames, args.max_error, args.threads)
+    except FramecodecError as exc:  # a clip that is missing or unreadable: one line
+        print(f"profiler: error: {exc}", file=sys.stderr)
+        return 2
     print(format_report(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
