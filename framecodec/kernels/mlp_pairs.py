@@ -204,9 +204,12 @@ PACKED_WORDS = (PACK_HEADER + MAX_HIDDEN * ((MAX_ROW_FEATURES + 1) // 2 + 1)
 
 
 @inline
-def _pack_layer(net, pos, n_in, n2, n_out, n_out_padded, packed, at):
-    """Weights W[i][j] (net[pos + i * n_out + j]) as words [j][i2], i2 < n2, of two
-    16-bit halves (inputs from n_in on weigh 0)."""
+def _pack_layer(net, pos, n_in, n2, n_out, n_out_padded, packed, at, slot):
+    """A layer's weights W[i][j] (net[pos + i * n_out + j]) as words [j][i2], i2 < n2,
+    of two 16-bit halves (inputs from n_in and units from n_out weigh 0), then its
+    biases; their offsets go to ``packed[slot]`` and ``packed[slot + 1]``. Returns
+    where the next layer goes in ``packed`` and in ``net``."""
+    packed[slot] = at
     for j in range(n_out_padded):
         for i2 in range(n2):
             lo = np.int64(0)
@@ -218,7 +221,12 @@ def _pack_layer(net, pos, n_in, n2, n_out, n_out_padded, packed, at):
                     hi = np.int64(net[pos + (2 * i2 + 1) * n_out + j])
             word = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
             packed[at + j * n2 + i2] = np.int32(word - (1 << 32) if word >= (1 << 31) else word)
-    return at + n_out_padded * n2
+    at += n_out_padded * n2
+    pos += n_in * n_out
+    packed[slot + 1] = at
+    for j in range(n_out_padded):
+        packed[at + j] = net[pos + j] if j < n_out else 0
+    return at + n_out_padded, pos + n_out
 
 
 @kernel
@@ -238,43 +246,13 @@ def pack(net, packed):
     packed[5] = net[5]
     for k in range(MAX_OUT):
         packed[12 + k] = net[8 + k] if k < n_out else 0
-    at = PACK_HEADER
-    pos = HEADER
-    packed[6] = at
-    at = _pack_layer(net, pos, n_in, (n_in + 1) >> 1, n_h1, h1p, packed, at)
-    pos += n_in * n_h1
-    packed[7] = at
-    for j in range(h1p):
-        packed[at + j] = net[pos + j] if j < n_h1 else 0
-    at += h1p
-    pos += n_h1
+    at, pos = _pack_layer(net, HEADER, n_in, (n_in + 1) >> 1, n_h1, h1p, packed, PACK_HEADER, 6)
     last, last_p = n_h1, h1p
     if n_h2 > 0:
-        packed[8] = at
-        at = _pack_layer(net, pos, n_h1, h1p >> 1, n_h2, h2p, packed, at)
-        pos += n_h1 * n_h2
-        packed[9] = at
-        for j in range(h2p):
-            packed[at + j] = net[pos + j] if j < n_h2 else 0
-        at += h2p
-        pos += n_h2
+        at, pos = _pack_layer(net, pos, n_h1, h1p >> 1, n_h2, h2p, packed, at, 8)
         last, last_p = n_h2, h2p
-    packed[10] = at
-    # output layer over the padded units (their weights 0)
-    n2 = last_p >> 1
-    for k in range(n_out):
-        for i2 in range(n2):
-            lo = np.int64(net[pos + 2 * i2 * n_out + k]) if 2 * i2 < last else np.int64(0)
-            hi = np.int64(net[pos + (2 * i2 + 1) * n_out + k]) if 2 * i2 + 1 < last \
-                else np.int64(0)
-            word = (lo & 0xFFFF) | ((hi & 0xFFFF) << 16)
-            packed[at + k * n2 + i2] = np.int32(word - (1 << 32) if word >= (1 << 31) else word)
-    at += n_out * n2
-    pos += last * n_out
-    packed[11] = at
-    for k in range(n_out):
-        packed[at + k] = net[pos + k]
-    return at + n_out
+    # the output layer reads the padded units (their weights 0); outputs are not padded
+    _pack_layer(net, pos, last, last_p >> 1, n_out, n_out, packed, at, 10)
 
 
 @inline
