@@ -201,3 +201,53 @@ def test_groups_shrink_to_bound_memory(tmp_path, monkeypatch):
     assert result.groups == 3
     _, source = read_frames(SAMPLE, 0, 6)
     assert_frames_equal(list(framecodec.decode_frames(out)), source)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_coded_groups_frames_are_let_go_before_the_next_is_coded(monkeypatch, workers):
+    """Memory holds one group (two with a pool: one in flight, one waiting), not the
+    clip: once a group's result is handed on, nothing of the executor keeps its frames."""
+    import gc
+    import weakref
+
+    from framecodec.encoder import jobs as jobs_module
+    from framecodec.encoder.jobs import GroupJob, LocalExecutor
+
+    info, frames = read_frames(SAMPLE, 0, 4)
+    alive = []
+
+    def make_jobs():
+        for index in range(4):
+            group = [dataclasses.replace(frames[index])]  # its own Frame, as a demuxer gives
+            alive.append(weakref.ref(group[0]))
+            yield GroupJob(index, index, group, 0, info, FAST)
+
+    def fake_code_job(job):  # in this process: the pool path is tested by the roundtrips
+        return job.index
+
+    monkeypatch.setattr(jobs_module, "code_job", fake_code_job)
+    monkeypatch.setattr(jobs_module, "ProcessPoolExecutor", _InlinePool)
+    for index in LocalExecutor(workers, 2).run(make_jobs()):
+        gc.collect()
+        assert not any(ref() is not None for ref in alive[:index]), \
+            f"a group before {index} is still held"
+
+
+class _InlinePool:
+    """ProcessPoolExecutor's shape, running each job at once (results as futures)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        future = Future()
+        future.set_result(fn(*args))
+        return future

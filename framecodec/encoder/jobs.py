@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import chain, islice
 from multiprocessing import get_context
 
 import numpy as np
@@ -183,12 +184,14 @@ class LocalExecutor:
         """Nothing to release: a pool lives only as long as ``run``."""
 
     def run(self, jobs: Iterable[GroupJob]) -> Iterator[GroupResult]:
-        jobs = iter(jobs)
-        first = next(jobs, None)
-        second = next(jobs, None) if first is not None and self.workers > 1 else None
-        if second is None:  # one worker, or one group: here, with every thread
-            for job in _chain(first, None, jobs):
-                yield code_job(replace(job, threads=self.threads))
+        # No job is held here once it is handed on: a group's frames are its
+        # largest part, and a reference kept to a finished group (a loop
+        # variable, a peeked first job) would double the peak of the next.
+        ahead: deque[GroupJob] = deque(islice(jobs, 2 if self.workers > 1 else 1))
+        jobs = chain(_drain(ahead), jobs)
+        if len(ahead) < 2:  # one worker, or one group: here, with every thread
+            for result in map(code_job, _with_threads(jobs, self.threads)):
+                yield result
             return
         per_job = max(1, self.threads // self.workers)
         pending: deque[Future] = deque()
@@ -196,18 +199,20 @@ class LocalExecutor:
         # locks can hang in the child
         with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                  initializer=_exit_with, initargs=(os.getpid(),)) as pool:
-            for job in _chain(first, second, jobs):
-                pending.append(pool.submit(code_job, replace(job, threads=per_job)))
+            for job in _with_threads(jobs, per_job):
+                pending.append(pool.submit(code_job, job))
+                del job  # the pool has pickled it
                 if len(pending) > self.workers:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
 
 
-def _chain(first: GroupJob | None, second: GroupJob | None,
-           rest: Iterator[GroupJob]) -> Iterator[GroupJob]:
-    """The jobs already taken from ``rest`` (those that are not None), then the others."""
-    for job in (first, second):
-        if job is not None:
-            yield job
-    yield from rest
+def _drain(ahead: deque[GroupJob]) -> Iterator[GroupJob]:
+    """The jobs taken ahead, each let go of as it is handed on."""
+    while ahead:
+        yield ahead.popleft()
+
+
+def _with_threads(jobs: Iterator[GroupJob], threads: int) -> Iterator[GroupJob]:
+    return (replace(job, threads=threads) for job in jobs)

@@ -179,8 +179,9 @@ def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | N
     """Training data with contexts from ``rec`` (None: the source), inter
     references compensated from it, skips decided as the coder does."""
     ctx = src if rec is None else rec
-    intra_frames = [(src[t], ctx[t], None, None) for t in range(len(src)) if intra[t]]
-    intra_sets = gather(layout, intra_frames, len(intra_frames), False, settings.train_samples,
+    intra_times = [t for t in range(len(src)) if intra[t]]
+    intra_frames = ((src[t], ctx[t], None, None) for t in intra_times)  # flattened one by one
+    intra_sets = gather(layout, intra_frames, len(intra_times), False, settings.train_samples,
                         skip_planes, settings.max_error)
     inter_times = [t for t in range(1, len(src)) if not intra[t]]
     coded_shares = []  # per inter frame, the share of its units that are not skipped
