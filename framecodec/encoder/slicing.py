@@ -36,9 +36,11 @@ LEAST_GAIN = 0.05
 
 def _decisions(residual: np.ndarray, max_error: int) -> np.ndarray:
     """About how many binary decisions code each residual, quantised as the bound
-    quantises it (steps of 2 N + 1)."""
+    quantises it (steps of 2 N + 1). Rounded to 1/1024: numpy's log2 differs in
+    its last bit from one CPU to another, and the cut must not."""
     magnitude = (np.abs(residual) + max_error) // (2 * max_error + 1)
-    return np.where(magnitude == 0, 1.0, 2.0 + 2.0 * np.log2(np.maximum(magnitude, 1)))
+    log2 = np.round(1024.0 * np.log2(np.maximum(magnitude, 1))) / 1024.0
+    return np.where(magnitude == 0, 1.0, 2.0 + 2.0 * log2)
 
 
 def _med_residual(plane: np.ndarray) -> np.ndarray:

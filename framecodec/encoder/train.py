@@ -12,9 +12,20 @@ codes with the *integer* network, exactly as the decoder will.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
+
+# The same floats on every x86 machine, so that a group's bytes do not depend on
+# the node that trained it (a cluster of mixed CPUs, a journal resumed
+# elsewhere, the golden vectors): MKL's CNR branch COMPATIBLE (SSE2 without the
+# approximate rcpps/rsqrtps, whose results differ between Intel and AMD; fixed
+# reductions), and ATen's AVX2 kernels (the widest every such CPU has; AVX-512
+# kernels may sum in another order). Both are read when torch loads; measured
+# no slower on this project's small networks. A user's own setting is kept.
+os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
 try:
     import torch
@@ -255,6 +266,16 @@ def _shift_for(weights: np.ndarray, limit: int = WEIGHT_MAX) -> int:
     return max(0, min(24, int(math.floor(math.log2(limit / peak)))))
 
 
+def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``x @ w + b`` summed input by input, in that order: BLAS picks its kernel
+    (and so its rounding) by CPU model, and what is derived from these sums
+    (activation ranges, shifts) must not."""
+    out = np.broadcast_to(b, (x.shape[0], w.shape[1])).copy()
+    for k in range(w.shape[0]):
+        out += x[:, k:k + 1] * w[k]
+    return out
+
+
 def _round(values: np.ndarray) -> np.ndarray:
     return np.round(values).astype(np.int64)
 
@@ -289,7 +310,7 @@ def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarr
     frac_in = 0  # features are integers
     layers = []
     for w, b in zip(ws[:-1], bs[:-1]):
-        acts = np.maximum(acts @ w + b, 0.0)
+        acts = np.maximum(_affine(acts, w, b), 0.0)
         peak = float(np.quantile(acts, 0.9999)) if acts.size else 1.0
         headroom = int(math.floor(math.log2(HIDDEN_MAX / max(peak, 1e-6))))
         q = _shift_for(w)
@@ -362,7 +383,7 @@ def fit_palette_net(patterns: np.ndarray, targets: np.ndarray, *, hidden: int = 
     w2 = net[2].weight.detach().double().numpy().T * 16.0  # outputs in 1/16 log-odds
     b2 = net[2].bias.detach().double().numpy() * 16.0
     q1 = _shift_for(w1)
-    acts = np.maximum(bits.numpy().astype(np.float64) @ w1 + b1, 0.0)
+    acts = np.maximum(_affine(bits.numpy().astype(np.float64), w1, b1), 0.0)
     headroom = int(math.floor(math.log2(HIDDEN_MAX / max(float(acts.max(initial=1.0)), 1e-6))))
     frac = max(0, min(HIDDEN_FRAC, headroom, q1))
     s1 = q1 - frac
