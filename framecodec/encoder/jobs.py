@@ -190,8 +190,7 @@ class LocalExecutor:
         ahead: deque[GroupJob] = deque(islice(jobs, 2 if self.workers > 1 else 1))
         jobs = chain(_drain(ahead), jobs)
         if len(ahead) < 2:  # one worker, or one group: here, with every thread
-            for result in map(code_job, _with_threads(jobs, self.threads)):
-                yield result
+            yield from map(code_job, _with_threads(jobs, self.threads))
             return
         per_job = max(1, self.threads // self.workers)
         pending: deque[Future] = deque()
