@@ -166,7 +166,8 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
             pal_role, level, bd, near):
     """The coder's row loop (kernels/framecoder.py) without coding: features of every
     coded sample (level 0), the network on each row (1), and each sample's base,
-    sequential features, prediction and coding context (2). Returns a checksum."""
+    sequential features, prediction and coding context (2). Returns a checksum.
+    Scratch is made here, the loop runs without reference counting, as the coder's."""
     width = 1
     for p in range(n_planes):
         width = max(width, geom[p, 1])
@@ -182,6 +183,15 @@ def _replay(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets
     stride = 2 * (width + LANES)
     pairs = np.zeros((3, (max(MAX_ROW_FEATURES, MAX_HIDDEN) + 1) // 2 * stride), np.int16)
     packed = np.zeros(PACKED_WORDS, np.int32)
+    return _replay_rows(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets,
+                        net_off, pal_role, level, bd, near, full, feats, h1, h2, acc32, outs,
+                        cols, acc, lut, stride, pairs, packed)
+
+
+@njit(cache=True, _nrt=False)
+def _replay_rows(rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux, nets, net_off,
+                 pal_role, level, bd, near, full, feats, h1, h2, acc32, outs, cols, acc, lut,
+                 stride, pairs, packed):
     half = np.int64(1) << (bd - 1)
     maxval = (np.int64(1) << bd) - 1
     total = np.int64(0)

@@ -270,10 +270,15 @@ def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``x @ w + b`` summed input by input, in that order: BLAS picks its kernel
     (and so its rounding) by CPU model, and what is derived from these sums
     (activation ranges, shifts) must not."""
-    out = np.broadcast_to(b, (x.shape[0], w.shape[1])).copy()
-    for k in range(w.shape[0]):
-        out += x[:, k:k + 1] * w[k]
-    return out
+    columns = np.ascontiguousarray(x.T)  # one output at a time, on contiguous rows
+    out = np.empty((w.shape[1], x.shape[0]))
+    term = np.empty(x.shape[0])
+    for j, row in enumerate(out):
+        row[:] = b[j]
+        for k in range(w.shape[0]):
+            np.multiply(columns[k], w[k, j], out=term)
+            row += term
+    return out.T
 
 
 def _round(values: np.ndarray) -> np.ndarray:

@@ -21,13 +21,13 @@ blocks has units narrower than one chroma sample).
 
 import numpy as np
 
-from ._jit import inline, kernel
+from ._jit import allocating, inline, kernel
 from .context import MAX_ROW_FEATURES, _row_features, _sequential
 from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_LUT, MAX_OUT, MU_FRAC, _bucket_fast, \
     _bucket_table, _mlp_rows
 from .mlp_pairs import LANES, PACKED_WORDS, SIMD, mlp_rows, pack, pack_row
 from .motion import MAX_REFS, MV_MAX, _predict_mv
-from .palette import _code_index_rows, _palette_fill
+from .palette import N_CAND, _code_index_rows, _palette_fill
 from .rangecoder import CODE, DPOS, DRANGE, _dec_bit, _dec_store, _enc_bit
 from .symbols import SET_SIZE, _dec_signed, _dec_value_local, _enc_signed, _enc_value
 
@@ -137,7 +137,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
         _dec_store(st, buf, code, rng, pos)
 
 
-@kernel
+@allocating
 def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
                 nets, net_off, probs, bd, near, st, buf, pal_role, pal_table, pal_entries,
                 pal_luts, src_idx, idx, ref_idx, pal_probs):
@@ -162,6 +162,8 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     cols = np.zeros(width, np.int64)
     acc = np.zeros(width, np.int64)
     lut = np.zeros(MAX_LUT, np.uint8)
+    cand = np.zeros(N_CAND, np.int64)
+    avail = np.zeros(N_CAND, np.bool_)
     for p in range(n_planes):
         sy = geom[p, 4]
         ys = y0 >> sy
@@ -178,7 +180,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
             _code_index_rows(encode, src_idx[ioff:ioff + w * h], view,
                              ref_idx[ioff:ioff + w * h], w, ys, ye, inter, skip,
                              geom[first, 3], sy, log2u, nux, pal_luts[role], n_ent,
-                             n_bits, pal_probs[role], st, buf)
+                             n_bits, pal_probs[role], st, buf, cand, avail)
             _palette_fill(view, pal_entries[eoff:eoff + 4 * n_ent], first, count, geom, ys, ye,
                           rec, err)
             continue
@@ -203,7 +205,7 @@ def _code_block_flag(encode, flags, k, bx, by, nbx, base, value, probs, st, buf)
         flags[k] = _dec_bit(st, buf, probs, ctx)
 
 
-@kernel
+@allocating
 def _code_motion(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf):
     """Per block in raster order: reference index, vector (median-predicted), skip flags.
 
@@ -214,7 +216,13 @@ def _code_motion(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf):
     """
     whole = np.zeros(nbx * nby, np.uint8)  # every unit of the block skips
     partial = np.zeros(nbx * nby, np.uint8)  # some, not all, units skip
-    units = np.zeros(4, np.int64)
+    _code_motion_blocks(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf, whole,
+                        partial, np.zeros(4, np.int64))
+
+
+@kernel
+def _code_motion_blocks(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf, whole,
+                        partial, units):
     for by in range(nby):
         for bx in range(nbx):
             k = by * nbx + bx

@@ -12,11 +12,11 @@ deterministic hash, the row features, the sequential features and the target
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import allocating, kernel
 from .context import MAX_ROW_FEATURES, _row_features, _sequential
 
 
-@kernel
+@allocating
 def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, near, keep,
                   salt, feats, seqs, targets, count):
     """Append sampled rows to ``feats``/``seqs``/``targets`` from ``count``; return the new count.
@@ -29,6 +29,14 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
     ``slice_y`` holds each slice's first plane-0 row, then the height;
     ``keep`` is the kept fraction times 2**32.
     """
+    full = np.zeros((MAX_ROW_FEATURES, geom[p, 1]), np.int32)
+    return _gather_rows(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, near,
+                        keep, salt, feats, seqs, targets, count, full)
+
+
+@kernel
+def _gather_rows(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx, bd, near, keep,
+                 salt, feats, seqs, targets, count, full):
     off = geom[p, 0]
     w = geom[p, 1]
     h = geom[p, 2]
@@ -37,7 +45,6 @@ def _gather_plane(src, ctx, ref, err, geom, p, slice_y, inter, skip, log2b, nbx,
     half = np.int64(1) << (bd - 1)
     cap = targets.shape[0]
     n_feats = feats.shape[0]
-    full = np.zeros((MAX_ROW_FEATURES, w), np.int32)
     for s in range(slice_y.shape[0] - 1):
         ys = slice_y[s] >> sy
         ye = min(h, (slice_y[s + 1] + (1 << sy) - 1) >> sy)

@@ -18,7 +18,7 @@ Integer vectors copy samples exactly (docs/FORMAT.md, "Motion compensation").
 
 import numpy as np
 
-from ._jit import inline, kernel
+from ._jit import allocating, inline, kernel
 
 MV_MAX = 4 * 1024  # |component| in quarter samples, enforced by the decoder
 MAX_REFS = 4
@@ -186,7 +186,10 @@ def _copy_block(prev, off, w, x0, x1, y0, y1, ix, iy, out):
     for y in range(y0, y1):
         src = off + (y + iy) * w + x0 + ix
         dst = off + y * w + x0
-        out[dst:dst + n] = prev[src:src + n]
+        d = out[dst:dst + n]
+        s = prev[src:src + n]
+        for c in range(n):  # a loop: slice assignment may copy through an allocation
+            d[c] = s[c]
 
 
 @kernel
@@ -271,7 +274,7 @@ def _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mx, my, bx, by, out):
                       + wd * np.int64(r1[c + 1]) + rnd) >> shift
 
 
-@kernel
+@allocating
 def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1):
     """out = motion-compensated prediction of every plane, in block rows [by0, by1).
 
@@ -281,9 +284,13 @@ def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1):
     Disjoint block rows write disjoint samples, so slices compensate in parallel.
     """
     size = (1 << log2b) + 8
-    ta = np.empty(size, np.int64)
-    tb = np.empty(size, np.int64)
-    vs = np.empty(size, np.int64)
+    _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1,
+                       np.empty(size, np.int64), np.empty(size, np.int64),
+                       np.empty(size, np.int64))
+
+
+@kernel
+def _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1, ta, tb, vs):
     for p in range(n_planes):
         off = geom[p, 0]
         w = geom[p, 1]

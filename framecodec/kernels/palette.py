@@ -18,7 +18,7 @@ the *pattern*: twelve bits of which candidates exist and which are equal
 
 import numpy as np
 
-from ._jit import inline, kernel
+from ._jit import allocating, inline, kernel
 from .rangecoder import _dec_bit, _enc_bit
 
 N_CAND = 5
@@ -93,16 +93,15 @@ def _code_escape(encode, value, n_bits, probs, base, st, buf):
 
 @kernel
 def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, sx, sy, log2u,
-                     nux, lut, n_entries, n_bits, probs, st, buf):
+                     nux, lut, n_entries, n_bits, probs, st, buf, cand, avail):
     """Code rows [ys, ye) of one set's index plane (flat, ``w`` columns).
 
     ``src_idx`` is read when encoding; ``idx`` receives the indices. Skipped
     units (``skip`` on the unit grid, reached through plane 0: the set's
     shifts ``sx``, ``sy`` and ``log2u``) copy ``ref_idx``. Decoded indices
-    beyond the dictionary are clamped.
+    beyond the dictionary are clamped. ``cand`` and ``avail`` are scratch of
+    N_CAND candidates.
     """
-    cand = np.zeros(N_CAND, np.int64)
-    avail = np.zeros(N_CAND, np.bool_)
     for y in range(ys, ye):
         brow = ((y << sy) >> log2u) * nux
         for x in range(w):
@@ -130,13 +129,19 @@ def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, sx, 
             idx[i] = min(value, n_entries - 1)
 
 
-@kernel
+@allocating
 def _gather_index(src_idx, ref_idx, w, h, slice_rows, inter, skip, sx, sy, log2u, nux, keep,
                   salt, patterns, targets, count):
     """Training rows for the palette network: pattern and the slot that matches
     (N_CAND for an escape); ``targets`` also flags visited slots (bit k)."""
-    cand = np.zeros(N_CAND, np.int64)
-    avail = np.zeros(N_CAND, np.bool_)
+    return _gather_index_rows(src_idx, ref_idx, w, h, slice_rows, inter, skip, sx, sy, log2u,
+                              nux, keep, salt, patterns, targets, count,
+                              np.zeros(N_CAND, np.int64), np.zeros(N_CAND, np.bool_))
+
+
+@kernel
+def _gather_index_rows(src_idx, ref_idx, w, h, slice_rows, inter, skip, sx, sy, log2u, nux,
+                       keep, salt, patterns, targets, count, cand, avail):
     cap = patterns.shape[0]
     for s in range(slice_rows.shape[0] - 1):
         ys = slice_rows[s]

@@ -10,10 +10,10 @@ substream codes against.
 
 import numpy as np
 
-from ._jit import inline, kernel
+from ._jit import allocating, inline, kernel
 from .motion import _QPEL_TERMS, _clip, _predict_mv
 
-@kernel
+@allocating
 def _half_planes(src, w, h, maxval, out):
     """A plane-0 picture and its three half-sample planes, for fast motion search:
     out[0] the samples, out[1] horizontal (b), out[2] vertical (h), out[3] centre
@@ -132,7 +132,7 @@ def _downsample4(src, w, h, out, ow, oh):
             out[y * ow + x] = total
 
 
-@kernel
+@allocating
 def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
     """Full search of each block on 4x-downsampled planes; vectors in quarter samples.
 
@@ -267,7 +267,7 @@ def _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py, best, bmx, bmy, lim
     return best, bmx, bmy
 
 
-@kernel
+@allocating
 def _estimate(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subpel, prev_mv,
               mv):
     """Choose a reference and a vector per block (plane 0 only); return the total cost.
@@ -279,12 +279,17 @@ def _estimate(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subp
     samples (its coarse candidate is the previous frame's coarse vector scaled by
     distance), then refined to quarter samples.
     """
-    bs = 1 << log2b
-    n_blocks = nbx * nby
-    coarse = np.zeros((n_blocks, 2), np.int64)
+    coarse = np.zeros((nbx * nby, 2), np.int64)
     _coarse_search(cur, refs[order[0], 0], w, h, log2b, nbx, nby, search, coarse)
+    return _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subpel,
+                            prev_mv, mv, coarse, np.zeros((6, 2), np.int64))
+
+
+@kernel
+def _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subpel,
+                     prev_mv, mv, coarse, cand):
+    bs = 1 << log2b
     lim = 4 * search
-    cand = np.zeros((6, 2), np.int64)
     total = np.int64(0)
     for by in range(nby):
         for bx in range(nbx):
