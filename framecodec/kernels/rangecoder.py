@@ -88,12 +88,16 @@ def _prob(probs, ctx):
 
 @inline
 def _adapt(probs, ctx, bit):
-    if bit:
-        probs[ctx, 0] += (PROB_ONE - probs[ctx, 0]) >> FAST_SHIFT
-        probs[ctx, 1] += (PROB_ONE - probs[ctx, 1]) >> SLOW_SHIFT
-    else:
-        probs[ctx, 0] -= probs[ctx, 0] >> FAST_SHIFT
-        probs[ctx, 1] -= probs[ctx, 1] >> SLOW_SHIFT
+    """Both estimates one step towards ``bit``, without a branch on it: a decoded
+    bit is as unpredictable as the data, and a mispredicted branch per decision
+    cost more than computing both steps and masking one away."""
+    fast = probs[ctx, 0]
+    slow = probs[ctx, 1]
+    ones = -np.int32(bit)  # all ones when bit is 1, else 0 (bit may be unsigned)
+    probs[ctx, 0] = fast + (((PROB_ONE - fast) >> FAST_SHIFT) & ones) \
+        - ((fast >> FAST_SHIFT) & ~ones)
+    probs[ctx, 1] = slow + (((PROB_ONE - slow) >> SLOW_SHIFT) & ones) \
+        - ((slow >> SLOW_SHIFT) & ~ones)
 
 
 @inline
