@@ -18,8 +18,9 @@ def test_cache_name_follows_every_kernel_file(tmp_path, monkeypatch):
 
 
 def test_kernels_cache_in_the_named_directory():
+    """Named after the sources and the vector width compiled into the network kernel."""
     if _jit._CACHE_DIR is not None:
-        assert _jit._CACHE_DIR.endswith(f"numba-{_jit._sources_digest()}")
+        assert _jit._CACHE_DIR.endswith(f"numba-{_jit._sources_digest()}-v{_jit.VECTOR_BITS}")
 
 
 def test_first_compile_is_announced_once_per_cache(tmp_path):

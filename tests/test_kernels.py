@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numba import config as numba_config, njit
@@ -190,6 +194,21 @@ def test_pair_network_portable_code_matches_oracle(monkeypatch):
     feats = rng.integers(-32767, 32768, (11, 37)).astype(np.int32)
     assert np.array_equal(_pair_network_outputs(portable, net.flat, feats),
                           naive.mlp_outputs(net.flat, feats.T))
+
+
+@compiled_only
+@pytest.mark.skipif(_jit.VECTOR_BITS < 512, reason="this machine runs the 256-bit kernel")
+def test_pair_network_256_bit_code_matches_oracle(tmp_path):
+    """On an AVX-512 machine, the AVX2 kernel other CPUs run is checked too: in a
+    process that asks for 256-bit vectors (the width is fixed when kernels load)."""
+    env = {**os.environ, _jit.VECTOR_ENV: "256", "NUMBA_CACHE_DIR": str(tmp_path)}
+    check = ("from framecodec.kernels import mlp_pairs; "
+             "assert mlp_pairs.LANES == 8 and mlp_pairs.SIMD, mlp_pairs.LANES")
+    assert subprocess.run([sys.executable, "-c", check], env=env).returncode == 0
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          f"{__file__}::test_pair_network_matches_oracle"],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:]
 
 
 @compiled_only

@@ -55,11 +55,38 @@ def _writable(path: Path) -> bool:
         return False
 
 
+VECTOR_ENV = "FRAMECODEC_VECTOR_BITS"
+
+
+def _vector_bits() -> int:
+    """The widest integer vectors the network kernel (mlp_pairs.py) uses here: 512
+    with AVX-512BW, 256 with AVX2, else 0 (portable code). ``FRAMECODEC_VECTOR_BITS``
+    may lower it (256, 0): the narrower code gives the same integers, and the
+    tests run it on wider machines."""
+    if config.DISABLE_JIT or config.CPU_NAME not in (None, "host"):
+        return 0
+    try:
+        from llvmlite import binding
+
+        features = binding.get_host_cpu_features()
+    except Exception:  # noqa: BLE001 - no feature map: take the portable path
+        return 0
+    bits = 512 if features.get("avx512bw") else 256 if features.get("avx2") else 0
+    wanted = os.environ.get(VECTOR_ENV, "").strip()
+    if wanted in ("0", "256", "512"):
+        bits = min(bits, int(wanted))
+    return bits
+
+
+VECTOR_BITS = _vector_bits()
+
+
 def cache_dir() -> str | None:
     """Where compiled kernels are kept: ``numba-<digest>`` under $NUMBA_CACHE_DIR
     if set, else beside the kernels, else in the user's cache; None if none
     is writable (kernels are then compiled in every process)."""
-    name = f"numba-{_sources_digest()}"
+    # the vector width is compiled into the network kernel: part of the name too
+    name = f"numba-{_sources_digest()}-v{VECTOR_BITS}"
     bases = [Path(config.CACHE_DIR)] if config.CACHE_DIR else [
         _HERE / "__pycache__", Path(os.path.expanduser("~")) / ".cache" / "framecodec"]
     for base in bases:

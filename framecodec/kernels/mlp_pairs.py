@@ -16,41 +16,33 @@ they are packed, ``pack_row``); a pair's sum fits int32 (at most
 hidden sums are the same int32 sums as mlp.py's, and output sums are widened
 to int64 per pair. So every result equals ``_mlp_rows``'s.
 
-A kernel works on tiles of ``LANES`` columns; buffers hold ``LANES`` spare
-columns, since the last tile of a row reads and writes past the row's end
-(values nothing uses). Without AVX2 (other CPUs, NUMBA_CPU_NAME set, or
-numba's JIT disabled) ``SIMD`` is False and the coder keeps ``_mlp_rows``.
+A kernel works on tiles of ``LANES`` columns: sixteen with AVX-512BW
+(``vpmaddwd``/``vpdpwssd`` on 512 bits), eight with AVX2 (_jit.VECTOR_BITS).
+Buffers hold ``LANES`` spare columns, since the last tile of a row reads and
+writes past the row's end (values nothing uses). Without AVX2 (other CPUs,
+NUMBA_CPU_NAME set, or numba's JIT disabled) ``SIMD`` is False and the coder
+keeps ``_mlp_rows``.
 """
 
 import numpy as np
-from llvmlite import binding as llvm_binding
 from llvmlite import ir
-from numba import config, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import inline, kernel
+from ._jit import VECTOR_BITS, inline, kernel
 from .context import MAX_ROW_FEATURES
 from .mlp import HEADER, HIDDEN_MAX, MAX_HIDDEN, MAX_OUT
 
-LANES = 8  # columns per tile: eight 32-bit lanes, sixteen 16-bit inputs (256 bits)
+SIMD = VECTOR_BITS >= 256
+# columns per tile: one 32-bit lane each, two 16-bit inputs per lane
+LANES = 16 if VECTOR_BITS >= 512 else 8
 UNITS = 8  # hidden units per tile (each input load serves them all)
 INT16_MAX = (1 << 15) - 1
-
-
-def _host_has_avx2() -> bool:
-    if config.DISABLE_JIT or config.CPU_NAME not in (None, "host"):
-        return False
-    try:
-        return bool(llvm_binding.get_host_cpu_features().get("avx2", False))
-    except Exception:  # noqa: BLE001 - no feature map: take the portable path
-        return False
-
-
-SIMD = _host_has_avx2()
+_PMADD = "llvm.x86.avx512.pmaddw.d.512" if LANES == 16 else "llvm.x86.avx2.pmadd.wd"
 
 _I16, _I32, _I64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
-_PAIRS = ir.VectorType(_I16, 2 * LANES)  # sixteen 16-bit inputs: eight pairs
+_PAIRS = ir.VectorType(_I16, 2 * LANES)  # a pair of 16-bit inputs per column of a tile
 _SUMS = ir.VectorType(_I32, LANES)
 _WIDE = ir.VectorType(_I64, LANES)
 _UNITS16 = ir.VectorType(_I16, LANES)
@@ -69,10 +61,9 @@ def _i64(value):
 def _pair_products(builder, x, w):
     """Per lane k: x[2k] * w[2k] + x[2k+1] * w[2k+1] in int32."""
     if SIMD:
-        fn = builder.module.globals.get("llvm.x86.avx2.pmadd.wd")
+        fn = builder.module.globals.get(_PMADD)
         if fn is None:
-            fn = ir.Function(builder.module, ir.FunctionType(_SUMS, [_PAIRS, _PAIRS]),
-                             "llvm.x86.avx2.pmadd.wd")
+            fn = ir.Function(builder.module, ir.FunctionType(_SUMS, [_PAIRS, _PAIRS]), _PMADD)
         return builder.call(fn, [x, w])
     # the same sums in plain IR (never reached by the coder without SIMD; kept valid)
     parts = [builder.sext(builder.shuffle_vector(v, v, m), _SUMS)
