@@ -22,8 +22,10 @@ import numpy as np
 # elsewhere, the golden vectors): MKL's CNR branch COMPATIBLE (SSE2 without the
 # approximate rcpps/rsqrtps, whose results differ between Intel and AMD; fixed
 # reductions), and ATen's AVX2 kernels (the widest every such CPU has; AVX-512
-# kernels may sum in another order). Both are read when torch loads; measured
-# no slower on this project's small networks. A user's own setting is kept.
+# kernels may sum in another order). Both are read when torch loads. The price:
+# a training step of the large networks takes 3.7-3.9 ms here against 2.4-2.5 ms
+# with MKL's and ATen's own choice (6 nets, 1,024 rows, one thread, Intel Xeon),
+# about a fifth of an encode. A user's own setting is kept.
 os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
 
