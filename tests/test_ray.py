@@ -139,11 +139,16 @@ def test_groups_finishing_early_wait_on_disk_not_in_memory(tmp_path, monkeypatch
     original = Journal._read_back
     monkeypatch.setattr(Journal, "_read_back",
                         lambda self, index: read_back.append(index) or original(self, index))
-    out = tmp_path / "ray.fcv"
-    result = framecodec.encode(src, out, settings=settings, ray=True)
-    assert [g.frames for g in result.groups_report] == [20, 1, 1, 1, 1]
-    assert out.read_bytes() == local.read_bytes()
-    assert read_back, "no group finished before an earlier one: nothing tested"
+    # which group finishes first is the scheduler's affair (a worker that starts late may
+    # take a short group after the long one is done): a few tries, each with the same bytes
+    for attempt in range(4):
+        out = tmp_path / f"ray{attempt}.fcv"
+        result = framecodec.encode(src, out, settings=settings, ray=True)
+        assert [g.frames for g in result.groups_report] == [20, 1, 1, 1, 1]
+        assert out.read_bytes() == local.read_bytes()
+        if read_back:
+            break
+    assert read_back, "no group finished before an earlier one in 4 tries: nothing tested"
 
 
 def test_a_source_changed_under_shared_input_fails_with_one_line(tmp_path):
