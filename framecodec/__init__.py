@@ -7,8 +7,9 @@
     framecodec.decode("clip.fcv", "clip.mkv")
     frames = list(framecodec.decode_frames("clip.fcv", frames=(0, 10)))
 
-Importing the package loads neither torch nor PyAV; encoding needs torch
-(``pip install 'framecodec[train]'``), decoding never does.
+Importing the package loads no PyAV; encoding and decoding need nothing
+beyond the core install (training runs in numba kernels; torch is used only
+by the tests, as the oracle of those kernels).
 """
 
 from .api import decode, decode_frames, encode

@@ -77,12 +77,10 @@ def encode(src: str | os.PathLike, dst: str | os.PathLike | None = None, *,
     encode of the same source and settings from the journal it left next to
     ``dst``, coding only the groups it lacks (the file is the same).
     """
-    from .encoder import train
     from .encoder.pipeline import encode_file
     from .encoder.settings import EncodeSettings
     from .encoder.targets import Target
 
-    train.require_torch()
     src = Path(src)
     dst = Path(dst) if dst is not None else src.with_suffix(".fcv")
     start, stop = _check_range(frames)

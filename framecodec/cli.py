@@ -5,7 +5,7 @@ A ``FramecodecError`` (bad input, bad option, damaged file) or running out
 of memory prints one line on stderr and exits with status 2; ``--debug``
 shows the traceback instead.
 Imports are made inside each command so ``framecodec info`` starts fast and
-decoding never loads torch.
+decoding never loads the encoder.
 """
 
 from __future__ import annotations
@@ -260,12 +260,11 @@ def _decode(args) -> int:
 
 def _tune(args) -> int:
     from .encoder import settings as config
-    from .encoder import train, tune
+    from .encoder import tune
     from .errors import UsageError
     from .io import media
     from .io.outputs import check_output
 
-    train.require_torch()
     targets = [t for t in (args.max_error, args.target_psnr, args.target_size,
                            args.target_bitrate) if t is not None]
     if len(targets) > 1:

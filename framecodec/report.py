@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Looking into .fcv files: ``describe`` (info), ``verify`` and ``framemd5``.
 
-None imports torch or the encoder; they read groups through the decoder's
+None imports the encoder; they read groups through the decoder's
 own loop (coding/decoder.py). ``verify`` checks every decoded frame against
 its stored MD5 and, given the source, measures the error per plane and per
 group (metrics.py); ``framemd5`` lists the stored MD5s as ``ffmpeg -f

@@ -167,7 +167,7 @@ class LocalExecutor:
     """Runs jobs here or in a pool of ``workers`` processes, results in job order.
 
     ``threads`` is shared out: a clip of one group gets them all, in this
-    process (a pool would only cost a second copy of torch); several groups
+    process (a pool would only cost a second copy of the process); several groups
     get ``workers`` processes of ``threads // workers`` threads each. At most
     ``workers + 1`` groups are in flight, so memory does not grow with the
     clip. A job's bytes do not depend on either (tests/test_roundtrip.py).
@@ -194,7 +194,7 @@ class LocalExecutor:
             return
         per_job = max(1, self.threads // self.workers)
         pending: deque[Future] = deque()
-        # spawned, not forked: a fork of a process whose torch or slice threads hold
+        # spawned, not forked: a fork of a process whose training or slice threads hold
         # locks can hang in the child
         with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
                                  initializer=_exit_with, initargs=(os.getpid(),)) as pool:

@@ -83,7 +83,7 @@ def identify(src: Path, info: VideoInfo, settings: EncodeSettings, *, start: int
               for k, v in dataclasses.asdict(info).items() if k != "frame_count"}
     return {
         "journal": JOURNAL_VERSION,
-        "coder": {"framecodec": _version("framecodec"), "torch": _version("torch"),
+        "coder": {"framecodec": _version("framecodec"), "numba": _version("numba"),
                   "format": list(FORMAT_VERSION)},
         "source": _source_identity(src),
         "stream": stream,

@@ -1,66 +1,39 @@
 # SPDX-License-Identifier: MIT
-"""Fitting a group's predictors with torch, and freezing them to integers.
+"""Fitting a group's predictors, and freezing them to integers.
 
-The only module that imports torch (encoder side). A predictor is a small
-MLP from the integer contexts of kernels/context.py to the centre and
-log-scale of a discretised logistic over the residual; it is trained to
-minimise the code length of the group's samples (not their squared error),
-then quantised to the integer network of kernels/mlp.py. The encoder then
-codes with the *integer* network, exactly as the decoder will.
+A predictor is a small MLP from the integer contexts of kernels/context.py
+to the centre and log-scale of a discretised logistic over the residual; it
+is trained to minimise the code length of the group's samples (not their
+squared error), then quantised to the integer network of kernels/mlp.py. The
+encoder then codes with the *integer* network, exactly as the decoder will.
+
+Training runs in kernels/training.py (forward, backward and Adam in one
+call, every sum in a fixed order): the same floats, so the same bytes, on
+every machine. It replaced torch, whose per-operation overhead made a step
+of these few-hundred-weight networks take 4 ms instead of a fraction of one.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-# The same floats on every x86 machine, so that a group's bytes do not depend on
-# the node that trained it (a cluster of mixed CPUs, a journal resumed
-# elsewhere, the golden vectors): MKL's CNR branch COMPATIBLE (SSE2 without the
-# approximate rcpps/rsqrtps, whose results differ between Intel and AMD; fixed
-# reductions), and ATen's AVX2 kernels (the widest every such CPU has; AVX-512
-# kernels may sum in another order). Both are read when torch loads. The price:
-# a training step of the large networks takes 3.7-3.9 ms here against 2.4-2.5 ms
-# with MKL's and ATen's own choice (6 nets, 1,024 rows, one thread, Intel Xeon),
-# about a fifth of an encode. A user's own setting is kept.
-os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
-os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
-
-try:
-    import torch
-    from torch import nn
-
-    from .optim import Adam, OneCycleAdam
-except ImportError:  # pragma: no cover - reported by require_torch()
-    torch = None
-
-from ..errors import UsageError
 from ..format.dictionary import N_PATTERN_BITS, PaletteNet
 from ..format.model import IntNet
+from ..kernels import training as tk
 from ..kernels.context import MAX_SEQ, N_SEQ_INTER
 from ..kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, MAX_BUCKETS, MU_FRAC, OUT_WEIGHT_MAX, \
     WEIGHT_MAX
 from ..kernels.palette import N_CAND
+from .optim import constant, one_cycle
 
-__all__ = ["TrainSettings", "FloatNet", "fit_many", "quantize", "mean_bits",
-           "require_torch", "set_threads"]
+__all__ = ["TrainSettings", "FloatNet", "fit_many", "quantize", "mean_bits", "set_threads"]
 
 HIDDEN_FRAC = 8  # preferred fractional bits of hidden activations
-
-
-def require_torch() -> None:
-    if torch is None:
-        raise UsageError("encoding trains a network with torch, which is not installed: "
-                         "pip install 'framecodec[train]' (CPU build: pip install torch==2.13.0)")
-
-
-def set_threads(threads: int) -> None:
-    """Training uses this many threads (the user's --threads), never all cores silently."""
-    if torch is not None and torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -78,104 +51,105 @@ def feature_scale(bit_depth: int) -> float:
     return 8.0 * 2.0 ** max(bit_depth - 8, 0)
 
 
-class FloatNet(nn.Module if torch is not None else object):
-    """The float twin of an integer predictor.
+@dataclass
+class FloatNet:
+    """A trained float predictor: per layer, weights [in][out] and biases.
 
     An MLP maps the row features to a centre mu0, a log-scale ls0 and, per
     sequential feature s_k (``n_seq`` of them), coefficients a_k and b_k:
     mu = mu0 + sum a_k s_k,  log-scale = ls0 + sum b_k |s_k|.
     """
 
-    def __init__(self, n_in: int, hidden: tuple[int, int], n_seq: int):
-        super().__init__()
-        h1, h2 = hidden
-        layers = [nn.Linear(n_in, h1), nn.ReLU()]
-        if h2:
-            layers += [nn.Linear(h1, h2), nn.ReLU()]
-        self.body = nn.Sequential(*layers)
-        self.n_seq = n_seq
-        self.head = nn.Linear(h2 or h1, 2 + 2 * n_seq)
-        with torch.no_grad():
-            self.head.weight.mul_(0.1)
-            self.head.bias.zero_()
-            self.head.bias[1] = 1.0
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    n_seq: int
 
-    def forward(self, x, s):
-        o = self.head(self.body(x))
-        k = self.n_seq
-        mu = o[:, 0] + (o[:, 2:2 + k] * s).sum(1)
-        ls = o[:, 1] + (o[:, 2 + k:] * s.abs()).sum(1)
-        return mu, ls.clamp(-4.0, 10.0)
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.array([self.weights[0].shape[0]] + [w.shape[1] for w in self.weights],
+                        np.int64)
+
+    @property
+    def params(self) -> np.ndarray:
+        """The training kernel's layout: per layer, weights then biases (float32)."""
+        return np.concatenate([a.ravel() for w, b in zip(self.weights, self.biases)
+                               for a in (w, b)]).astype(np.float32)
 
 
-def code_length_bits(mu, log_scale, target, half_width: float):
-    """Bits of ``target`` under a logistic(mu, exp(log_scale)) discretised to bins."""
-    inv = torch.exp(-log_scale)
-    upper = torch.sigmoid((target + half_width - mu) * inv)
-    lower = torch.sigmoid((target - half_width - mu) * inv)
-    return -torch.log2((upper - lower).clamp_min(1e-9))
+def _layer_sizes(n_in: int, hidden: tuple[int, int], n_out: int) -> list[int]:
+    return [n_in, hidden[0]] + ([hidden[1]] if hidden[1] else []) + [n_out]
 
 
-def _tensors(feats, seqs, bit_depth):
-    scale = feature_scale(bit_depth)
-    return (torch.from_numpy(feats.astype(np.float32) / scale),
-            torch.from_numpy(seqs.astype(np.float32) / scale))
+def _unpack(params: np.ndarray, sizes) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    weights, biases, at = [], [], 0
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        weights.append(params[at:at + fan_in * fan_out].reshape(fan_in, fan_out).copy())
+        at += fan_in * fan_out
+        biases.append(params[at:at + fan_out].copy())
+        at += fan_out
+    return weights, biases
 
 
-class StackedNets(nn.Module if torch is not None else object):
-    """Several FloatNets of one shape trained together as batched matrix products.
+def _initial_params(count: int, sizes: list[int], rng: np.random.Generator, *,
+                    predictor: bool = True) -> np.ndarray:
+    """nn.Linear's initialisation (uniform within 1/sqrt(fan_in)); a predictor's
+    last layer starts small (weights scaled by 0.1, biases 0 but the log-scale's 1)."""
+    parts = []
+    last = len(sizes) - 2
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        bound = 1.0 / math.sqrt(fan_in)
+        w = rng.uniform(-bound, bound, (count, fan_in, fan_out))
+        b = rng.uniform(-bound, bound, (count, fan_out))
+        if predictor and layer == last:
+            w *= 0.1
+            b[:] = 0.0
+            b[:, 1] = 1.0
+        parts += [w.reshape(count, -1), b]
+    return np.ascontiguousarray(np.concatenate(parts, axis=1), np.float32)
 
-    Training the predictors of a group one by one spends most of its time in
-    per-call overhead; stacking them (inputs zero-padded to the widest) makes
-    one step train them all. Each net's gradient depends only on its own
-    data, so the result is what separate training would give.
-    """
 
-    def __init__(self, count: int, n_in: int, hidden: tuple[int, int]):
-        super().__init__()
-        sizes = [n_in, hidden[0]] + ([hidden[1]] if hidden[1] else []) + [2 + 2 * MAX_SEQ]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default initialisation
-            self.weights.append(nn.Parameter(torch.empty(count, fan_in, fan_out)
-                                             .uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(count, 1, fan_out)
-                                            .uniform_(-bound, bound)))
-        with torch.no_grad():
-            self.weights[-1].mul_(0.1)
-            self.biases[-1].zero_()
-            self.biases[-1][:, :, 1] = 1.0
-            # coefficients of the sequential features only some nets have (beyond
-            # the N_SEQ_INTER all have) start at 0: a net whose data never has them
-            # (inter, near-lossless) keeps them at exactly 0
-            extra = list(range(N_SEQ_INTER, MAX_SEQ))
-            self.weights[-1][:, :, [2 + k for k in extra] + [2 + MAX_SEQ + k for k in extra]] = 0.0
+_threads = 1
 
-    def forward(self, x, s):
-        h = x
-        for w, b in zip(self.weights[:-1], self.biases[:-1]):
-            h = torch.relu(torch.baddbmm(b, h, w))
-        o = torch.baddbmm(self.biases[-1], h, self.weights[-1])
-        mu = o[..., 0] + (o[..., 2:2 + MAX_SEQ] * s).sum(-1)
-        ls = o[..., 1] + (o[..., 2 + MAX_SEQ:] * s.abs()).sum(-1)
-        return mu, ls.clamp(-4.0, 10.0)
 
-    def extract(self, index: int, n_in: int, hidden: tuple[int, int], n_seq: int) -> FloatNet:
-        """Net ``index`` alone; padded inputs and unused sequential outputs dropped."""
-        net = FloatNet(n_in, hidden, n_seq)
-        linears = [m for m in net.body if isinstance(m, nn.Linear)] + [net.head]
-        outputs = [0, 1] + [2 + k for k in range(n_seq)] + [2 + MAX_SEQ + k for k in range(n_seq)]
-        last = len(linears) - 1
-        with torch.no_grad():
-            for k, (lin, w, b) in enumerate(zip(linears, self.weights, self.biases)):
-                weight = w[index] if k else w[index, :n_in]
-                bias = b[index, 0]
-                if k == last:
-                    weight, bias = weight[:, outputs], bias[outputs]
-                lin.weight.copy_(weight.T)
-                lin.bias.copy_(bias)
-        return net
+def set_threads(threads: int) -> None:
+    """Training shares a group's networks out over this many threads (the job's
+    --threads): each network's steps depend on its data alone, so the floats
+    are the same with any count."""
+    global _threads
+    _threads = max(1, int(threads))
+
+
+def _adam(params: np.ndarray, rows: np.ndarray, widths: list[int], sizes: list[int],
+          order: np.ndarray, schedule, *, loss: int, n_seq: int, inv_scale: float) -> None:
+    """Run the training kernel on ``params`` (changed in place), networks shared
+    out over the training threads."""
+    nets = params.shape[0]
+    parts = min(_threads, nets)
+    bounds = [nets * k // parts for k in range(parts + 1)]
+    calls = [(params[a:b], rows[a:b], widths[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    run = functools.partial(_train_part, sizes=sizes, order=order, schedule=schedule, loss=loss,
+                            n_seq=n_seq, inv_scale=inv_scale)
+    if parts == 1:
+        run(*calls[0])
+        return
+    with ThreadPoolExecutor(parts) as pool:  # the kernel releases the GIL
+        list(pool.map(lambda call: run(*call), calls))
+
+
+def _train_part(params, rows, widths, *, sizes, order, schedule, loss, n_seq, inv_scale):
+    batch = order.shape[1]
+    span = 1 << max(batch - 1, 0).bit_length()  # the batch's sums run over a power of two
+    acts = np.zeros((sum(sizes), span), np.float32)
+    ones = np.zeros(span, np.float32)
+    ones[:batch] = 1.0
+    rates, beta1s, corrections = schedule
+    largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    tk.train_nets(rows, np.array(widths, np.int64), n_seq, loss, inv_scale,
+                  np.array(sizes, np.int64), order, rates, beta1s, corrections, params,
+                  np.zeros_like(params), np.zeros_like(params), np.zeros_like(params), acts,
+                  np.zeros_like(acts), ones, np.zeros((max(n_seq, 1), batch)),
+                  np.zeros(batch, np.int64), np.zeros((2, batch)),
+                  np.zeros((4, span), np.float32), np.zeros(largest, np.float32))
 
 
 def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_depth: int,
@@ -186,46 +160,56 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
     near-lossless coding: fitting the density of the raw residual ranks the
     coding contexts well, while a loss over wide quantisation bins lets the
     predicted scales collapse (measured: up to 5x larger files at bound 3).
+    Inputs are zero-padded to the widest set's, sequential features to
+    MAX_SEQ; padded inputs get no gradient, so they do not change a net.
     """
-    require_torch()
-    gen = torch.Generator().manual_seed(settings.seed)
-    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
     rows = _stacked_rows(datasets)
     n_in = rows.shape[2] - MAX_SEQ - 1  # the widest set's row features
-    inv_scale = 1.0 / feature_scale(bit_depth)  # a power of two: scaling is exact
-    stack = StackedNets(len(datasets), n_in, settings.hidden)
-    opt = OneCycleAdam(stack.parameters(), settings.lr, settings.steps, warm_up=0.15)
-    half_width = 0.5
+    sizes = _layer_sizes(n_in, settings.hidden, 2 + 2 * MAX_SEQ)
+    params = _initial_params(len(datasets), sizes, rng)
+    # coefficients of the sequential features only some nets have (beyond the
+    # N_SEQ_INTER all have) start at 0: a net whose data never has them (inter,
+    # near-lossless) keeps them at exactly 0
+    n_last, n_out = sizes[-2], sizes[-1]
+    head = params.shape[1] - n_out - n_last * n_out  # the last layer's weights [n_last][n_out]
+    extra = [2 + k for k in range(N_SEQ_INTER, MAX_SEQ)]
+    extra += [2 + MAX_SEQ + k for k in range(N_SEQ_INTER, MAX_SEQ)]
+    params[:, [head + j * n_out + o for j in range(n_last) for o in extra]] = 0.0
     n_rows = rows.shape[1]
     batch = min(settings.batch, n_rows)
-    at = n_rows
-    for _ in range(settings.steps):
+    order = np.empty((settings.steps, batch), np.int64)
+    at, perm = n_rows, None
+    for step in range(settings.steps):
         if at + batch > n_rows:  # a new pass over the rows, in a new order
-            order = torch.randperm(n_rows, generator=gen)
+            perm = rng.permutation(n_rows)
             at = 0
-        # index_select, not rows[:, pick]: the same rows, 4x faster (scattered reads)
-        taken = rows.index_select(1, order[at:at + batch]).float()  # integers: exact
+        order[step] = perm[at:at + batch]
         at += batch
-        x = taken[..., :n_in].mul_(inv_scale)
-        s = taken[..., n_in:n_in + MAX_SEQ].mul_(inv_scale)
-        mu, ls = stack(x, s)
-        loss = code_length_bits(mu, ls, taken[..., -1], half_width).mean(dim=1).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return [stack.extract(k, f.shape[1], settings.hidden, s.shape[1])
+    _adam(params, rows, [f.shape[1] for f, _, _ in datasets], sizes, order, one_cycle(settings.lr, settings.steps, warm_up=0.15),
+          loss=tk.LOSS_LOGISTIC, n_seq=MAX_SEQ, inv_scale=1.0 / feature_scale(bit_depth))
+    return [_extract(params[k], sizes, f.shape[1], s.shape[1])
             for k, (f, s, _) in enumerate(datasets)]
 
 
-def _stacked_rows(datasets):
-    """Every set's rows in one integer tensor (sets, rows, n_in + MAX_SEQ + 1):
+def _extract(params: np.ndarray, sizes: list[int], n_in: int, n_seq: int) -> FloatNet:
+    """One net alone: padded inputs and unused sequential outputs dropped."""
+    weights, biases = _unpack(params, sizes)
+    weights[0] = weights[0][:n_in]
+    outputs = [0, 1] + [2 + k for k in range(n_seq)] + [2 + MAX_SEQ + k for k in range(n_seq)]
+    weights[-1], biases[-1] = weights[-1][:, outputs], biases[-1][outputs]
+    return FloatNet(weights, biases, n_seq)
+
+
+def _stacked_rows(datasets) -> np.ndarray:
+    """Every set's rows in one integer array (sets, rows, n_in + MAX_SEQ + 1):
     row features padded with zeros to the widest, then the sequential features
     (padded), then the target. Smaller sets are drawn again (a random order,
     repeated) up to the largest set's rows, so a training step takes one slice
-    of each, and one gather reads a row's inputs and target together.
+    of each.
 
-    16-bit when the values fit (8-bit video): half the size of floats (those
-    would be ~45 MB at 720p); a step makes its batch float."""
+    16-bit when the values fit (8-bit video): half the size of 32-bit (those
+    would be ~45 MB at 720p)."""
     rows = max(t.shape[0] for _, _, t in datasets)
     n_in = max(f.shape[1] for f, _, _ in datasets)
     gen = np.random.default_rng(len(datasets) * 7919 + rows)
@@ -240,24 +224,24 @@ def _stacked_rows(datasets):
         out[k, :, :feats.shape[1]] = feats[pick]
         out[k, :, n_in:n_in + seqs.shape[1]] = seqs[pick]
         out[k, :, -1] = targets[pick]
-    return torch.from_numpy(out)
+    return out
 
 
-MEAN_BITS_ROWS = 16384  # rows evaluated at once: a whole 720p set's activations are ~30 MB
+MEAN_BITS_ROWS = 4096  # rows evaluated at once
 
 
 def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int) -> float:
     """Ideal code length per sample (unit bins) of the float net: for choosing
     model sizes and for reports."""
-    total = 0.0
-    with torch.no_grad():
-        for at in range(0, targets.shape[0], MEAN_BITS_ROWS):
-            part = slice(at, at + MEAN_BITS_ROWS)
-            x, s = _tensors(feats[part], seqs[part], bit_depth)
-            mu, ls = net(x, s)
-            t = torch.from_numpy(targets[part].astype(np.float32))
-            total += float(code_length_bits(mu, ls, t, 0.5).double().sum())
-    return total / max(targets.shape[0], 1)
+    if targets.shape[0] == 0:
+        return 0.0
+    sizes = net.sizes
+    batch = min(MEAN_BITS_ROWS, targets.shape[0])
+    acts = np.zeros((int(sizes.sum()), batch), np.float32)
+    total = tk.code_length(feats, seqs, targets, 1.0 / feature_scale(bit_depth), sizes,
+                           net.params, acts, np.zeros((max(net.n_seq, 1), batch)),
+                           np.zeros(batch, np.int64))
+    return total / targets.shape[0]
 
 
 def _shift_for(weights: np.ndarray, limit: int = WEIGHT_MAX) -> int:
@@ -301,9 +285,8 @@ def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarr
     quantiles of 16k rows are as good as of 120k, at an eighth of the time)."""
     step = max(1, feats.shape[0] // QUANTIZE_ROWS)
     feats, seqs = feats[::step], seqs[::step]
-    linears = [m for m in net.body if isinstance(m, nn.Linear)] + [net.head]
-    ws = [m.weight.detach().double().numpy().T.copy() for m in linears]  # [in][out]
-    bs = [m.bias.detach().double().numpy().copy() for m in linears]
+    ws = [w.astype(np.float64) for w in net.weights]  # [in][out]
+    bs = [b.astype(np.float64) for b in net.biases]
     scale = feature_scale(bit_depth)
     ws[0] /= scale
     # integer meaning of each output: 2**-MU_FRAC units for mu0 and ls0; the
@@ -364,33 +347,22 @@ def fit_palette_net(patterns: np.ndarray, targets: np.ndarray, *, hidden: int = 
     length of the visited flags, so the network learns which neighbour to trust
     in which pattern.
     """
-    require_torch()
     if patterns.size == 0:
         return PaletteNet.neutral()
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    bits = torch.from_numpy(((patterns[:, None] >> np.arange(N_PATTERN_BITS)) & 1)
-                            .astype(np.float32))
-    slots = np.arange(N_CAND)
-    hit = torch.from_numpy(((targets[:, None] & 0xFF) == slots).astype(np.float32))
-    visited = torch.from_numpy((((targets[:, None] >> 8) >> slots) & 1).astype(np.float32))
-    net = nn.Sequential(nn.Linear(N_PATTERN_BITS, hidden), nn.ReLU(), nn.Linear(hidden, N_CAND))
-    opt = Adam(net.parameters(), lr=0.03)
-    n = bits.shape[0]
-    for _ in range(steps):
-        idx = torch.randint(0, n, (min(2048, n),), generator=gen)
-        logit = net(bits[idx])
-        bce = nn.functional.binary_cross_entropy_with_logits(logit, hit[idx], reduction="none")
-        loss = (bce * visited[idx]).sum(1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    w1 = net[0].weight.detach().double().numpy().T
-    b1 = net[0].bias.detach().double().numpy()
-    w2 = net[2].weight.detach().double().numpy().T * 16.0  # outputs in 1/16 log-odds
-    b2 = net[2].bias.detach().double().numpy() * 16.0
+    rng = np.random.default_rng(seed)
+    bits = ((patterns[:, None] >> np.arange(N_PATTERN_BITS)) & 1).astype(np.int32)
+    rows = np.concatenate([bits, targets[:, None].astype(np.int32)], axis=1)[None]
+    sizes = [N_PATTERN_BITS, hidden, N_CAND]
+    params = _initial_params(1, sizes, rng, predictor=False)
+    n = rows.shape[1]
+    order = rng.integers(0, n, (steps, min(2048, n)))
+    _adam(params, rows, [N_PATTERN_BITS], sizes, order, constant(0.03, steps), loss=tk.LOSS_SLOTS, n_seq=0,
+          inv_scale=1.0)
+    (w1, w2), (b1, b2) = _unpack(params[0], sizes)
+    w1, b1 = w1.astype(np.float64), b1.astype(np.float64)
+    w2, b2 = w2.astype(np.float64) * 16.0, b2.astype(np.float64) * 16.0  # 1/16 log-odds
     q1 = _shift_for(w1)
-    acts = np.maximum(_affine(bits.numpy().astype(np.float64), w1, b1), 0.0)
+    acts = np.maximum(_affine(bits.astype(np.float64), w1, b1), 0.0)
     headroom = int(math.floor(math.log2(HIDDEN_MAX / max(float(acts.max(initial=1.0)), 1e-6))))
     frac = max(0, min(HIDDEN_FRAC, headroom, q1))
     s1 = q1 - frac

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""A group's network as the decoder sees it: integers only (no torch).
+"""A group's network as the decoder sees it: integers only (no floats).
 
 ``IntNet`` is one predictor (one plane, one frame kind) in the flat int32 form
 the kernels read (kernels/mlp.py documents the layout). ``GroupModel`` holds

@@ -133,6 +133,10 @@ def _one_version_per_types(dispatcher) -> None:
 
 
 kernel = _jit(_nrt=False)
+# Float kernels (training) divide without numba's check for a zero divisor,
+# whose exception path keeps a loop from vectorising; they divide only by
+# values that cannot be 0, and a 0 would give inf, not wrong bytes.
+float_kernel = _jit(_nrt=False, error_model="numpy")
 allocating = _jit()
 inline = _jit(inline="always")
 

@@ -42,7 +42,7 @@ Cache (--cache-dir, default .bench-cache/ in the repository, git-ignored by its 
 one JSON file per measurement, named by the SHA-256 of: the clip file's SHA-256, the number of
 frames, codec key, operating point, the codec's settings (options, threads), the codec's
 version (PyAV + FFmpeg versions; imagecodecs + CharLS/libjxl/libpng/libjpeg-turbo versions;
-framecodec: __version__ + SHA-256 of its package source files + torch and numba versions),
+framecodec: __version__ + SHA-256 of its package source files + numba version),
 the source decoder's version and the bench's MEASURE_VERSION. A re-run measures only what
 changed; --no-cache measures everything again (and refreshes the entries).
 

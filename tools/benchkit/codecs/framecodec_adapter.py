@@ -30,7 +30,7 @@ def framecodec_fingerprint() -> dict:
     m = re.search(r'^__version__\s*=\s*["\']([^"\']+)', (pkg / "__init__.py").read_text(), re.M)
     return {"version": m.group(1) if m else pkg_version("framecodec"),
             "source_sha256": h.hexdigest(), "source_files": len(files), "package": str(pkg),
-            "torch": pkg_version("torch"), "numba": pkg_version("numba")}
+            "numba": pkg_version("numba")}
 
 
 class FramecodecCodec(Codec):
@@ -49,15 +49,11 @@ class FramecodecCodec(Codec):
     def version(self) -> str:
         fp = framecodec_fingerprint()
         return (f"framecodec {fp['version']}, source {str(fp['source_sha256'])[:16]}, "
-                f"torch {fp.get('torch')}, numba {fp.get('numba')}")
+                f"numba {fp.get('numba')}")
 
     def encode(self, job: dict, point: Point, mem: MemProbe) -> dict:
         import framecodec as fc
 
-        try:  # loaded before the baseline, as the other codecs' libraries are
-            import torch  # noqa: F401
-        except ImportError:
-            pass
         threads = 1 if job["threads"] == "1" else job["cpu_count"]
         out = Path(job["coded"])
         enc = Timer()

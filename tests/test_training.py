@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: MIT
+"""The training kernel against torch's autograd, its oracle, and its own arithmetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from framecodec.encoder import optim, train
+from framecodec.kernels import training as tk
+from framecodec.kernels.context import MAX_SEQ
+
+
+def test_exp_and_log_match_numpy():
+    x = np.concatenate([np.linspace(-80, 80, 20001), [0.0, 1e-300, -1e-12, 1e-9]])
+    e, lg = np.zeros_like(x), np.zeros_like(x)
+    tk.exp_log(x, e, lg)
+    np.testing.assert_allclose(e, np.exp(x), rtol=1e-13)
+    y = np.concatenate([np.geomspace(1e-12, 1e12, 20001), [1.0, 0.5, 2.0, 0.7071067811865476]])
+    tk.exp_log(y, np.zeros_like(y), lg := np.zeros_like(y))
+    np.testing.assert_allclose(lg, np.log(y), rtol=1e-14, atol=1e-15)
+
+
+def _one_step_gradients(rows, sizes, params, loss, n_seq, inv_scale):
+    """The gradients the kernel computes on its first step (learning rate 0)."""
+    order = np.arange(rows.shape[1])[None]
+    grads = np.zeros_like(params)
+    batch = order.shape[1]
+    span = 1 << (batch - 1).bit_length()
+    acts = np.zeros((sum(sizes), span), np.float32)
+    ones = np.zeros(span, np.float32)
+    ones[:batch] = 1
+    schedule = optim.constant(0.0, 1)
+    tk.train_nets(rows, np.array([sizes[0]]), n_seq, loss, inv_scale, np.array(sizes), order,
+                  *schedule, params.copy(), grads, np.zeros_like(params), np.zeros_like(params),
+                  acts, np.zeros_like(acts), ones, np.zeros((max(n_seq, 1), batch)),
+                  np.zeros(batch, np.int64), np.zeros((2, batch)), np.zeros((4, span), np.float32),
+                  np.zeros(max(a * b for a, b in zip(sizes[:-1], sizes[1:])), np.float32))
+    return grads
+
+
+def _torch_layers(torch, params, sizes):
+    weights, biases = train._unpack(params, sizes)
+    return ([torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in weights],
+            [torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in biases])
+
+
+def _torch_forward(torch, x, weights, biases):
+    h = x
+    for k, (w, b) in enumerate(zip(weights, biases)):
+        h = h @ w + b
+        if k < len(weights) - 1:
+            h = torch.relu(h)
+    return h
+
+
+def _flat_grads(weights, biases):
+    return np.concatenate([a.grad.numpy().ravel() for w, b in zip(weights, biases)
+                           for a in (w, b)])
+
+
+@pytest.mark.parametrize("hidden", [(16, 8), (8, 0)])
+def test_predictor_gradients_match_autograd(hidden):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    n, n_in = 700, 9  # a batch that is not a power of two
+    feats = rng.integers(-40, 40, (n, n_in))
+    seqs = rng.integers(-30, 30, (n, MAX_SEQ))
+    targets = (feats[:, 0] // 3 + rng.integers(-5, 6, n))
+    rows = np.concatenate([feats, seqs, targets[:, None]], axis=1).astype(np.int16)[None]
+    sizes = train._layer_sizes(n_in, hidden, 2 + 2 * MAX_SEQ)
+    params = train._initial_params(1, sizes, rng)
+    params[0] += rng.normal(0, 0.05, params.shape[1]).astype(np.float32)  # not the usual start
+    inv_scale = 1 / 8
+    ours = _one_step_gradients(rows, sizes, params, tk.LOSS_LOGISTIC, MAX_SEQ, inv_scale)[0]
+
+    weights, biases = _torch_layers(torch, params[0], sizes)
+    x = torch.tensor(feats * inv_scale)
+    s = torch.tensor(seqs * inv_scale)
+    o = _torch_forward(torch, x, weights, biases)
+    mu = o[:, 0] + (o[:, 2:2 + MAX_SEQ] * s).sum(1)
+    ls = (o[:, 1] + (o[:, 2 + MAX_SEQ:] * s.abs()).sum(1)).clamp(-4.0, 10.0)
+    t = torch.tensor(targets, dtype=torch.float64)
+    inv = torch.exp(-ls)
+    mass = torch.sigmoid((t + 0.5 - mu) * inv) - torch.sigmoid((t - 0.5 - mu) * inv)
+    (-torch.log2(mass.clamp_min(1e-9))).mean().backward()
+    theirs = _flat_grads(weights, biases)
+    assert np.abs(theirs).max() > 1e-3
+    np.testing.assert_allclose(ours, theirs, rtol=2e-3, atol=2e-6 * np.abs(theirs).max())
+
+
+def test_palette_gradients_match_autograd():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    n, n_bits, n_slots = 300, 12, 5
+    bits = rng.integers(0, 2, (n, n_bits))
+    hit = rng.integers(0, n_slots + 1, n)
+    visited = rng.integers(0, 1 << n_slots, n)
+    rows = np.concatenate([bits, (hit | (visited << 8))[:, None]], axis=1).astype(np.int32)[None]
+    sizes = [n_bits, 16, n_slots]
+    params = train._initial_params(1, sizes, rng, predictor=False)
+    ours = _one_step_gradients(rows, sizes, params, tk.LOSS_SLOTS, 0, 1.0)[0]
+
+    weights, biases = _torch_layers(torch, params[0], sizes)
+    logit = _torch_forward(torch, torch.tensor(bits, dtype=torch.float64), weights, biases)
+    slots = np.arange(n_slots)
+    y = torch.tensor((hit[:, None] == slots).astype(np.float64))
+    mask = torch.tensor(((visited[:, None] >> slots) & 1).astype(np.float64))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, y, reduction="none")
+    (bce * mask).sum(1).mean().backward()
+    theirs = _flat_grads(weights, biases)
+    np.testing.assert_allclose(ours, theirs, rtol=2e-3, atol=2e-6 * np.abs(theirs).max())
+
+
+def _sets(rng, n=3000):
+    out = []
+    for n_in, n_seq in ((6, 3), (10, 2)):
+        f = rng.integers(-30, 30, (n, n_in)).astype(np.int32)
+        s = rng.integers(-30, 30, (n, n_seq)).astype(np.int32)
+        t = (f[:, 0] // 2 + rng.integers(-2, 3, n)).astype(np.int32)
+        out.append((f, s, t))
+    return out
+
+
+def test_training_learns_and_is_repeatable():
+    """Code length falls from the untrained start; the same data gives the same floats."""
+    sets = _sets(np.random.default_rng(5))
+    settings = train.TrainSettings(hidden=(16, 8), steps=150)
+    first = train.fit_many(sets, bit_depth=8, settings=settings)
+    again = train.fit_many(sets, bit_depth=8, settings=settings)
+    for a, b in zip(first, again):
+        assert all(np.array_equal(x, y) for x, y in zip(a.weights + a.biases,
+                                                         b.weights + b.biases))
+    untrained = train.fit_many(sets, bit_depth=8, settings=train.TrainSettings(hidden=(16, 8),
+                                                                                 steps=1))
+    for net, start, data in zip(first, untrained, sets):
+        learnt = train.mean_bits(net, *data, bit_depth=8)
+        assert learnt < 0.8 * train.mean_bits(start, *data, bit_depth=8)
+        assert learnt < 2.9  # the residual is uniform over 5 values: log2(5) = 2.32 bits
+
+
+def test_padded_inputs_and_absent_sequential_features_stay_out():
+    """A narrower set's padded inputs and missing sequential features get no
+    gradient: its extracted net is the shape the coder expects."""
+    sets = _sets(np.random.default_rng(6))
+    nets = train.fit_many(sets, bit_depth=8, settings=train.TrainSettings(hidden=(8, 8),
+                                                                          steps=20))
+    assert nets[0].weights[0].shape == (6, 8) and nets[1].weights[0].shape == (10, 8)
+    assert nets[0].weights[-1].shape == (8, 8) and nets[1].weights[-1].shape == (8, 6)
+
+
+def test_training_threads_give_the_same_floats():
+    sets = _sets(np.random.default_rng(7)) * 2  # four networks
+    settings = train.TrainSettings(hidden=(8, 8), steps=30)
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            train.set_threads(threads)
+            results.append(train.fit_many(sets, bit_depth=8, settings=settings))
+    finally:
+        train.set_threads(1)
+    for nets in results[1:]:
+        for a, b in zip(results[0], nets):
+            assert all(np.array_equal(x, y) for x, y in zip(a.weights + a.biases,
+                                                             b.weights + b.biases))
