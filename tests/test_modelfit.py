@@ -33,6 +33,23 @@ def test_short_group_weighs_the_tiny_model_by_its_coded_size(monkeypatch):
     assert chosen.fitted is candidates[sizes.index(min(sizes))]
 
 
+def test_large_lossless_group_fits_the_large_model_alone():
+    """Residuals carrying many times the large model's extra record: lossless
+    trains (and codes) the large model only; a bounded coding still measures."""
+    info, frames = moving_pattern("yuv444p", 320, 240, count=8)
+    settings = EncodeSettings(train_steps=20, train_samples=6000)
+    layout = Layout(info, settings.log2_block, 2)
+    src = [layout.flatten(f) for f in frames]
+    mvs, intra = motion.estimate(layout, src, settings)
+
+    def sizes(max_error):
+        chosen = dataclasses.replace(settings, max_error=max_error)
+        return [c.hidden for c in modelfit.fit_group_nets(layout, src, mvs, intra, chosen)]
+
+    assert sizes(0) == [modelfit.LARGE]
+    assert sizes(1) == [modelfit.SMALL, modelfit.LARGE]
+
+
 def test_fixed_model_size_trains_one_candidate():
     info, frames = moving_pattern("gray", 32, 32, count=2)
     settings = EncodeSettings(hidden=(8, 4), train_steps=20, train_samples=2000)
