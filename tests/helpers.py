@@ -18,6 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
 SAMPLE = ROOT / "samples" / "carphone_176x144_30f.mkv"
 
+# Script lines that make any later ``import torch`` fail (for subprocess tests).
+BLOCK_TORCH = """import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, NoTorch())
+"""
+
 # Small networks and short training: tests check exactness, not compression.
 FAST = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000)
 

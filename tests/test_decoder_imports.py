@@ -8,19 +8,13 @@ import sys
 import textwrap
 
 import framecodec
-from helpers import FAST, SAMPLE
+from helpers import BLOCK_TORCH, FAST, SAMPLE
 
 
 def test_decode_without_torch(tmp_path):
     coded = tmp_path / "s.fcv"
     framecodec.encode(SAMPLE, coded, settings=FAST, frames=(0, 3))
-    script = textwrap.dedent(f"""
-        import sys
-        class NoTorch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch is blocked in this test")
-        sys.meta_path.insert(0, NoTorch())
+    script = BLOCK_TORCH + textwrap.dedent(f"""
         import framecodec
         from framecodec import report
         frames = list(framecodec.decode_frames({str(coded)!r}))
@@ -32,6 +26,7 @@ def test_decode_without_torch(tmp_path):
         assert not loaded, loaded
         assert "framecodec.kernels.gather" not in sys.modules  # the encoder's kernels
         assert "framecodec.kernels.search" not in sys.modules
+        assert "framecodec.kernels.training" not in sys.modules
         print(len(frames))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -77,14 +77,8 @@ def test_kernel_s_adam_steps_are_torch_s():
 
 def test_encoding_loads_no_torch(tmp_path):
     """Training runs in numba: an encode works where torch cannot load."""
-    from helpers import SAMPLE
-    script = textwrap.dedent(f"""
-        import sys
-        class NoTorch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch."):
-                    raise ImportError("torch is blocked in this test")
-        sys.meta_path.insert(0, NoTorch())
+    from helpers import BLOCK_TORCH, SAMPLE
+    script = BLOCK_TORCH + textwrap.dedent(f"""
         import framecodec
         from framecodec.encoder.settings import preset
         framecodec.encode({str(SAMPLE)!r}, {str(tmp_path / 's.fcv')!r}, settings=preset("fast"),
