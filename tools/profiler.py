@@ -308,9 +308,11 @@ def profile(clip: Path, frames: tuple[int, int], max_error: int, threads: int,
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "p.fcv"
         # warm-up: compile or load every kernel outside the measurement
+        # jobs=1: groups coded in this process, where the stages are measured (the
+        # default, one process per core, coded a clip of several groups elsewhere)
         framecodec.encode(clip, out, settings=settings, max_error=max_error,
                           frames=(frames[0], frames[0] + 2), overwrite=True, audio=False,
-                          threads=threads)
+                          threads=threads, jobs=1)
         undo: list = []
         _split_slices(Stages(), undo)  # compiles the replay kernels too
         try:
@@ -323,7 +325,7 @@ def profile(clip: Path, frames: tuple[int, int], max_error: int, threads: int,
         try:
             result = framecodec.encode(clip, out, settings=settings, max_error=max_error,
                                        frames=frames, overwrite=True, audio=False,
-                                       threads=threads)
+                                       threads=threads, jobs=1)
         finally:
             _restore(undo)
         enc_total = time.process_time_ns() - t0
