@@ -28,12 +28,10 @@ def _one_step_gradients(rows, sizes, params, loss, n_seq, inv_scale):
     batch = order.shape[1]
     span = 1 << (batch - 1).bit_length()
     acts = np.zeros((sum(sizes), span), np.float32)
-    ones = np.zeros(span, np.float32)
-    ones[:batch] = 1
     schedule = optim.constant(0.0, 1)
     tk.train_nets(rows, np.array([sizes[0]]), n_seq, loss, inv_scale, np.array(sizes), order,
                   *schedule, params.copy(), grads, np.zeros_like(params), np.zeros_like(params),
-                  acts, np.zeros_like(acts), ones, np.zeros((max(n_seq, 1), batch)),
+                  acts, np.zeros_like(acts), np.zeros((max(n_seq, 1), batch)),
                   np.zeros(batch, np.int64), np.zeros((2, batch)), np.zeros((4, span), np.float32),
                   np.zeros(max(a * b for a, b in zip(sizes[:-1], sizes[1:])), np.float32))
     return grads

@@ -140,14 +140,12 @@ def _train_part(params, rows, widths, *, sizes, order, schedule, loss, n_seq, in
     batch = order.shape[1]
     span = 1 << max(batch - 1, 0).bit_length()  # the batch's sums run over a power of two
     acts = np.zeros((sum(sizes), span), np.float32)
-    ones = np.zeros(span, np.float32)
-    ones[:batch] = 1.0
     rates, beta1s, corrections = schedule
     largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     tk.train_nets(rows, np.array(widths, np.int64), n_seq, loss, inv_scale,
                   np.array(sizes, np.int64), order, rates, beta1s, corrections, params,
                   np.zeros_like(params), np.zeros_like(params), np.zeros_like(params), acts,
-                  np.zeros_like(acts), ones, np.zeros((max(n_seq, 1), batch)),
+                  np.zeros_like(acts), np.zeros((max(n_seq, 1), batch)),
                   np.zeros(batch, np.int64), np.zeros((2, batch)),
                   np.zeros((4, span), np.float32), np.zeros(largest, np.float32))
 
@@ -240,7 +238,7 @@ def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int) -> float:
     acts = np.zeros((int(sizes.sum()), batch), np.float32)
     total = tk.code_length(feats, seqs, targets, 1.0 / feature_scale(bit_depth), sizes,
                            net.params, acts, np.zeros((max(net.n_seq, 1), batch)),
-                           np.zeros(batch, np.int64))
+                           np.zeros(batch, np.int64), np.zeros((2, batch)))
     return total / targets.shape[0]
 
 

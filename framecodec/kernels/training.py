@@ -230,11 +230,11 @@ def _forward(p, sizes, width, acts, n):
 
 
 @inline
-def _backward(p, grad, sizes, width, acts, deltas, n, ones, products, weights_t):
+def _backward(p, grad, sizes, width, acts, deltas, n, products, weights_t):
     """Gradients of every parameter (written to ``grad``; padded inputs' are left
     as they are) from the gradients of the outputs in ``deltas``' last sizes[-1]
     rows. Columns n and on of ``acts`` and ``deltas`` hold zeros up to their
-    width, a power of two; ``ones`` is 1 before n. ``weights_t``: scratch for a
+    width, a power of two. ``weights_t``: scratch for a
     layer's weights transposed."""
     span = acts.shape[1]
     layers = sizes.shape[0] - 1
@@ -251,7 +251,7 @@ def _backward(p, grad, sizes, width, acts, deltas, n, ones, products, weights_t)
         at -= fan_in * fan_out + fan_out
         for j in range(fan_out):
             d = deltas[a_out + j]
-            grad[at + fan_in * fan_out + j] = _dot_ones(d, ones, span, products[0])
+            grad[at + fan_in * fan_out + j] = _sum(d, span, products[0])
             for k0 in range(0, used, 4):
                 _dots(d, acts[a_in:a_in + used], k0, min(4, used - k0), span, products, grad,
                       at + k0 * fan_out + j, fan_out)
@@ -276,25 +276,22 @@ def _backward(p, grad, sizes, width, acts, deltas, n, ones, products, weights_t)
 
 
 @inline
-def _dot_ones(d, ones, span, products):
-    """sum(d[:span] * ones[:span]) by halves (``_tree``)."""
+def _sum(d, span, products):
+    """sum(d[:span]) by halves (``_tree``)."""
     half = span >> 1
     if half == 0:
-        return d[0] * ones[0]
+        return d[0]
     for r in range(half):
-        products[r] = d[r] * ones[r] + d[r + half] * ones[r + half]
+        products[r] = d[r] + d[r + half]
     return _tree(products, half >> 1)
 
 
 @inline
-def _logistic_grad(acts, deltas, a_out, seqs, n_seq, targets, n, work):
-    """The gradients of the mean code length of columns [0, n), in ``deltas``'
-    output rows (bits; ``work``: two float64 rows of scratch).
+def _centres(acts, a_out, seqs, n_seq, n, work):
+    """Per column r < n, the centre mu (work[0]) and unclamped log-scale (work[1]).
 
     Outputs: mu0, ls0, a_1..a_n_seq, b_1..b_n_seq; mu = mu0 + sum a_k s_k,
-    log-scale = clamp(ls0 + sum b_k |s_k|); the residual's bin is [t - 1/2, t + 1/2]
-    under a logistic of that centre and scale. Loops along the columns (they
-    vectorise); a bin below PROB_MIN, and a clamped scale, pass no gradient.
+    log-scale = clamp(ls0 + sum b_k |s_k|).
     """
     mus = work[0]
     raws = work[1]
@@ -308,19 +305,31 @@ def _logistic_grad(acts, deltas, a_out, seqs, n_seq, targets, n, work):
         for r in range(n):
             mus[r] += np.float64(a[r]) * s[r]
             raws[r] += np.float64(b[r]) * abs(s[r])
+
+
+@inline
+def _bin(mu, raw, t):
+    """(1/scale, bin edges in scale units, the logistic's CDF at them) for the
+    residual's bin [t - 1/2, t + 1/2]."""
+    inv = _exp(-min(max(raw, SCALE_MIN), SCALE_MAX))
+    above = min(max((t + 0.5 - mu) * inv, -80.0), 80.0)
+    below = min(max((t - 0.5 - mu) * inv, -80.0), 80.0)
+    return inv, above, below, 1.0 / (1.0 + _exp(-above)), 1.0 / (1.0 + _exp(-below))
+
+
+@inline
+def _logistic_grad(acts, deltas, a_out, seqs, n_seq, targets, n, work):
+    """The gradients of the mean code length of columns [0, n), in ``deltas``'
+    output rows (bits; ``work``: two float64 rows of scratch). Loops along the
+    columns (they vectorise); a bin below PROB_MIN, and a clamped scale, pass
+    no gradient."""
+    _centres(acts, a_out, seqs, n_seq, n, work)
     scale = -1.0 / (n * LN2)  # d(mean bits) / d(bin mass), times the mass
     d_mu = deltas[a_out]
     d_ls = deltas[a_out + 1]
     for r in range(n):
-        mu = mus[r]
-        raw = raws[r]
-        ls = min(max(raw, SCALE_MIN), SCALE_MAX)
-        inv = _exp(-ls)
-        t = np.float64(targets[r])
-        above = min(max((t + 0.5 - mu) * inv, -80.0), 80.0)
-        below = min(max((t - 0.5 - mu) * inv, -80.0), 80.0)
-        upper = 1.0 / (1.0 + _exp(-above))
-        lower = 1.0 / (1.0 + _exp(-below))
+        raw = work[1, r]
+        inv, above, below, upper, lower = _bin(work[0, r], raw, np.float64(targets[r]))
         mass = upper - lower
         g = scale / mass if mass >= PROB_MIN else 0.0
         slope_u = upper * (1.0 - upper)
@@ -338,23 +347,13 @@ def _logistic_grad(acts, deltas, a_out, seqs, n_seq, targets, n, work):
 
 
 @inline
-def _logistic_bits(acts, a_out, seqs, n_seq, targets, n):
-    """Code length in bits of columns [0, n) under the outputs (see
-    ``_logistic_grad``), summed in column order."""
+def _logistic_bits(acts, a_out, seqs, n_seq, targets, n, work):
+    """Code length in bits of columns [0, n), summed in column order."""
+    _centres(acts, a_out, seqs, n_seq, n, work)
     total = 0.0
     for r in range(n):
-        mu = np.float64(acts[a_out, r])
-        raw = np.float64(acts[a_out + 1, r])
-        for k in range(n_seq):
-            s = np.float64(seqs[k, r])
-            mu += np.float64(acts[a_out + 2 + k, r]) * s
-            raw += np.float64(acts[a_out + 2 + n_seq + k, r]) * abs(s)
-        inv = _exp(-min(max(raw, SCALE_MIN), SCALE_MAX))
-        t = np.float64(targets[r])
-        above = min(max((t + 0.5 - mu) * inv, -80.0), 80.0)
-        below = min(max((t - 0.5 - mu) * inv, -80.0), 80.0)
-        mass = 1.0 / (1.0 + _exp(-above)) - 1.0 / (1.0 + _exp(-below))
-        total -= _log(max(mass, PROB_MIN)) / LN2
+        _, _, _, upper, lower = _bin(work[0, r], work[1, r], np.float64(targets[r]))
+        total -= _log(max(upper - lower, PROB_MIN)) / LN2
     return total
 
 
@@ -390,7 +389,7 @@ def _load_rows(rows, net, order, n, n_in, n_seq, inv_scale, acts, seqs, targets)
 
 @float_kernel
 def train_nets(rows, widths, n_seq, loss, inv_scale, sizes, order, rates, beta1s, corrections,
-               params, grads, moment1, moment2, acts, deltas, ones, seqs, targets, work,
+               params, grads, moment1, moment2, acts, deltas, seqs, targets, work,
                products, weights_t):
     """Every step of Adam on every network: network i learns from ``rows[i]``.
 
@@ -398,8 +397,8 @@ def train_nets(rows, widths, n_seq, loss, inv_scale, sizes, order, rates, beta1s
     then zeros), sequential features, target. order (steps, batch): the rows
     each step takes; rates, beta1s (steps): the schedule; corrections (steps,
     2): Adam's bias corrections. params, grads (zeros), moment1, moment2 (nets,
-    n_params). Scratch: acts, deltas (sum(sizes), span) and ones (span), span
-    the power of two at or above the batch, all zero but ones[:batch]; seqs
+    n_params). Scratch: acts, deltas (sum(sizes), span), span the power of two
+    at or above the batch, all zero; seqs
     (n_seq, batch) float64; targets (batch); work (2, batch) float64;
     products (4, span); weights_t (the largest layer's weights).
     """
@@ -421,7 +420,7 @@ def train_nets(rows, widths, n_seq, loss, inv_scale, sizes, order, rates, beta1s
                 _logistic_grad(acts, deltas, a_out, seqs, n_seq, targets, n, work)
             else:
                 _slot_grad(acts, deltas, a_out, n_out, targets, n)
-            _backward(p, grads[net], sizes, widths[net], acts, deltas, n, ones, products,
+            _backward(p, grads[net], sizes, widths[net], acts, deltas, n, products,
                       weights_t)
         rate = rates[step]
         beta1 = beta1s[step]
@@ -442,10 +441,11 @@ def train_nets(rows, widths, n_seq, loss, inv_scale, sizes, order, rates, beta1s
 
 
 @float_kernel
-def code_length(feats, seqs_in, targets_in, inv_scale, sizes, params, acts, seqs, targets):
+def code_length(feats, seqs_in, targets_in, inv_scale, sizes, params, acts, seqs, targets,
+                work):
     """Total code length in bits of every row of one set under one predictor
     (feats (n, sizes[0]), seqs_in (n, n_seq), targets_in (n)), evaluated in
-    batches of acts.shape[1] columns."""
+    batches of acts.shape[1] columns (work: two float64 rows of that width)."""
     n_rows = targets_in.shape[0]
     n_in = sizes[0]
     n_seq = seqs_in.shape[1]
@@ -463,5 +463,5 @@ def code_length(feats, seqs_in, targets_in, inv_scale, sizes, params, acts, seqs
                 seqs[k, r] = seqs_in[start + r, k] * inv_scale
             targets[r] = targets_in[start + r]
         _forward(params, sizes, n_in, acts, n)
-        total += _logistic_bits(acts, a_out, seqs, n_seq, targets, n)
+        total += _logistic_bits(acts, a_out, seqs, n_seq, targets, n, work)
     return total
