@@ -167,7 +167,7 @@ class LocalExecutor:
     """Runs jobs here or in a pool of ``workers`` processes, results in job order.
 
     ``threads`` is shared out: a clip of one group gets them all, in this
-    process (a pool would only cost a second copy of the process); several groups
+    process (a pool would only add a process and its memory); several groups
     get ``workers`` processes of ``threads // workers`` threads each. At most
     ``workers + 1`` groups are in flight, so memory does not grow with the
     clip. A job's bytes do not depend on either (tests/test_roundtrip.py).
