@@ -306,6 +306,28 @@ def test_half_sample_lookup_matches_interpolation_inside_the_picture():
             assert search._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
 
 
+def test_block_sad_matches_the_plain_sum():
+    """The row-sliced SAD equals the sum over the block of the looked-up
+    prediction, at every quarter phase, inside the picture and reaching out of
+    it, for whole and partial blocks; past ``limit`` it stops above it."""
+    rng = np.random.default_rng(12)
+    h, w = 21, 30
+    prev = rng.integers(0, 1024, h * w).astype(np.uint16)
+    cur = rng.integers(0, 1024, h * w).astype(np.uint16)
+    planes = np.zeros((4, h * w), np.uint16)
+    search._half_planes(prev, w, h, 1023, planes)
+    for x0, y0 in ((8, 8), (0, 0), (24, 16), (16, 0)):
+        for mvy in range(-13, 14, 3):
+            for mvx in range(-14, 15, 2):
+                want = sum(abs(int(cur[y * w + x]) - int(search._qpel_lookup(
+                    planes, w, h, 4 * x + mvx, 4 * y + mvy)))
+                    for y in range(y0, min(y0 + 8, h)) for x in range(x0, min(x0 + 8, w)))
+                got = search._block_sad(cur, planes, w, h, x0, y0, 8, mvx, mvy, 1 << 60)
+                assert got == want, (x0, y0, mvx, mvy)
+                if want > 100:
+                    assert search._block_sad(cur, planes, w, h, x0, y0, 8, mvx, mvy, 100) > 100
+
+
 @pytest.mark.parametrize("w, h, log2b, radius", [(48, 40, 4, 16), (37, 29, 3, 8), (20, 12, 4, 48)])
 def test_coarse_search_matches_the_full_search(w, h, log2b, radius):
     """Padded reference and early exits choose what the plain full search chooses
