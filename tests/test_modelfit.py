@@ -123,7 +123,7 @@ def test_training_stacks_integers_at_the_width_they_need():
                  rng.integers(-peak, peak, (n, q)).astype(np.int32),
                  rng.integers(-peak, peak, n).astype(np.int32))
                 for n, f, q in ((50, 4, 3), (20, 6, 2))]
-        rows = train._stacked_rows(sets)
+        rows = train.stacked_rows(sets)
         assert rows.dtype == dtype and rows.shape == (2, 50, 6 + MAX_SEQ + 1)
         first = rows[0]
         assert np.array_equal(first[:, :4], sets[0][0]) and not first[:, 4:6].any()

@@ -147,6 +147,33 @@ def test_padded_inputs_and_absent_sequential_features_stay_out():
     assert nets[0].weights[-1].shape == (8, 8) and nets[1].weights[-1].shape == (8, 6)
 
 
+def _same(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+
+
+def test_batch_sizes_follow_the_share_of_samples():
+    """The largest population gets the full batch, a quarter of it half, and
+    small shares the floor; every size is a power of two."""
+    got = train.batch_sizes([1000, 250, 250, 40_000, 10_000, 10_000, 0], 1024)
+    assert got == [256, 256, 256, 1024, 512, 512, 256]
+    assert train.batch_sizes([5, 5], 1024) == [1024, 1024]
+    assert train.batch_sizes([100], 300) == [300]  # never above the batch asked for
+
+
+def test_smaller_batches_take_the_first_rows_of_each_step():
+    """A network's floats depend on its own batch size only: the same with any
+    other network's size, and full-size batches are the default."""
+    sets = _sets(np.random.default_rng(8))
+    settings = train.TrainSettings(hidden=(8, 8), steps=40, batch=512)
+    full = train.fit_many(sets, bit_depth=8, settings=settings)
+    assert all(_same(a, b) for a, b in zip(full, train.fit_many(
+        sets, bit_depth=8, settings=settings, batches=[512, 512])))
+    mixed = train.fit_many(sets, bit_depth=8, settings=settings, batches=[512, 256])
+    assert _same(mixed[0], full[0]) and not _same(mixed[1], full[1])
+    small = train.fit_many(sets, bit_depth=8, settings=settings, batches=[256, 256])
+    assert _same(mixed[1], small[1])
+
+
 def test_training_threads_give_the_same_floats():
     sets = _sets(np.random.default_rng(7)) * 2  # four networks
     settings = train.TrainSettings(hidden=(8, 8), steps=30)
@@ -154,7 +181,8 @@ def test_training_threads_give_the_same_floats():
         results = []
         for threads in (1, 2, 3):
             train.set_threads(threads)
-            results.append(train.fit_many(sets, bit_depth=8, settings=settings))
+            results.append(train.fit_many(sets, bit_depth=8, settings=settings,
+                                          batches=[1024, 256, 512, 1024]))
     finally:
         train.set_threads(1)
     for nets in results[1:]:

@@ -15,7 +15,6 @@ of these few-hundred-weight networks take 4 ms instead of a fraction of one.
 
 from __future__ import annotations
 
-import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ from ..kernels.mlp import BIAS_MAX, COEF_FRAC, HIDDEN_MAX, MAX_BUCKETS, MU_FRAC,
 from ..kernels.palette import N_CAND
 from .optim import constant, one_cycle
 
-__all__ = ["TrainSettings", "FloatNet", "fit_many", "quantize", "mean_bits", "set_threads"]
+__all__ = ["TrainSettings", "FloatNet", "fit_many", "batch_sizes", "stacked_rows", "quantize",
+           "mean_bits", "set_threads"]
 
 HIDDEN_FRAC = 8  # preferred fractional bits of hidden activations
 
@@ -120,20 +120,27 @@ def set_threads(threads: int) -> None:
 
 
 def _adam(params: np.ndarray, rows: np.ndarray, widths: list[int], sizes: list[int],
-          order: np.ndarray, schedule, *, loss: int, n_seq: int, inv_scale: float) -> None:
-    """Run the training kernel on ``params`` (changed in place), networks shared
-    out over the training threads."""
+          order: np.ndarray, schedule, *, loss: int, n_seq: int, inv_scale: float,
+          batches: list[int] | None = None) -> None:
+    """Run the training kernel on ``params`` (changed in place): one call per
+    network, shared out over the training threads, the largest batches first;
+    network k takes the first ``batches[k]`` rows of each step (default all)."""
     nets = params.shape[0]
-    parts = min(_threads, nets)
-    bounds = [nets * k // parts for k in range(parts + 1)]
-    calls = [(params[a:b], rows[a:b], widths[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-    run = functools.partial(_train_part, sizes=sizes, order=order, schedule=schedule, loss=loss,
-                            n_seq=n_seq, inv_scale=inv_scale)
-    if parts == 1:
-        run(*calls[0])
+    batches = batches or [order.shape[1]] * nets
+    orders = {b: np.ascontiguousarray(order[:, :b]) for b in set(batches)}
+
+    def run(k: int) -> None:
+        _train_part(params[k:k + 1], rows[k:k + 1], widths[k:k + 1], sizes=sizes,
+                    order=orders[batches[k]], schedule=schedule, loss=loss, n_seq=n_seq,
+                    inv_scale=inv_scale)
+
+    jobs = sorted(range(nets), key=lambda k: -batches[k])
+    if _threads == 1 or nets == 1:
+        for k in jobs:
+            run(k)
         return
-    with ThreadPoolExecutor(parts) as pool:  # the kernel releases the GIL
-        list(pool.map(lambda call: run(*call), calls))
+    with ThreadPoolExecutor(min(_threads, nets)) as pool:  # the kernel releases the GIL
+        list(pool.map(run, jobs))
 
 
 def _train_part(params, rows, widths, *, sizes, order, schedule, loss, n_seq, inv_scale):
@@ -150,9 +157,39 @@ def _train_part(params, rows, widths, *, sizes, order, schedule, loss, n_seq, in
                   np.zeros((4, span), np.float32), np.zeros(largest, np.float32))
 
 
+MIN_BATCH = 256  # the fewest rows a step gives a network
+
+
+def batch_sizes(populations: list[int], batch: int) -> list[int]:
+    """Rows per training step for each network, from the samples it will code.
+
+    A network with a small share of the group's samples (the intra frame's,
+    chroma's at 4:2:0) gains few bits from fitting closely, so it sees fewer
+    rows a step: the largest gets ``batch``, the others that scaled by the
+    square root of their share, to a power of two, at least MIN_BATCH. On the
+    corpus this took a fifth off the lossless encode for 0.2 % in size
+    (halving every net's batch had cost 1.8 %).
+    """
+    top = max(populations, default=0)
+    out = []
+    for n in populations:
+        if n >= top:
+            out.append(batch)
+            continue
+        want = batch * math.sqrt(n / top)
+        out.append(min(batch, max(MIN_BATCH, 1 << round(math.log2(max(want, 1.0))))))
+    return out
+
+
 def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_depth: int,
-             settings: TrainSettings) -> list[FloatNet]:
+             settings: TrainSettings, batches: list[int] | None = None,
+             rows: np.ndarray | None = None) -> list[FloatNet]:
     """Train one predictor per (row features, sequential features, target) set, together.
+
+    ``batches``: rows per step of each set's net (``batch_sizes``; default all
+    ``settings.batch``); a net with b rows takes the first b of each step's rows.
+    ``rows``: ``stacked_rows(datasets)``, when the caller trains more than one
+    model size on the same sets.
 
     The loss is the code length of each residual at unit resolution, also for
     near-lossless coding: fitting the density of the raw residual ranks the
@@ -162,7 +199,7 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
     MAX_SEQ; padded inputs get no gradient, so they do not change a net.
     """
     rng = np.random.default_rng(settings.seed)
-    rows = _stacked_rows(datasets)
+    rows = stacked_rows(datasets) if rows is None else rows
     n_in = rows.shape[2] - MAX_SEQ - 1  # the widest set's row features
     sizes = _layer_sizes(n_in, settings.hidden, 2 + 2 * MAX_SEQ)
     params = _initial_params(len(datasets), sizes, rng)
@@ -184,8 +221,10 @@ def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_d
             at = 0
         order[step] = perm[at:at + batch]
         at += batch
-    _adam(params, rows, [f.shape[1] for f, _, _ in datasets], sizes, order, one_cycle(settings.lr, settings.steps, warm_up=0.15),
-          loss=tk.LOSS_LOGISTIC, n_seq=MAX_SEQ, inv_scale=1.0 / feature_scale(bit_depth))
+    _adam(params, rows, [f.shape[1] for f, _, _ in datasets], sizes, order,
+          one_cycle(settings.lr, settings.steps, warm_up=0.15), loss=tk.LOSS_LOGISTIC,
+          n_seq=MAX_SEQ, inv_scale=1.0 / feature_scale(bit_depth),
+          batches=[min(b, batch) for b in batches] if batches else None)
     return [_extract(params[k], sizes, f.shape[1], s.shape[1])
             for k, (f, s, _) in enumerate(datasets)]
 
@@ -199,7 +238,7 @@ def _extract(params: np.ndarray, sizes: list[int], n_in: int, n_seq: int) -> Flo
     return FloatNet(weights, biases, n_seq)
 
 
-def _stacked_rows(datasets) -> np.ndarray:
+def stacked_rows(datasets) -> np.ndarray:
     """Every set's rows in one integer array (sets, rows, n_in + MAX_SEQ + 1):
     row features padded with zeros to the widest, then the sequential features
     (padded), then the target. Smaller sets are drawn again (a random order,
@@ -226,13 +265,19 @@ def _stacked_rows(datasets) -> np.ndarray:
 
 
 MEAN_BITS_ROWS = 4096  # rows evaluated at once
+MEAN_BITS_SAMPLE = 32768  # rows a code length is estimated from
 
 
 def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int) -> float:
     """Ideal code length per sample (unit bins) of the float net: for choosing
-    model sizes and for reports."""
+    model sizes and for reports. From an evenly spread subset of the rows (a
+    training set is up to 150k rows a net): on the corpus the luma sets'
+    estimates moved by at most 0.7 % from the whole set's, chroma's by 2 %; the
+    choices compare models on the same rows, with margins of 3 % and more."""
     if targets.shape[0] == 0:
         return 0.0
+    step = max(1, targets.shape[0] // MEAN_BITS_SAMPLE)
+    feats, seqs, targets = feats[::step], seqs[::step], targets[::step]
     sizes = net.sizes
     batch = min(MEAN_BITS_ROWS, targets.shape[0])
     acts = np.zeros((int(sizes.sum()), batch), np.float32)
