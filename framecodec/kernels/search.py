@@ -177,7 +177,14 @@ def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
             y0 = by * bs
             x1 = min(x0 + bs, ow)
             y1 = min(y0 + bs, oh)
-            best = np.int64(1) << 62
+            # the still position's cost, plus one, bounds the search from the start:
+            # a position costing as much still wins as it would have (it comes first)
+            best = np.int64(1)  # written out: as an inlined helper the loop ran 3x slower
+            for y in range(y0, y1):
+                rp = (y + r) * pw + r
+                for x in range(x0, x1):
+                    d = dc[y * ow + x] - pad[rp + x]
+                    best += d if d >= 0 else -d
             bmx = 0
             bmy = 0
             for dy in range(-r, r + 1):
@@ -196,6 +203,15 @@ def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
                         bmy = dy
             coarse[by * nbx + bx, 0] = bmx * 16
             coarse[by * nbx + bx, 1] = bmy * 16
+
+
+@inline
+def _least_cost(lam, extra):
+    """The least cost of any vector: a zero SAD, one bit per component (the
+    predicted vector), and the reference's ``extra``. A search reaching it
+    stops: the choice is the same, since only a strictly lower cost replaces
+    the best (a still picture's blocks mostly stop at their first candidate)."""
+    return extra + lam * 2 * _mv_bits(0)
 
 
 @kernel
@@ -226,7 +242,9 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
     A vector already costed is never costed again (repeated candidates, grid
     points, the centre a diamond step came from): its cost could not beat the
     best it lost to, so the choice is the same. Every diamond point lies on the
-    grid's lattice, so one inside the grid's square was costed."""
+    grid's lattice, so one inside the grid's square was costed. A search stops
+    at the least cost any vector can have (``_least_cost``): nothing after it
+    could be chosen."""
     best = np.int64(1) << 62
     bmx = 0
     bmy = 0
@@ -238,6 +256,8 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
         cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra, best)
         if cost < best:
             best, bmx, bmy = cost, cx, cy
+            if best <= _least_cost(lam, extra):
+                return best, bmx, bmy
     gx = bmx
     gy = bmy
     for dy in range(-grid, grid + 1, 4):
@@ -273,6 +293,8 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
 @kernel
 def _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py, best, bmx, bmy, lim, lam, extra):
     """Half-sample then quarter-sample diamond steps around a whole-sample vector."""
+    if best <= _least_cost(lam, extra):
+        return best, bmx, bmy
     for step in (2, 1):
         cx0 = bmx
         cy0 = bmy
@@ -336,6 +358,8 @@ def _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, la
             nmx = 0  # the nearest reference's whole-sample vector
             nmy = 0
             for r in range(n_prev):
+                if best <= _least_cost(lam, lam * 2 * r):
+                    break  # no vector into this reference or an older one could cost less
                 cand[2, 0] = coarse[k, 0] * (r + 1)
                 cand[2, 1] = coarse[k, 1] * (r + 1)
                 cand[6, 0] = nmx * (r + 1)
