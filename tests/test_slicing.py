@@ -80,3 +80,40 @@ def test_uneven_slices_decode_exactly_on_any_thread_count(tmp_path):
     assert header.slices == 3 and header.slice_starts != (0, 2, 5)  # not the even cut
     for threads in (1, 2, 3):
         assert_frames_equal(list(framecodec.decode_frames(out, threads=threads)), frames)
+
+
+@pytest.mark.parametrize("threads, n", [(1, 4), (2, 1), (2, 6), (3, 2), (8, 5)])
+def test_slices_map_runs_each_slice_once_in_order(threads, n):
+    """Every slice runs exactly once and its result lands in its place, on any
+    number of threads (the caller among them)."""
+    import threading
+    from framecodec.coding.state import _map_slices
+    calls, lock = [], threading.Lock()
+
+    def fn(s):
+        with lock:
+            calls.append(s)
+        return s * 10
+
+    assert _map_slices(fn, n, threads) == [s * 10 for s in range(n)]
+    assert sorted(calls) == list(range(n))
+
+
+def test_slices_map_raises_a_slice_error_after_every_slice_is_done():
+    """A failing slice's error reaches the caller, and only once no other slice
+    is still running (they write into the frame being decoded)."""
+    import time
+    from framecodec.coding.state import _map_slices
+    done = []
+
+    def fn(s):
+        if s == 1:
+            raise ValueError("slice 1 is damaged")
+        time.sleep(0.01)
+        done.append(s)
+
+    for threads in (1, 2, 4):
+        done.clear()
+        with pytest.raises(ValueError, match="slice 1"):
+            _map_slices(fn, 6, threads)
+        assert sorted(done) == ([0] if threads == 1 else [0, 2, 3, 4, 5])

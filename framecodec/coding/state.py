@@ -15,6 +15,7 @@ and its choices (motion field) as arguments.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -82,13 +83,34 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list:
     """``fn`` of every slice, on up to ``threads`` threads (the kernels release the
-    GIL). The pools live as long as the process: a frame is too short to start one."""
+    GIL): the calling thread and ``threads - 1`` helpers each take the next slice
+    not yet taken until none is left. The caller working too saves a hand-over
+    per frame (a small frame's slices take a millisecond). The helpers' pools
+    live as long as the process: a frame is too short to start one."""
     if threads <= 1 or n == 1:
         return [fn(s) for s in range(n)]
-    workers = min(threads, n)
-    if workers not in _POOLS:
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="framecodec-slice")
-    return list(_POOLS[workers].map(fn, range(n)))
+    helpers = min(threads, n) - 1
+    if helpers not in _POOLS:
+        _POOLS[helpers] = ThreadPoolExecutor(helpers, thread_name_prefix="framecodec-slice")
+    results: list = [None] * n
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def drain() -> None:
+        while (s := next(taken)) < n:
+            results[s] = fn(s)
+
+    futures = [_POOLS[helpers].submit(drain) for _ in range(helpers)]
+    errors = []
+    try:
+        drain()
+    except BaseException as exc:  # noqa: BLE001 - raised below, once the helpers are done
+        errors.append(exc)
+    for future in futures:  # every slice has finished (or failed) before a frame moves on
+        if (exc := future.exception()) is not None:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+    return results
 
 
 class GroupState:
