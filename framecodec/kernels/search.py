@@ -13,7 +13,10 @@ import numpy as np
 from ._jit import allocating, inline, kernel
 from .motion import _QPEL_TERMS, _clip, _predict_mv
 
-N_CAND = 7  # whole-sample candidates per block and reference (see _estimate_blocks)
+# whole-sample candidates per block and reference: zero, the predicted vector, the coarse
+# vector, the previous frame's, the left and upper blocks', the nearest reference's
+N_CAND = 7
+
 
 @allocating
 def _half_planes(src, w, h, maxval, out):
@@ -362,8 +365,8 @@ def _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, la
                     break  # no vector into this reference or an older one could cost less
                 cand[2, 0] = coarse[k, 0] * (r + 1)
                 cand[2, 1] = coarse[k, 1] * (r + 1)
-                cand[6, 0] = nmx * (r + 1)
-                cand[6, 1] = nmy * (r + 1)
+                cand[N_CAND - 1, 0] = nmx * (r + 1)
+                cand[N_CAND - 1, 1] = nmy * (r + 1)
                 planes = refs[order[r]]
                 cost, mx, my = _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand,
                                              N_CAND if r > 0 else N_CAND - 1, lim, lam,
