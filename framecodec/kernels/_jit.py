@@ -19,6 +19,14 @@ function from another through its own calling convention (every array a
 struct of fields, every call a status check) and LLVM does not inline across
 them: measured, a 3-load helper cost 10-16 ns per call, inlined 1 ns.
 
+Hot loops read arrays at indices numba can prove are not negative: it wraps
+a negative index (``a[-1]`` is the last element), so any other index gets a
+compare and a select, which keeps a loop scalar. A row taken as a slice,
+``row = a[start:stop]``, and read as ``row[i]`` for ``i`` in a ``range``
+vectorises: the motion search's SAD ran 4.4 times faster that way than
+reading ``a[start + i]``. Measure before moving such a loop into an
+``inline`` helper: the coarse search's cost loop ran 2-3 times slower as one.
+
 numba checks a cached function against its own file only, so a kernel
 compiled with a helper of another file (called or inlined) would keep the old
 helper after that file changed: a decoder silently running last week's
