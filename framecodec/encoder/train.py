@@ -167,7 +167,7 @@ def batch_sizes(populations: list[int], batch: int) -> list[int]:
     chroma's at 4:2:0) gains few bits from fitting closely, so it sees fewer
     rows a step: the largest gets ``batch``, the others that scaled by the
     square root of their share, to a power of two, at least MIN_BATCH. On the
-    corpus this took a fifth off the lossless encode for 0.2 % in size
+    corpus this took a quarter off the lossless encode for 0.2 % in size
     (halving every net's batch had cost 1.8 %).
     """
     top = max(populations, default=0)
