@@ -134,3 +134,22 @@ def test_training_stacks_integers_at_the_width_they_need():
         second = np.concatenate([rows[1, :20, :6], rows[1, :20, 6:8], rows[1, :20, -1:]], 1)
         assert not rows[1, :, 8].any()
         assert sorted(map(tuple, second.tolist())) == sorted(map(tuple, whole.tolist()))
+
+
+def test_mostly_intra_group_fits_the_tiny_model_alone():
+    """A group whose inter frames repeat its intra frame (all skipped): the intra
+    frame codes most samples, so the tiny model is trained and coded alone."""
+    info, frames = moving_pattern("yuv420p", 48, 32, count=1)
+    frames = frames * 4
+    settings = EncodeSettings(train_steps=40, train_samples=6000)
+    layout = Layout(info, settings.log2_block, 1)
+    src = [layout.flatten(f) for f in frames]
+    mvs, intra = motion.estimate(layout, src, settings)
+    assert intra == [True, False, False, False]
+    candidates = modelfit.fit_group_nets(layout, src, mvs, intra, settings)
+    assert [c.hidden for c in candidates] == [modelfit.TINY]
+    # the same frames coded every one alone have no inter frame: both are weighed
+    intra_only = dataclasses.replace(settings, inter=False)
+    mvs, intra = motion.estimate(layout, src, intra_only)
+    candidates = modelfit.fit_group_nets(layout, src, mvs, intra, intra_only)
+    assert [c.hidden for c in candidates] == [modelfit.SMALL, modelfit.TINY]
