@@ -189,3 +189,36 @@ def test_training_threads_give_the_same_floats():
         for a, b in zip(results[0], nets):
             assert all(np.array_equal(x, y) for x, y in zip(a.weights + a.biases,
                                                              b.weights + b.biases))
+
+
+def _affine_oracle(x, w, b):
+    """x @ w + b, each output's sum taken input by input from the bias, in numpy."""
+    out = np.empty((x.shape[0], w.shape[1]))
+    for j in range(w.shape[1]):
+        out[:, j] = b[j]
+        for k in range(w.shape[0]):
+            out[:, j] += x[:, k] * w[k, j]
+    return out
+
+
+def test_affine_sums_in_the_fixed_order():
+    """The freezing's layer sums equal the plain loop's to the last bit (so the
+    shifts derived from them do not depend on a BLAS kernel)."""
+    rng = np.random.default_rng(3)
+    for n, k, m in ((1, 1, 1), (7, 13, 32), (5000, 12, 16), (300, 32, 8)):
+        x = rng.normal(0, 30, (n, k))
+        w = rng.normal(0, 1, (k, m))
+        b = rng.normal(0, 1, m)
+        assert np.array_equal(train._affine(x, w, b), _affine_oracle(x, w, b))
+        assert np.array_equal(train._affine(x.T.copy().T, w, b), _affine_oracle(x, w, b))
+
+
+@pytest.mark.parametrize("q", [0.9999, 0.999, 0.5, 1.0])
+def test_high_quantile_is_numpys_linear_quantile(q):
+    """Exactly np.quantile's value, on activations, ties, zeros and small sets."""
+    rng = np.random.default_rng(4)
+    sets = [np.maximum(rng.normal(0, 40, (16384, 32)), 0.0),
+            rng.integers(0, 4, 200000).astype(np.float64),
+            np.zeros(70000), rng.random(1), rng.random(65), rng.standard_cauchy(100000)]
+    for values in sets:
+        assert train._high_quantile(values, q) == float(np.quantile(values, q))

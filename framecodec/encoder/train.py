@@ -255,12 +255,12 @@ def stacked_rows(datasets) -> np.ndarray:
     # filled in place (no per-set copies to stack)
     out = np.zeros((len(datasets), rows, n_in + MAX_SEQ + 1), dtype)
     for k, (feats, seqs, targets) in enumerate(datasets):
-        pick = np.arange(rows) % targets.shape[0]
         if targets.shape[0] < rows:
-            pick = gen.permutation(targets.shape[0])[pick]
-        out[k, :, :feats.shape[1]] = feats[pick]
-        out[k, :, n_in:n_in + seqs.shape[1]] = seqs[pick]
-        out[k, :, -1] = targets[pick]
+            pick = gen.permutation(targets.shape[0])[np.arange(rows) % targets.shape[0]]
+            feats, seqs, targets = feats[pick], seqs[pick], targets[pick]
+        out[k, :, :feats.shape[1]] = feats
+        out[k, :, n_in:n_in + seqs.shape[1]] = seqs
+        out[k, :, -1] = targets
     return out
 
 
@@ -296,18 +296,39 @@ def _shift_for(weights: np.ndarray, limit: int = WEIGHT_MAX) -> int:
 
 
 def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``x @ w + b`` summed input by input, in that order: BLAS picks its kernel
-    (and so its rounding) by CPU model, and what is derived from these sums
-    (activation ranges, shifts) must not."""
-    columns = np.ascontiguousarray(x.T)  # one output at a time, on contiguous rows
+    """``x @ w + b`` summed input by input, in that order (kernels/training.py):
+    BLAS picks its kernel (and so its rounding) by CPU model, and what is
+    derived from these sums (activation ranges, shifts) must not."""
     out = np.empty((w.shape[1], x.shape[0]))
-    term = np.empty(x.shape[0])
-    for j, row in enumerate(out):
-        row[:] = b[j]
-        for k in range(w.shape[0]):
-            np.multiply(columns[k], w[k, j], out=term)
-            row += term
+    tk.affine(np.ascontiguousarray(x.T, np.float64), np.ascontiguousarray(w, np.float64),
+              np.ascontiguousarray(b, np.float64), out)
     return out.T
+
+
+def _high_quantile(values: np.ndarray, q: float) -> float:
+    """``np.quantile(values, q)`` (its linear method, to the last bit) for q near 1,
+    from the few largest values instead of a partition of all of them: values
+    at or above a cut that enough of them reach (read from a subsample, then
+    counted) are sorted, and the two order statistics around q are interpolated
+    as numpy does."""
+    flat = values.ravel()
+    n = flat.size
+    virtual = (n - 1) * np.float64(q)
+    lower = int(np.floor(virtual))
+    upper = min(lower + 1, n - 1)
+    need = n - lower  # the largest values, from the lower order statistic up
+    sample = flat[::64]
+    k = min(sample.size, 2 * (need // 64) + 8)
+    cut = np.partition(sample, sample.size - k)[sample.size - k]
+    top = flat[flat >= cut]
+    if top.size < need:  # the subsample misled: take every value
+        return float(np.quantile(flat, q))
+    top.sort()
+    first = n - top.size  # the rank of top[0] among all values
+    a, b = top[lower - first], top[upper - first]
+    gamma = virtual - lower
+    diff = b - a
+    return float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
 
 
 def _round(values: np.ndarray) -> np.ndarray:
@@ -344,7 +365,7 @@ def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarr
     layers = []
     for w, b in zip(ws[:-1], bs[:-1]):
         acts = np.maximum(_affine(acts, w, b), 0.0)
-        peak = float(np.quantile(acts, 0.9999)) if acts.size else 1.0
+        peak = _high_quantile(acts, 0.9999) if acts.size else 1.0
         headroom = int(math.floor(math.log2(HIDDEN_MAX / max(peak, 1e-6))))
         q = _shift_for(w)
         frac_out = max(0, min(HIDDEN_FRAC, headroom, q + frac_in))

@@ -441,6 +441,24 @@ def train_nets(rows, widths, n_seq, loss, inv_scale, sizes, order, rates, beta1s
 
 
 @float_kernel
+def affine(columns, w, b, out):
+    """out[j] = b[j] + sum over k of columns[k] * w[k, j] (float64), summed input by
+    input from the bias, for every row at once (the loop along rows vectorises):
+    freezing derives shifts from these values, which must not depend on the BLAS
+    kernel a CPU model gets. columns (k, n): the inputs by feature; out (m, n)."""
+    for j in range(w.shape[1]):
+        o = out[j]
+        bias = b[j]
+        for r in range(o.shape[0]):
+            o[r] = bias
+        for k in range(w.shape[0]):
+            weight = w[k, j]
+            x = columns[k]
+            for r in range(o.shape[0]):
+                o[r] = o[r] + x[r] * weight
+
+
+@float_kernel
 def code_length(feats, seqs_in, targets_in, inv_scale, sizes, params, acts, seqs, targets,
                 work):
     """Total code length in bits of every row of one set under one predictor
