@@ -117,3 +117,17 @@ def test_slices_map_raises_a_slice_error_after_every_slice_is_done():
         with pytest.raises(ValueError, match="slice 1"):
             _map_slices(fn, 6, threads)
         assert sorted(done) == ([0] if threads == 1 else [0, 2, 3, 4, 5])
+
+
+def test_decision_estimate_reads_the_formula_from_its_table():
+    """1 decision for a zero, 2 + 2 log2 |v| otherwise (to 1/1024), after the bound's
+    quantisation, for every 16-bit residual."""
+    from framecodec.encoder.slicing import _decisions
+    rng = np.random.default_rng(5)
+    residual = np.concatenate([np.arange(-65535, 65536), rng.integers(-65535, 65536, 1004)])
+    for bound in (0, 1, 2, 7):
+        magnitude = (np.abs(residual) + bound) // (2 * bound + 1)
+        expected = np.where(magnitude == 0, 1.0, 2.0 + 2.0 * np.round(
+            1024.0 * np.log2(np.maximum(magnitude, 1))) / 1024.0)
+        assert np.array_equal(_decisions(residual.reshape(-1, 9), bound),
+                              expected.reshape(-1, 9))

@@ -17,6 +17,7 @@ compensation's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,13 +35,22 @@ DECISION_COST = 0.15
 LEAST_GAIN = 0.05
 
 
-def _decisions(residual: np.ndarray, max_error: int) -> np.ndarray:
-    """About how many binary decisions code each residual, quantised as the bound
-    quantises it (steps of 2 N + 1). Rounded to 1/1024: numpy's log2 differs in
-    its last bit from one CPU to another, and the cut must not."""
-    magnitude = (np.abs(residual) + max_error) // (2 * max_error + 1)
+@functools.cache
+def _decisions_table() -> np.ndarray:
+    """_decisions by magnitude (residuals of 16-bit samples stay below 2**16).
+    Rounded to 1/1024: numpy's log2 differs in its last bit from one CPU to
+    another, and the cut must not."""
+    magnitude = np.arange(1 << 16, dtype=np.int64)
     log2 = np.round(1024.0 * np.log2(np.maximum(magnitude, 1))) / 1024.0
     return np.where(magnitude == 0, 1.0, 2.0 + 2.0 * log2)
+
+
+def _decisions(residual: np.ndarray, max_error: int) -> np.ndarray:
+    """About how many binary decisions code each residual, quantised as the bound
+    quantises it (steps of 2 N + 1): 1 for a zero, 2 + 2 log2 of the magnitude
+    otherwise (FORMAT.md 6.5.5), from a table."""
+    magnitude = (np.abs(residual) + max_error) // (2 * max_error + 1)
+    return _decisions_table()[magnitude]
 
 
 def _med_residual(plane: np.ndarray) -> np.ndarray:
