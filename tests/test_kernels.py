@@ -343,6 +343,23 @@ def test_coarse_search_matches_the_full_search(w, h, log2b, radius):
     assert (got == want).all()
 
 
+@pytest.mark.parametrize("noise", [0, 1, 3])
+def test_coarse_search_of_nearly_still_blocks_matches_the_full_search(noise):
+    """Blocks whose still position costs little try only the positions near it whose
+    vector costs less: the same choices as trying every one (ties included)."""
+    rng = np.random.default_rng(noise)
+    w, h, log2b, radius = 64, 48, 4, 32
+    prev = (rng.integers(0, 4, (h, w)) * 60).astype(np.uint16)  # flat areas repeat
+    cur = prev.copy()
+    cur[:16] += rng.integers(0, noise + 1, (16, w)).astype(np.uint16)  # a little change
+    cur[32:] = np.roll(prev, 1, 1)[32:]  # a moved band
+    nbx, nby = -(-w >> log2b), -(-h >> log2b)
+    got = np.zeros((nbx * nby, 2), np.int64)
+    search._coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius, got)
+    want = naive.coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius)
+    assert (got == want).all()
+
+
 def test_motion_estimation_finds_a_pan():
     rng = np.random.default_rng(7)
     big = rng.integers(0, 256, (80, 100)).astype(np.float64)

@@ -148,6 +148,10 @@ def test_mostly_intra_group_fits_the_tiny_model_alone():
     assert intra == [True, False, False, False]
     candidates = modelfit.fit_group_nets(layout, src, mvs, intra, settings)
     assert [c.hidden for c in candidates] == [modelfit.TINY]
+    # bounded, both are weighed (skipped units there need not be static content)
+    bounded = dataclasses.replace(settings, max_error=2)
+    candidates = modelfit.fit_group_nets(layout, src, mvs, intra, bounded)
+    assert [c.hidden for c in candidates] == [modelfit.SMALL, modelfit.TINY]
     # the same frames coded every one alone have no inter frame: both are weighed
     intra_only = dataclasses.replace(settings, inter=False)
     mvs, intra = motion.estimate(layout, src, intra_only)

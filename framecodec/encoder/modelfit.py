@@ -133,14 +133,16 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     measured smaller in every such group (by 0.7 to 3 %), so training and
     coding the small one there only cost time (13 % of the corpus's lossless encode).
 
-    A group whose intra frames code most of its samples (static content: the
-    inter frames are mostly skipped, as in screen recordings) and where the tiny
-    model would be weighed gets the tiny model alone: lossless, in 24 such
+    A lossless group whose intra frames code most of its samples (static
+    content: the inter frames are mostly skipped, as in screen recordings) and
+    where the tiny model would be weighed gets the tiny model alone: in 24 such
     groups of the corpus and extra clips (group sizes 8, 20 and the default) it
     was smaller than the small model or as small in 20, larger by at most 0.5 %
     in 3 and by 2.7 % in one (the 2-frame tail of an RGB clip), 2.3 % smaller in
     all; training and coding the small model there took two fifths of the
-    screen clip's encode.
+    screen clip's encode. Not when bounded: there most units of a moving clip
+    can be skipped too, and the animation clip's bound-4 coding came out 26 %
+    larger with the tiny model alone.
     """
     data = _group_data(layout, src, None, mvs, intra, settings, skip_planes)
 
@@ -162,7 +164,7 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
         if 0.03 * large[2] > LARGE_ALONE_MARGIN * extra:
             return [large[0]]
     tiny = None
-    if _mostly_intra(data):
+    if settings.max_error == 0 and _mostly_intra(data):
         tiny = fit(TINY)
         if _model_bits(data.datasets, SMALL) > TINY_RECORD_SHARE * tiny[2]:
             return [tiny[0]]

@@ -158,8 +158,9 @@ def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
     """Full search of each block on 4x-downsampled planes; vectors in quarter samples.
 
     The reference is edge-padded by the search radius (the same samples as
-    clamped positions) so the inner loop reads without bounds, and a position
-    stops as soon as its partial cost cannot beat the best (same choice)."""
+    clamped positions) so the inner loop reads without bounds; a position whose
+    vector's cost alone reaches the still position's is not tried, and a
+    position stops as soon as its partial cost cannot beat the best (same choice)."""
     ow = (w + 3) >> 2
     oh = (h + 3) >> 2
     dc = np.empty(ow * oh, np.int64)
@@ -190,8 +191,12 @@ def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, coarse):
                     best += d if d >= 0 else -d
             bmx = 0
             bmy = 0
-            for dy in range(-r, r + 1):
-                for dx in range(-r, r + 1):
+            # a position whose vector alone costs the bound cannot win: only those
+            # within |dx| + |dy| <= reach are tried (a still block tries its own)
+            reach = min((best - 1) >> 4, 2 * r)
+            for dy in range(max(-r, -reach), min(r, reach) + 1):
+                side = reach - abs(dy)
+                for dx in range(max(-r, -side), min(r, side) + 1):
                     sad = np.int64(16 * (abs(dx) + abs(dy)))
                     for y in range(y0, y1):
                         if sad >= best:
