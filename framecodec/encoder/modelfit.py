@@ -135,7 +135,8 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
 
     A lossless group whose intra frames code most of its samples (static
     content: the inter frames are mostly skipped, as in screen recordings) and
-    where the tiny model would be weighed gets the tiny model alone: in 24 such
+    where the tiny model would be weighed (the small one's record against the
+    tiny one's bits, trained first) gets the tiny model alone: in 24 such
     groups of the corpus and extra clips (group sizes 8, 20 and the default) it
     was smaller than the small model or as small in 20, larger by at most 0.5 %
     in 3 and by 2.7 % in one (the 2-frame tail of an RGB clip), 2.3 % smaller in
