@@ -324,3 +324,32 @@ def coarse_search(cur: np.ndarray, prev: np.ndarray, w: int, h: int, log2b: int,
                         best = (cost, dx, dy)
             out[by * nbx + bx] = best[1] * 16, best[2] * 16
     return out
+
+
+def fit_palette(frames, planes, max_entries: int, near: int):
+    """encoder/palettes.fit_palette as dictionaries and loops: (entries, colour -> entry)."""
+    found: dict[tuple, int] = {}
+    for f in frames:
+        colours = np.stack([f[p].ravel() for p in planes], 1).tolist()
+        seen_here: dict[tuple, int] = {}
+        for colour in colours:
+            seen_here[tuple(colour)] = seen_here.get(tuple(colour), 0) + 1
+        for colour in sorted(seen_here):  # new colours of a frame arrive in colour order
+            found[colour] = found.get(colour, 0) + seen_here[colour]
+        if len(found) > (max_entries if near == 0 else 64 * max_entries):
+            return None
+    reps: list[tuple] = []
+    owner: dict[tuple, int] = {}
+    for colour in sorted(found, key=lambda k: -found[k]):  # stable: ties keep arrival order
+        for e, rep in enumerate(reps):
+            if max(abs(a - b) for a, b in zip(rep, colour)) <= near:
+                owner[colour] = e
+                break
+        else:
+            if len(reps) == max_entries:
+                return None
+            owner[colour] = len(reps)
+            reps.append(colour)
+    ranked = sorted(range(len(reps)), key=lambda e: reps[e])
+    rank = {e: r for r, e in enumerate(ranked)}
+    return [reps[e] for e in ranked], {c: rank[e] for c, e in owner.items()}

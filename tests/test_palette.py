@@ -17,7 +17,8 @@ from framecodec.errors import CorruptError
 from framecodec.frames import Frame, VideoInfo
 from framecodec.kernels import palette as pk
 from framecodec.pixfmt import by_name
-from helpers import assert_frames_equal, max_abs_error, read_frames, write_clip
+import naive
+from helpers import ROOT, assert_frames_equal, max_abs_error, read_frames, write_clip
 
 FAST_PAL = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000, refs=2)
 
@@ -68,8 +69,8 @@ def test_k_colour_content_round_trips_through_palettes(tmp_path, pix_fmt):
 
 def test_exactly_k_colours(tmp_path):
     info, frames = screen_clip("gbrp", colours=16)
-    fits = palettes.fit_palette([f.planes for f in frames], (0, 1, 2), 256, 0)
-    assert fits is not None and len(fits[0]) == 16
+    fit = palettes.fit_palette([f.planes for f in frames], (0, 1, 2), 256, 0)
+    assert fit is not None and len(fit.entries) == 16
     assert palettes.fit_palette([f.planes for f in frames], (0, 1, 2), 15, 0) is None
 
 
@@ -137,3 +138,71 @@ def test_targets_keep_palettes_exact(tmp_path):
         assert err <= group.bound
     with pytest.raises(ValueError, match="merge only within"):
         analyse_group(info, frames, FAST_PAL, palette_near=2)
+
+
+@pytest.mark.parametrize("near, max_entries", [(0, 700), (0, 600), (1, 300), (2, 40), (3, 12)])
+def test_fit_palette_matches_the_slow_reference(near, max_entries):
+    rng = np.random.default_rng(7 + near)
+    base = rng.integers(0, 256, (48, 3))  # few colours, some close to each other
+    frames = []
+    for t in range(3):
+        pick = base[rng.integers(0, len(base) - 8 * t, (24, 20))]
+        noisy = np.clip(pick + rng.integers(-1, 2, pick.shape) * (t > 0), 0, 255)
+        frames.append([noisy[..., c].astype(np.uint8) for c in range(3)])
+    fit = palettes.fit_palette(frames, (0, 1, 2), max_entries, near)
+    expected = naive.fit_palette(frames, (0, 1, 2), max_entries, near)
+    if expected is None:
+        assert fit is None
+        return
+    entries, owner = expected
+    assert fit is not None and fit.entries.tolist() == [list(e) for e in entries]
+    for f in frames:
+        colours = np.stack([p.ravel() for p in f], 1).tolist()
+        assert fit.indices(f).tolist() == [owner[tuple(c)] for c in colours]
+
+
+def test_a_gif_with_thousands_of_colours_is_coded_as_indices(tmp_path):
+    """The GIF animation of samples/ has about 3,600 colours in a group: its
+    dithered samples are costly one by one, its colours repeat exactly."""
+    src = ROOT / "samples" / "rgb_cvjoint_320x240.mkv"
+    sizes = {}
+    for mode in ("auto", "off"):
+        out = tmp_path / f"cvjoint_{mode}.fcv"
+        framecodec.encode(src, out, frames=(0, 4), settings=FAST_PAL.replace(palette=mode))
+        sizes[mode] = out.stat().st_size
+        if mode == "auto":
+            entries = [g["dictionary_entries"] for g in report.describe(out)["groups"]]
+            assert entries and all(e > 256 for e in entries)
+            assert_frames_equal(list(framecodec.decode_frames(out)), read_frames(src, 0, 4)[1])
+    assert sizes["auto"] < 0.75 * sizes["off"]
+
+
+def test_chroma_pairs_keep_the_small_palette_limit():
+    info, frames = screen_clip("yuv420p", colours=700, count=2)
+    fits = palettes.fit_palettes(info, frames, FAST_PAL, 0)
+    assert [fit.planes for fit in fits] == []  # over 32 luma values, over 256 chroma pairs
+    info, frames = screen_clip("yuv444p", colours=700, count=2)
+    (fit,) = palettes.fit_palettes(info, frames, FAST_PAL, 0)
+    assert fit.planes == (0, 1, 2) and len(fit.entries) > 600
+
+
+def test_escape_bits_counts_colours_no_neighbour_or_previous_frame_has():
+    rng = np.random.default_rng(3)
+    frames = [[rng.integers(0, 6, (9, 11)).astype(np.uint8) * 40 for _ in range(3)]
+              for _ in range(3)]
+    frames[2] = [p.copy() for p in frames[1]]  # repeats the previous frame: no escapes
+    fit = palettes.fit_palette(frames, (0, 1, 2), 65536, 0)
+    bits = (len(fit.entries) - 1).bit_length() - 4
+    assert bits >= 2  # dozens of colours
+    colour = [np.stack(f, -1).tolist() for f in frames]
+    expected = 0
+    for t in (0, 1):
+        g = colour[t]
+        for y in range(9):
+            for x in range(11):
+                near = [g[y][x - 1] if x else None, g[y - 1][x] if y else None,
+                        g[y - 1][x - 1] if x and y else None,
+                        g[y - 1][x + 1] if y and x < 10 else None,
+                        colour[t - 1][y][x] if t else None]
+                expected += g[y][x] not in near
+    assert palettes.escape_bits(fit, frames) == expected * bits

@@ -19,7 +19,7 @@ from ..format.layout import FlatFrames, Layout
 from ..frames import Frame, VideoInfo
 from . import modelfit, motion, slicing
 from .groupcoder import EncodedGroup, code_group
-from .palettes import fit_palettes, to_indices
+from .palettes import escape_bits, fit_palettes
 from .settings import EncodeSettings
 
 __all__ = ["GroupAnalysis", "analyse_group", "default_slices"]
@@ -60,7 +60,8 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     ``palette_near`` is how far palette colours may merge (None: the bound;
     0 keeps palettes exact, for bounds searched later). With ``palette="auto"``
     a group whose plane sets fit a palette is analysed and coded both ways and
-    the smaller coding is kept (measured, not guessed).
+    the smaller coding is kept (measured, not guessed), unless the palettes'
+    escapes alone would already cost more than the coding without them.
     """
     near = settings.max_error if palette_near is None else palette_near
     if not 0 <= near <= settings.max_error:
@@ -71,14 +72,17 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     starts = slicing.balanced_starts(layout, src, mvs, intra, settings.max_error, settings.refs)
     layout = Layout(info, settings.log2_block, layout.n_slices, starts)
     fits = fit_palettes(info, frames, settings, near) if settings.palette != "off" else []
+    if fits and settings.palette == "on":
+        return _analyse(info, frames, settings, layout, src, mvs, intra, fits, near)
     plain = _analyse(info, frames, settings, layout, src, mvs, intra, [], 0)
     if not fits:
         return plain
+    plain_size = _coded_size(plain, settings.max_error)
+    planes_of = [f.planes for f in frames]
+    if sum(escape_bits(fit, planes_of) for fit in fits) >= 8 * plain_size:
+        return plain  # the palettes' escapes alone would cost more: not worth a trial
     with_palettes = _analyse(info, frames, settings, layout, src, mvs, intra, fits, near)
-    if settings.palette == "on":
-        return with_palettes
-    sizes = [_coded_size(a, settings.max_error) for a in (plain, with_palettes)]
-    return with_palettes if sizes[1] < sizes[0] else plain
+    return with_palettes if _coded_size(with_palettes, settings.max_error) < plain_size else plain
 
 
 def _coded_size(analysis: GroupAnalysis, max_error: int) -> int:
@@ -89,13 +93,12 @@ def _coded_size(analysis: GroupAnalysis, max_error: int) -> int:
 
 
 def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near) -> GroupAnalysis:
-    palettes = [Palette(planes, entries) for planes, entries, _ in fits]
+    palettes = [Palette(fit.planes, fit.entries) for fit in fits]
     src_idx = [np.zeros(1, np.int32)] * len(frames)
     if fits:
-        src_idx = [np.concatenate([to_indices(f.planes, planes, mapping)
-                                   for planes, _, mapping in fits]) for f in frames]
+        src_idx = [np.concatenate([fit.indices(f.planes) for fit in fits]) for f in frames]
     dictionary = ColorDictionary(palettes, layout.n_planes)
-    skip_planes = {p for planes, _, _ in fits for p in planes}
+    skip_planes = {p for fit in fits for p in fit.planes}
     candidates = modelfit.fit_group_nets(layout, src, mvs, intra, settings, skip_planes)
     if fits:
         modelfit.fit_palette_nets(layout, dictionary, src, src_idx, mvs, intra, settings)

@@ -55,7 +55,7 @@ class EncodeSettings:
     train_samples: int = 120000
     slices: int = 0
     palette: str = "auto"
-    palette_max: int = 256
+    palette_max: int = MAX_ENTRIES
     fixity: bool = True
 
     def __post_init__(self) -> None:
@@ -124,7 +124,8 @@ KEYS = {
     "train_samples": "samples per plane and frame kind that training draws from",
     "slices": "slices per frame (decode threads); 0 chooses from the frame size",
     "palette": "colour dictionary: auto (kept where it makes the group smaller), on, off",
-    "palette_max": f"most colours a palette may hold (2 to {MAX_ENTRIES})",
+    "palette_max": f"most colours a palette may hold (2 to {MAX_ENTRIES}); a one-plane "
+                   "set holds at most an eighth of its values, a chroma pair at most 256",
     "fixity": "store each frame's MD5 (as ffmpeg -f framemd5 gives it), so verify and "
               "framemd5 work without the source",
 }
