@@ -353,3 +353,62 @@ def fit_palette(frames, planes, max_entries: int, near: int):
     ranked = sorted(range(len(reps)), key=lambda e: reps[e])
     rank = {e: r for r, e in enumerate(ranked)}
     return [reps[e] for e in ranked], {c: rank[e] for c, e in owner.items()}
+
+
+def encode_indices(coder: NaiveRangeEncoder, src, ref, w: int, ys: int, ye: int, inter: bool,
+                   skip, lut, n_bits: int, probs, recent: list):
+    """Rows [ys, ye) of an index plane as FORMAT.md 6.6.3 codes them (one unit per
+    2 x 2 positions: ``skip[(y >> 1) * ceil(w / 2) + (x >> 1)]``); ``recent`` is
+    the slice's recency list, updated in place ([] before version 2.2; unused
+    for palettes of 128 entries or fewer)."""
+    idx = np.zeros_like(src)
+    nux = -(-w // 2)
+    for y in range(ys, ye):
+        for x in range(w):
+            i = y * w + x
+            if inter and skip[(y >> 1) * nux + (x >> 1)]:
+                idx[i] = ref[i]
+                continue
+            avail = [x > 0, y > ys, y > ys and x > 0, y > ys and x + 1 < w, inter]
+            cand = [idx[i - 1] if avail[0] else None, idx[i - w] if avail[1] else None,
+                    idx[i - w - 1] if avail[2] else None, idx[i - w + 1] if avail[3] else None,
+                    ref[i] if avail[4] else None]
+            pattern, bit = 0, 0
+            for a in range(4):
+                for b in range(a + 1, 5):
+                    if avail[a] and avail[b] and cand[a] == cand[b]:
+                        pattern |= 1 << bit
+                    bit += 1
+            pattern |= (1 << 10) * avail[1] + (1 << 11) * inter
+            v = int(src[i])
+            coded = False
+            for c in range(5):
+                if not avail[c] or any(avail[j] and cand[j] == cand[c] for j in range(c)):
+                    continue
+                coder.bit(probs, 8 * c + int(lut[pattern, c]), int(cand[c] == v))
+                if cand[c] == v:
+                    coded = True
+                    break
+            if not coded and recent and n_bits > 7:
+                others = [e for e in recent
+                          if e != -1 and not any(avail[c] and cand[c] == e for c in range(5))]
+                coder.bit(probs, 71, int(v in others))
+                if v in others:
+                    node = 1
+                    for b in range(6, -1, -1):
+                        coder.bit(probs, 72 + node - 1, (others.index(v) >> b) & 1)
+                        node = 2 * node + ((others.index(v) >> b) & 1)
+                    coded = True
+            if not coded:
+                node = 1
+                for pos in range(n_bits):
+                    b = n_bits - 1 - pos
+                    bit = (v >> b) & 1
+                    coder.bit(probs, 40 + node - 1 if pos < 4 else 55 + min(b, 15), bit)
+                    if pos < 4:
+                        node = 2 * node + bit
+            idx[i] = v
+            if recent and n_bits > 7 and recent[0] != v:
+                recent.remove(v if v in recent else recent[-1])
+                recent.insert(0, v)
+    return idx

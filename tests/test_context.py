@@ -118,7 +118,7 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near):
                        np.concatenate(flats), offsets, probs, 8, near, st, buf,
                        np.full(layout.n_planes, -1, np.int64), np.zeros((1, 10), np.int64),
                        np.zeros(4, np.int64), np.zeros((1, pk.N_PATTERNS, pk.N_CAND), np.int64),
-                       none, none.copy(), none.copy(), pal_probs)
+                       none, none.copy(), none.copy(), pal_probs, np.zeros((1, 0), np.int32))
 
     data = rc.encode_substream(run, 64, [probs, pal_probs])
     oracle = naive.NaiveRangeEncoder()

@@ -148,6 +148,8 @@ def test_constants_table_is_complete(spec):
         "framecodec.kernels.palette.N_PATTERNS", "framecodec.kernels.palette.N_LEVELS",
         "framecodec.kernels.palette.FLAG_CONTEXTS", "framecodec.kernels.palette.ESCAPE_PREFIX",
         "framecodec.kernels.palette.ESCAPE_BITS", "framecodec.kernels.palette.PALETTE_CONTEXTS",
+        "framecodec.kernels.palette.RECENT_SIZE", "framecodec.kernels.palette.RECENT_BITS",
+        "framecodec.kernels.palette.RECENT_FLAG", "framecodec.kernels.palette.RECENT_RANK",
     }
     required |= {f"framecodec.format.container.LIMITS.{f.name}"
                  for f in dataclasses.fields(framecodec.format.container.LIMITS)}
@@ -268,7 +270,7 @@ def test_head_field_table_matches_writer(spec):
         offset += SIZES[kind]
     assert offset == len(payload)
     assert values == {
-        "version_major": 2, "version_minor": 1, "width": 1234, "height": 567,
+        "version_major": 2, "version_minor": 2, "width": 1234, "height": 567,
         "pix_fmt": 24, "bit_depth": 10, "frame_rate_num": 30000, "frame_rate_den": 1001,
         "time_base_num": 1, "time_base_den": 90000, "frame_count": 4321, "group_count": 12,
         "max_error": 3, "color_range": 1, "color_matrix": 5, "color_primaries": 6,

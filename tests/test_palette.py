@@ -16,6 +16,7 @@ from framecodec.encoder.settings import EncodeSettings
 from framecodec.errors import CorruptError
 from framecodec.frames import Frame, VideoInfo
 from framecodec.kernels import palette as pk
+from framecodec.kernels import rangecoder as rc
 from framecodec.pixfmt import by_name
 import naive
 from helpers import ROOT, assert_frames_equal, max_abs_error, read_frames, write_clip
@@ -206,3 +207,57 @@ def test_escape_bits_counts_colours_no_neighbour_or_previous_frame_has():
                         colour[t - 1][y][x] if t else None]
                 expected += g[y][x] not in near
     assert palettes.escape_bits(fit, frames) == expected * bits
+
+
+@pytest.mark.parametrize("recent_size, n_entries", [(0, 300), (pk.RECENT_SIZE, 300),
+                                                     (pk.RECENT_SIZE, 100)])
+def test_index_coding_matches_the_format_document(recent_size, n_entries):
+    """Two frames of one slice, intra then inter, sharing models and the recency
+    list: the kernel's bytes are those of naive.encode_indices, and decode back."""
+    rng = np.random.default_rng(5)
+    w, h = 23, 14
+    n_bits = (n_entries - 1).bit_length()
+    lut = rng.integers(0, pk.N_LEVELS, (pk.N_PATTERNS, pk.N_CAND)).astype(np.int64)
+    first = np.sort(rng.integers(0, 40, (h, w)), axis=1).ravel()  # runs of a few colours
+    jumps = rng.random(h * w) < 0.1
+    first[jumps] = rng.integers(0, n_entries, np.count_nonzero(jumps))  # and any other
+    frames = [first, None]
+    frames[1] = np.where(rng.random(h * w) < 0.6, frames[0], rng.integers(0, 60, h * w))
+    skips = [np.zeros(1, np.uint8), (rng.random(((h + 1) // 2) * ((w + 1) // 2)) < 0.3)
+             .astype(np.uint8)]
+    probs = np.full((pk.PALETTE_CONTEXTS, 2), rc.PROB_ONE // 2, np.int32)
+    recent = np.full(recent_size, -1, np.int32)
+    oracle_probs = probs.astype(np.int64)
+    oracle_recent = [-1] * recent_size
+    cand, avail = np.zeros(pk.N_CAND, np.int64), np.zeros(pk.N_CAND, np.bool_)
+    streams, ref = [], np.zeros(h * w, np.int32)
+    for t, (src, skip) in enumerate(zip(frames, skips)):
+        src = src.astype(np.int32)
+        idx = np.zeros(h * w, np.int32)
+        data = rc.encode_substream(
+            lambda st, buf: pk._code_index_rows(True, src, idx, ref, w, 0, h, t == 1, skip, 0, 0,
+                                                1, (w + 1) // 2, lut, n_entries, n_bits, probs,
+                                                recent, st, buf, cand, avail),
+            64, [probs, recent])
+        oracle = naive.NaiveRangeEncoder()
+        want = naive.encode_indices(oracle, src, ref, w, 0, h, t == 1, skip, lut, n_bits,
+                                    oracle_probs, oracle_recent)
+        assert data == oracle.finish() and np.array_equal(idx, want)
+        assert recent.tolist() == oracle_recent and np.array_equal(probs, oracle_probs)
+        streams.append((data, idx.copy()))
+        ref = idx.copy()
+    used = probs[[pk.RECENT_FLAG, pk.RECENT_RANK], 0] != rc.PROB_ONE // 2
+    assert used.tolist() == [recent_size > 0 and n_entries > pk.RECENT_SIZE] * 2
+    # the decoder, from fresh state, gets the same indices back
+    probs[:] = rc.PROB_ONE // 2
+    recent[:] = -1
+    ref = np.zeros(h * w, np.int32)
+    for t, ((data, want), skip) in enumerate(zip(streams, skips)):
+        dec = rc.RangeDecoder(data, "indices")
+        idx = np.zeros(h * w, np.int32)
+        pk._code_index_rows(False, np.zeros(1, np.int32), idx, ref, w, 0, h, t == 1, skip, 0, 0,
+                            1, (w + 1) // 2, lut, n_entries, n_bits, probs, recent, dec.st,
+                            dec.buf, cand, avail)
+        dec.check_complete()
+        assert np.array_equal(idx, want)
+        ref = idx

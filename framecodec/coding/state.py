@@ -39,13 +39,16 @@ class _Contexts:
     """Adaptive models of a group: per slice for samples and palette indices,
     one set for motion."""
 
-    def __init__(self, layout: Layout, n_palettes: int):
+    def __init__(self, layout: Layout, n_palettes: int, recent_size: int):
         shape = (layout.n_slices, layout.n_planes, fc.SAMPLE_CONTEXTS, 2)
         self.intra = np.full(shape, rc.PROB_ONE // 2, np.int32)
         self.inter = np.full(shape, rc.PROB_ONE // 2, np.int32)
         pal = (layout.n_slices, max(n_palettes, 1), pk.PALETTE_CONTEXTS, 2)
         self.pal_intra = np.full(pal, rc.PROB_ONE // 2, np.int32)
         self.pal_inter = np.full(pal, rc.PROB_ONE // 2, np.int32)
+        # recently coded indices, shared by both kinds, empty (-1) at the start
+        self.pal_recent = np.full((layout.n_slices, max(n_palettes, 1), recent_size), -1,
+                                  np.int32)
         self.motion = rc.new_probs(fc.MOTION_CONTEXTS)
 
 
@@ -123,7 +126,7 @@ class GroupState:
         self.threads = threads
         self.group = group
         self.pal = PaletteTables(layout, header.dictionary)
-        self.ctx = _Contexts(layout, self.pal.count)
+        self.ctx = _Contexts(layout, self.pal.count, header.recent_size)
         self.refs = _References(header.refs)
         self.idx_refs = _References(header.refs)
         skip_planes = self.pal.palette_planes
@@ -171,6 +174,7 @@ class GroupState:
         inter = kind == INTER
         probs = self.ctx.inter if inter else self.ctx.intra
         pal_probs = self.ctx.pal_inter if inter else self.ctx.pal_intra
+        pal_recent = self.ctx.pal_recent
         pal = self.pal
 
         def run(s: int, st, buf) -> None:
@@ -178,12 +182,12 @@ class GroupState:
                            lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
                            offsets, probs[s], lay.bit_depth, self.header.max_error, st, buf,
                            pal.role, pal.table, pal.entries, pal.luts, src_idx, idx, ref_idx,
-                           pal_probs[s])
+                           pal_probs[s], pal_recent[s])
 
         if encode:
             slices = _map_slices(lambda s: rc.encode_substream(
                 lambda st, buf: run(s, st, buf), lay.slice_samples(s) * 2 + 1024,
-                [probs[s], pal_probs[s]]), lay.n_slices, self.threads)
+                [probs[s], pal_probs[s], pal_recent[s]]), lay.n_slices, self.threads)
             for data in slices[:-1]:
                 out.uvar(len(data))
             for data in slices:

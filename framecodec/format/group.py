@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from ..errors import CorruptError
 from ..frames import VideoInfo
 from ..kernels.motion import MAX_REFS
+from ..kernels.palette import RECENT_SIZE
 from .bitstream import ByteReader, ByteWriter
+from .container import FORMAT_VERSION
 from .dictionary import ColorDictionary
 from .layout import MAX_LOG2_BLOCK, MAX_SLICES, MIN_LOG2_BLOCK, even_slice_starts
 from .model import GroupModel
@@ -24,6 +26,7 @@ INTRA, INTER = 0, 1  # frame kinds (FORMAT.md 5.1)
 START, CUT, SIZE = 0, 1, 2  # why a group begins
 REASONS = {START: "start", CUT: "cut", SIZE: "size"}
 SLICE_STARTS_VERSION = (2, 1)  # the first version whose headers say where slices start
+RECENT_VERSION = (2, 2)  # the first whose palette escapes may come from a recency list
 
 
 @dataclass
@@ -40,6 +43,12 @@ class GroupHeader:
     model: GroupModel
     reason: int = START
     slice_starts: tuple[int, ...] = (0,)  # first block row of each slice
+    version: tuple[int, int] = FORMAT_VERSION  # the file's: how its frames are coded
+
+    @property
+    def recent_size(self) -> int:
+        """Entries of a palette's recency list (6.6.3): none before format 2.2."""
+        return RECENT_SIZE if tuple(self.version) >= RECENT_VERSION else 0
 
     def to_bytes(self) -> bytes:
         if len(self.slice_starts) != self.slices or self.slice_starts[0] != 0:
@@ -55,7 +64,7 @@ class GroupHeader:
 
     @staticmethod
     def from_bytes(data: bytes, info: VideoInfo, group: int,
-                   version: tuple[int, int] = SLICE_STARTS_VERSION) -> GroupHeader:
+                   version: tuple[int, int] = FORMAT_VERSION) -> GroupHeader:
         """Parse and check a header; ``version``: the file's (2.0 headers have no slice
         starts: their slices are cut evenly)."""
         r = ByteReader(data, "group header", group=group)
@@ -83,4 +92,4 @@ class GroupHeader:
         model = GroupModel.from_bytes(r.blob("model"), n_planes)
         r.expect_end()
         return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
-                           reason, tuple(starts))
+                           reason, tuple(starts), tuple(version))

@@ -140,7 +140,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
 @allocating
 def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
                 nets, net_off, probs, bd, near, st, buf, pal_role, pal_table, pal_entries,
-                pal_luts, src_idx, idx, ref_idx, pal_probs):
+                pal_luts, src_idx, idx, ref_idx, pal_probs, pal_recent):
     """Code plane-0 rows [y0, y1) and the matching rows of every other plane.
 
     Planes are coded in order; a palette set is coded as indices when its first
@@ -180,7 +180,7 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
             _code_index_rows(encode, src_idx[ioff:ioff + w * h], view,
                              ref_idx[ioff:ioff + w * h], w, ys, ye, inter, skip,
                              geom[first, 3], sy, log2u, nux, pal_luts[role], n_ent,
-                             n_bits, pal_probs[role], st, buf, cand, avail)
+                             n_bits, pal_probs[role], pal_recent[role], st, buf, cand, avail)
             _palette_fill(view, pal_entries[eoff:eoff + 4 * n_ent], first, count, geom, ys, ye,
                           rec, err)
             continue

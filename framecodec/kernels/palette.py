@@ -8,7 +8,8 @@ order: W, N, NW, NE (already decoded indices of the set) and R (the index of
 the motion-compensated previous frame, inter frames only). Unavailable
 candidates and repeats of an earlier candidate are passed over; for each
 remaining one a binary flag says "this one"; when none matches, the index
-is coded in binary (an *escape*).
+is coded in binary (an *escape*), or, from format 2.2, as its rank in the
+slice's list of recently used indices when it is there (``_code_recent``).
 
 Each flag's adaptive context is chosen by the group's palette network from
 the *pattern*: twelve bits of which candidates exist and which are equal
@@ -27,7 +28,11 @@ N_LEVELS = 8  # context buckets of a flag's predicted log-odds
 FLAG_CONTEXTS = N_CAND * N_LEVELS
 ESCAPE_PREFIX = 15  # contexts of the first four escape bits (a binary tree)
 ESCAPE_BITS = 16
-PALETTE_CONTEXTS = FLAG_CONTEXTS + ESCAPE_PREFIX + ESCAPE_BITS
+RECENT_SIZE = 128  # indices a slice's recency list holds (format 2.2; 0 before)
+RECENT_BITS = 7  # log2(RECENT_SIZE): a rank is coded down a binary tree of that depth
+RECENT_FLAG = FLAG_CONTEXTS + ESCAPE_PREFIX + ESCAPE_BITS  # "the index is in the list"
+RECENT_RANK = RECENT_FLAG + 1  # the tree's RECENT_SIZE - 1 nodes
+PALETTE_CONTEXTS = RECENT_RANK + RECENT_SIZE - 1
 
 
 @inline
@@ -91,17 +96,87 @@ def _code_escape(encode, value, n_bits, probs, base, st, buf):
     return out
 
 
+@inline
+def _is_candidate(value, avail, cand):
+    for k in range(N_CAND):
+        if avail[k] and cand[k] == value:
+            return True
+    return False
+
+
+@inline
+def _code_recent(encode, value, recent, probs, st, buf, cand, avail):
+    """An escaped index as its rank in ``recent`` among the entries that are
+    no available candidate (none of them is the index): a flag, then the rank
+    in RECENT_BITS binary digits down a tree of adaptive models. Returns the
+    index, or -1 when the flag says it is not in the list."""
+    rank = -1
+    if encode:
+        seen = 0
+        for j in range(recent.shape[0]):
+            e = recent[j]
+            if e < 0 or _is_candidate(e, avail, cand):
+                continue
+            if e == value:
+                rank = seen
+                break
+            seen += 1
+        _enc_bit(st, buf, probs, RECENT_FLAG, 1 if rank >= 0 else 0)
+        if rank < 0:
+            return -1
+    elif _dec_bit(st, buf, probs, RECENT_FLAG) == 0:
+        return -1
+    node = 1
+    for b in range(RECENT_BITS - 1, -1, -1):
+        if encode:
+            bit = (rank >> b) & 1
+            _enc_bit(st, buf, probs, RECENT_RANK + node - 1, bit)
+        else:
+            bit = _dec_bit(st, buf, probs, RECENT_RANK + node - 1)
+        node = 2 * node + bit
+    if encode:
+        return value
+    rank = node - RECENT_SIZE
+    for j in range(recent.shape[0]):
+        e = recent[j]
+        if e < 0 or _is_candidate(e, avail, cand):
+            continue
+        if rank == 0:
+            return e
+        rank -= 1
+    return 0  # a rank past the list: never written by an encoder
+
+
+@inline
+def _touch(recent, value):
+    """Move ``value`` to the front of the recency list (the last entry drops
+    out when it is new)."""
+    j = recent.shape[0] - 1
+    for k in range(recent.shape[0]):
+        if recent[k] == value:
+            j = k
+            break
+    for k in range(j, 0, -1):
+        recent[k] = recent[k - 1]
+    recent[0] = value
+
+
 @kernel
 def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, sx, sy, log2u,
-                     nux, lut, n_entries, n_bits, probs, st, buf, cand, avail):
+                     nux, lut, n_entries, n_bits, probs, recent, st, buf, cand, avail):
     """Code rows [ys, ye) of one set's index plane (flat, ``w`` columns).
 
     ``src_idx`` is read when encoding; ``idx`` receives the indices. Skipped
     units (``skip`` on the unit grid, reached through plane 0: the set's
     shifts ``sx``, ``sy`` and ``log2u``) copy ``ref_idx``. Decoded indices
-    beyond the dictionary are clamped. ``cand`` and ``avail`` are scratch of
-    N_CAND candidates.
+    beyond the dictionary are clamped. ``recent`` is the slice's recency
+    list (empty before format 2.2), used and updated with every coded index
+    when the palette has more entries than the list. ``cand``
+    and ``avail`` are scratch of N_CAND candidates.
     """
+    # a palette of up to RECENT_SIZE entries escapes in at most RECENT_BITS binary
+    # digits, the first four through adaptive models: a rank would not be cheaper
+    use_recent = recent.shape[0] > 0 and n_bits > RECENT_BITS
     for y in range(ys, ye):
         brow = ((y << sy) >> log2u) * nux
         for x in range(w):
@@ -124,9 +199,14 @@ def _code_index_rows(encode, src_idx, idx, ref_idx, w, ys, ye, inter, skip, sx, 
                 if hit:
                     value = cand[k]
                     break
+            if value < 0 and use_recent:
+                value = _code_recent(encode, target, recent, probs, st, buf, cand, avail)
             if value < 0:
                 value = _code_escape(encode, target, n_bits, probs, FLAG_CONTEXTS, st, buf)
-            idx[i] = min(value, n_entries - 1)
+            value = min(value, n_entries - 1)
+            idx[i] = value
+            if use_recent and recent[0] != value:
+                _touch(recent, value)
 
 
 @allocating
