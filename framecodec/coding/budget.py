@@ -115,6 +115,7 @@ def working_memory(layout: Layout, header: GroupHeader, threads: int = 1) -> int
     n_pal = max(len(header.dictionary.palettes), 1)
     contexts = 2 * 4 * layout.n_slices * (layout.n_planes * fc.SAMPLE_CONTEXTS * 2
                                           + n_pal * pk.PALETTE_CONTEXTS * 2)
+    contexts += 4 * layout.n_slices * n_pal * header.recent_size  # recency lists
     luts = 8 * n_pal * pk.N_PATTERNS * pk.N_CAND
     blocks = layout.nbx * layout.nby
     group = header.refs * (frame + idx) + contexts + luts + 26 * blocks
