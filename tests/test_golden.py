@@ -73,6 +73,8 @@ def test_golden_vectors_cover_the_format():
     assert {"yuv420p", "yuv444p", "gbrp", "gray", "yuv420p10le"} <= formats
     assert any(r["stream"]["max_error"] > 0 for r in reports.values())
     assert any(g["palettes"] for r in reports.values() for g in r["groups"])
+    # a palette over RECENT_SIZE entries: escapes through the recency list (6.6.3)
+    assert any(g["dictionary_entries"] > 128 for r in reports.values() for g in r["groups"])
     multi = reports["multigroup-audio"]
     assert len(multi["groups"]) > 1
     with framecodec.open(vectors.HERE / "multigroup-audio.fcv") as reader:

@@ -54,6 +54,8 @@ VECTORS: dict[str, tuple[str, dict]] = {
     "gbrp-palette": ("colours-48x32-gbrp.mkv", {"max_error": 0, "palette": "on"}),
     "multigroup-audio": ("pattern-48x32-yuv420p-audio.mkv",
                          {"max_error": 0, "group_size": 2, "min_group": 1}),
+    # 243 colours: over 128, so escapes go through the recency list (format 2.2)
+    "gbrp-gif-recency": ("cvjoint-64x48-gbrp.mkv", {"max_error": 0, "palette": "on"}),
 }
 
 
@@ -121,6 +123,17 @@ def _carphone_crop(path: Path) -> None:
     del VideoInfo
 
 
+def _cvjoint_crop(path: Path) -> None:
+    """64x48 of the GIF sample's first 3 frames (samples/README.md): dithered, 243 colours."""
+    from framecodec.io import media
+    from framecodec.frames import Frame
+
+    with media.open_source(ROOT / "samples" / "rgb_cvjoint_320x240.mkv") as source:
+        frames = list(source.frames(0, 3))
+    crop = [Frame([p[120:168, 160:224] for p in frames[t].planes], t) for t in range(3)]
+    _write(path, "gbrp", 64, 48, crop)
+
+
 def _with_audio(path: Path) -> None:
     """FFV1 video (6 frames) and 16-bit PCM audio, muxed with PyAV."""
     import av
@@ -162,6 +175,7 @@ def make_inputs() -> None:
         _write(INPUTS / name, fmt, w, h, _frames(fmt, w, h, n))
     _write(INPUTS / "colours-48x32-gbrp.mkv", "gbrp", 48, 32, _colours(48, 32, 3))
     _with_audio(INPUTS / "pattern-48x32-yuv420p-audio.mkv")
+    _cvjoint_crop(INPUTS / "cvjoint-64x48-gbrp.mkv")
 
 
 # ------------------------------------------------------------------ coding
