@@ -261,3 +261,25 @@ def test_index_coding_matches_the_format_document(recent_size, n_entries):
         dec.check_complete()
         assert np.array_equal(idx, want)
         ref = idx
+
+
+def test_auto_skips_a_palette_whose_escapes_alone_cost_more(monkeypatch):
+    """The message-board screencast (4:4:4) has thousands of anti-aliased colours: they
+    fit a palette, but escapes alone would cost more than the plain coding, so auto
+    codes it without one and never trains a palette network."""
+    from framecodec.encoder import analysis, modelfit
+
+    info, frames = read_frames(framecodec_corpus("screen_gnome-message-board_274x268.mkv"), 0, 10)
+    settings = EncodeSettings()  # trained as by default: tiny training codes far larger
+    fits = palettes.fit_palettes(info, frames, settings, 0)
+    assert [fit.planes for fit in fits] == [(0, 1, 2)] and len(fits[0].entries) > 10000
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a palette was trained")
+
+    monkeypatch.setattr(modelfit, "fit_palette_nets", refuse)
+    chosen = analysis.analyse_group(info, frames, settings)
+    assert not chosen.dictionary.palettes
+    size = len(chosen.trial[1].header_bytes) + sum(len(p) for p in chosen.trial[1].frames)
+    escapes = palettes.escape_bits(fits[0], [f.planes for f in frames])
+    assert escapes >= 8 * size
