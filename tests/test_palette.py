@@ -207,6 +207,8 @@ def test_escape_bits_counts_colours_no_neighbour_or_previous_frame_has():
                         colour[t - 1][y][x] if t else None]
                 expected += g[y][x] not in near
     assert palettes.escape_bits(fit, frames) == expected * bits
+    first = palettes.escape_bits(fit, frames[:1])  # stopping after the frame that reaches it
+    assert 0 < first < expected * bits and palettes.escape_bits(fit, frames, first) == first
 
 
 @pytest.mark.parametrize("recent_size, n_entries", [(0, 300), (pk.RECENT_SIZE, 300),

@@ -79,8 +79,11 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
         return plain
     plain_size = _coded_size(plain, settings.max_error)
     planes_of = [f.planes for f in frames]
-    if sum(escape_bits(fit, planes_of) for fit in fits) >= 8 * plain_size:
-        return plain  # the palettes' escapes alone would cost more: not worth a trial
+    escapes = 0
+    for fit in fits:
+        escapes += escape_bits(fit, planes_of, stop_at=8 * plain_size - escapes)
+        if escapes >= 8 * plain_size:
+            return plain  # the palettes' escapes alone would cost more: not worth a trial
     with_palettes = _analyse(info, frames, settings, layout, src, mvs, intra, fits, near)
     return with_palettes if _coded_size(with_palettes, settings.max_error) < plain_size else plain
 

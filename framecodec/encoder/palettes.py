@@ -117,18 +117,21 @@ def _count_colours(frames, planes, limit: int):
     return keys, counts, first
 
 
-def escape_bits(fit: PaletteFit, frames) -> int:
+def escape_bits(fit: PaletteFit, frames, stop_at: int | None = None) -> int:
     """About what the palette's escapes alone would cost: positions whose colour
     is none of W, N, NW, NE and the previous frame's at the same place, each at
     its index bits after the first four (whose contexts adapt; the later ones
     cost about a bit each). ``auto`` skips a palette this already makes larger
-    than the group coded without it."""
+    than the group coded without it; with ``stop_at``, counting stops once the
+    bits reach it (the result is then at least ``stop_at``)."""
     bits = max(1, (len(fit.entries) - 1).bit_length()) - 4
     if bits <= 0:
         return 0
     escapes = 0
     previous = None
     for f in frames:
+        if stop_at is not None and escapes * bits >= stop_at:
+            break
         keys = _frame_keys(f, fit.planes).reshape(f[fit.planes[0]].shape)
         matched = np.zeros(keys.shape, bool)
         matched[:, 1:] |= keys[:, 1:] == keys[:, :-1]
