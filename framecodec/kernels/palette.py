@@ -105,22 +105,31 @@ def _is_candidate(value, avail, cand):
 
 
 @inline
+def _find_recent(recent, avail, cand, value, rank):
+    """Walk the entries of ``recent`` that are no available candidate (none of
+    them is an escaped index): with ``rank`` < 0, the rank of ``value`` among
+    them; else the entry at ``rank``. -1 when there is none."""
+    seen = 0
+    for j in range(recent.shape[0]):
+        e = recent[j]
+        if e < 0 or _is_candidate(e, avail, cand):
+            continue
+        if rank < 0 and e == value:
+            return seen
+        if rank >= 0 and seen == rank:
+            return e
+        seen += 1
+    return -1
+
+
+@inline
 def _code_recent(encode, value, recent, probs, st, buf, cand, avail):
-    """An escaped index as its rank in ``recent`` among the entries that are
-    no available candidate (none of them is the index): a flag, then the rank
-    in RECENT_BITS binary digits down a tree of adaptive models. Returns the
-    index, or -1 when the flag says it is not in the list."""
+    """An escaped index as its rank in the recency list (``_find_recent``): a
+    flag, then the rank in RECENT_BITS binary digits down a tree of adaptive
+    models. Returns the index, or -1 when the flag says it is not in the list."""
     rank = -1
     if encode:
-        seen = 0
-        for j in range(recent.shape[0]):
-            e = recent[j]
-            if e < 0 or _is_candidate(e, avail, cand):
-                continue
-            if e == value:
-                rank = seen
-                break
-            seen += 1
+        rank = _find_recent(recent, avail, cand, value, -1)
         _enc_bit(st, buf, probs, RECENT_FLAG, 1 if rank >= 0 else 0)
         if rank < 0:
             return -1
@@ -136,15 +145,8 @@ def _code_recent(encode, value, recent, probs, st, buf, cand, avail):
         node = 2 * node + bit
     if encode:
         return value
-    rank = node - RECENT_SIZE
-    for j in range(recent.shape[0]):
-        e = recent[j]
-        if e < 0 or _is_candidate(e, avail, cand):
-            continue
-        if rank == 0:
-            return e
-        rank -= 1
-    return 0  # a rank past the list: never written by an encoder
+    entry = _find_recent(recent, avail, cand, -1, node - RECENT_SIZE)
+    return entry if entry >= 0 else 0  # a rank past the list: never written by an encoder
 
 
 @inline
