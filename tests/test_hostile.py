@@ -206,3 +206,42 @@ def test_inconsistent_structures(gray, tmp_path, what):
         if code == 2:
             assert one_error_line(err, command), err
         assert peak < PEAK_MB and seconds < 20
+
+
+def test_coded_positions_match_a_count_per_sample():
+    """The least-length check's count of coded positions per slice (budget.CodedSamples,
+    made once per group) equals a count sample by sample from FORMAT.md 5.2's unit map,
+    with random skip flags, for every group of the golden vectors (4:2:0, 4:4:4, 10-bit,
+    palettes whose later planes code nothing of their own)."""
+    import numpy as np
+
+    from framecodec.coding import budget
+    from framecodec.coding.decoder import read_group_header
+    from framecodec.format.container import FcvReader
+    from framecodec.format.layout import Layout
+
+    rng = np.random.default_rng(5)
+    groups = 0
+    for path in sorted((ROOT / "tests" / "golden").glob("*.fcv")):
+        reader = FcvReader(path)
+        for g in range(len(reader.groups)):
+            header, _ = read_group_header(reader, g)
+            lay = Layout(reader.info, header.log2_block, header.slices, list(header.slice_starts))
+            counter = budget.CodedSamples(lay, header)
+            followers = {p for pal in header.dictionary.palettes for p in pal.planes[1:]}
+            for share in (0.0, 0.3, 1.0):
+                skip = (rng.random(lay.nux * lay.nuy) < share).astype(np.uint8)
+                want = [0] * lay.n_slices
+                for p in set(range(lay.n_planes)) - followers:
+                    _, w, h, sx, sy, _ = (int(v) for v in lay.geom[p])
+                    for s in range(lay.n_slices):
+                        ys = int(lay.slice_y[s]) >> sy
+                        ye = min(h, -(-int(lay.slice_y[s + 1]) >> sy))
+                        for y in range(ys, ye):
+                            for x in range(w):
+                                u = ((y << sy) >> (lay.log2_block - 1)) * lay.nux \
+                                    + ((x << sx) >> (lay.log2_block - 1))
+                                want[s] += 0 if skip[u] else 1
+                assert counter(skip) == want, (path.name, g, share)
+            groups += 1
+    assert groups >= 8

@@ -31,7 +31,7 @@ from ..kernels.context import MAX_ROW_FEATURES
 from ..kernels.mlp import MAX_HIDDEN, MAX_OUT
 
 __all__ = ["working_memory", "default_max_memory", "check_memory", "least_bytes",
-           "coded_samples", "check_lengths", "check_motion", "check_first_frame",
+           "CodedSamples", "coded_samples", "check_lengths", "check_motion", "check_first_frame",
            "DECISIONS_PER_BYTE"]
 
 # 8 / log2(65536 / 65465) = 5115.6 decisions at most per byte; rounded up for margin.
@@ -44,30 +44,49 @@ def least_bytes(decisions: int) -> int:
     return max(0, decisions // DECISIONS_PER_BYTE - _SLACK)
 
 
-def coded_samples(layout: Layout, header: GroupHeader, skip: np.ndarray | None) -> list[int]:
+class CodedSamples:
     """Per slice, the positions that cost at least one decision: every sample of a
     sample-coded plane and every index of a palette set, except those of units
-    ``skip`` flags (inter frames)."""
-    followers = {p for pal in header.dictionary.palettes for p in pal.planes[1:]}
-    counts = [0] * layout.n_slices
-    for p in range(layout.n_planes):
-        if p in followers:
-            continue  # coded with its set's first plane, one index for all
-        _, w, h, sx, sy, _ = (int(v) for v in layout.geom[p])
-        skipped_in_row = None
-        if skip is not None:
+    ``skip`` flags (inter frames).
+
+    Made once per group: a frame then costs a few array operations per plane
+    (the per-frame loop over slices and rows took 5 % of a small clip's decode,
+    all of it on the one thread that serialises frames)."""
+
+    def __init__(self, layout: Layout, header: GroupHeader):
+        self.layout = layout
+        followers = {p for pal in header.dictionary.palettes for p in pal.planes[1:]}
+        self._planes = []  # (unit row of each row, samples per unit column, width, row cuts)
+        all_coded = np.zeros(layout.n_slices, np.int64)
+        for p in range(layout.n_planes):
+            if p in followers:
+                continue  # coded with its set's first plane, one index for all
+            _, w, h, sx, sy, _ = (int(v) for v in layout.geom[p])
             ux = (np.arange(w, dtype=np.int64) << sx) >> layout.log2_unit
             per_unit = np.bincount(ux, minlength=layout.nux)[: layout.nux]
-            skipped_in_row = skip.reshape(layout.nuy, layout.nux).astype(np.int64) @ per_unit
-        for s in range(layout.n_slices):
-            ys = int(layout.slice_y[s]) >> sy
-            ye = min(h, -(-int(layout.slice_y[s + 1]) >> sy))
-            n = (ye - ys) * w
-            if skipped_in_row is not None and ye > ys:
-                uy = (np.arange(ys, ye, dtype=np.int64) << sy) >> layout.log2_unit
-                n -= int(skipped_in_row[uy].sum())
-            counts[s] += n
-    return counts
+            unit_row = (np.arange(h, dtype=np.int64) << sy) >> layout.log2_unit
+            # slice s holds rows [cuts[s], cuts[s + 1]) of the plane (5.2)
+            cuts = np.array([int(y) >> sy for y in layout.slice_y[:-1]]
+                            + [min(h, -(-int(layout.slice_y[-1]) >> sy))], np.int64)
+            self._planes.append((unit_row, per_unit, cuts))
+            all_coded += np.diff(cuts) * w
+        self._intra = [int(n) for n in all_coded]
+
+    def __call__(self, skip: np.ndarray | None) -> list[int]:
+        if skip is None:
+            return list(self._intra)
+        lay = self.layout
+        units = skip.reshape(lay.nuy, lay.nux).astype(np.int64)
+        skipped = np.zeros(lay.n_slices, np.int64)
+        for unit_row, per_unit, cuts in self._planes:
+            in_row = np.concatenate(([0], np.cumsum((units @ per_unit)[unit_row])))
+            skipped += np.diff(in_row[cuts])
+        return [a - b for a, b in zip(self._intra, skipped.tolist())]
+
+
+def coded_samples(layout: Layout, header: GroupHeader, skip: np.ndarray | None) -> list[int]:
+    """``CodedSamples`` of one frame (a caller with many frames keeps the counter)."""
+    return CodedSamples(layout, header)(skip)
 
 
 def check_first_frame(width: int, height: int, payload: bytes, group: int,

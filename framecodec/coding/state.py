@@ -134,6 +134,7 @@ class GroupState:
                      if header.model.complete(kind == INTER, skip_planes) else None
                      for kind in (INTRA, INTER)}
         self.mv = np.zeros((layout.nbx * layout.nby, 3), np.int64)
+        self.coded_samples = budget.CodedSamples(layout, header)  # what a slice's length must allow
 
     def code_frame(self, encode: bool, kind: int, index: int, *, src=None, src_idx=None,
                    mv=None, reader: ByteReader | None = None) -> tuple[bytes, np.ndarray]:
@@ -215,7 +216,7 @@ class GroupState:
             raise CorruptError("slice lengths run past the end of the frame", group=self.group,
                                frame=index)
         lengths.append(reader.remaining - sum(lengths))
-        counts = budget.coded_samples(lay, self.header, skip if kind == INTER else None)
+        counts = self.coded_samples(skip if kind == INTER else None)
         budget.check_lengths(lengths, counts, self.group, index)
         return lengths
 
