@@ -337,10 +337,20 @@ def test_coarse_search_matches_the_full_search(w, h, log2b, radius):
     cur = np.roll(prev, (2, -3), (0, 1))[:h, :w].copy()
     prev = prev[:h, :w].copy()
     nbx, nby = -(-w >> log2b), -(-h >> log2b)
-    got = np.zeros((nbx * nby, 2), np.int64)
-    search._coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius, got)
     want = naive.coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius)
-    assert (got == want).all()
+    for hints in _coarse_hints(nbx * nby, rng):
+        got = np.zeros((nbx * nby, 2), np.int64)
+        search._coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius, hints,
+                              got)
+        assert (got == want).all()
+
+
+def _coarse_hints(n_blocks, rng):
+    """Hint fields for the coarse search: none, random ones (some beyond the radius,
+    some not on the coarse grid), and the pan both coarse tests move by."""
+    yield np.zeros((n_blocks, 3), np.int64)
+    yield rng.integers(-200, 200, (n_blocks, 3))
+    yield np.tile(np.array([[12, -8, 0]], np.int64), (n_blocks, 1))
 
 
 @pytest.mark.parametrize("noise", [0, 1, 3])
@@ -354,10 +364,12 @@ def test_coarse_search_of_nearly_still_blocks_matches_the_full_search(noise):
     cur[:16] += rng.integers(0, noise + 1, (16, w)).astype(np.uint16)  # a little change
     cur[32:] = np.roll(prev, 1, 1)[32:]  # a moved band
     nbx, nby = -(-w >> log2b), -(-h >> log2b)
-    got = np.zeros((nbx * nby, 2), np.int64)
-    search._coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius, got)
     want = naive.coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius)
-    assert (got == want).all()
+    for hints in _coarse_hints(nbx * nby, rng):
+        got = np.zeros((nbx * nby, 2), np.int64)
+        search._coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius, hints,
+                              got)
+        assert (got == want).all()
 
 
 def test_motion_estimation_finds_a_pan():
