@@ -56,7 +56,7 @@ class CodedSamples:
     def __init__(self, layout: Layout, header: GroupHeader):
         self.layout = layout
         followers = {p for pal in header.dictionary.palettes for p in pal.planes[1:]}
-        self._planes = []  # (unit row of each row, samples per unit column, width, row cuts)
+        self._planes = []  # per plane: unit row of each row, its samples per unit column, cuts
         all_coded = np.zeros(layout.n_slices, np.int64)
         for p in range(layout.n_planes):
             if p in followers:

@@ -159,7 +159,8 @@ def _coarse_search(cur, prev, w, h, log2b, nbx, nby, search, hints, coarse):
 
     The reference is edge-padded by the search radius (the same samples as
     clamped positions) so the inner loop reads without bounds. Sums of 16
-    samples fit 32 bits (at most 16 x 65535), so the planes are int32."""
+    samples fit 32 bits (at most 16 x 65535), so the planes are int32, and so
+    does a position's SAD (at most 32 x 32 of them for 128-sample blocks, 2^30)."""
     ow = (w + 3) >> 2
     oh = (h + 3) >> 2
     dc = np.empty(ow * oh, np.int32)
