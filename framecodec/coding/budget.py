@@ -31,7 +31,7 @@ from ..kernels.context import MAX_ROW_FEATURES
 from ..kernels.mlp import MAX_HIDDEN, MAX_OUT
 
 __all__ = ["working_memory", "default_max_memory", "check_memory", "least_bytes",
-           "CodedSamples", "coded_samples", "check_lengths", "check_motion", "check_first_frame",
+           "CodedSamples", "check_lengths", "check_motion", "check_first_frame",
            "DECISIONS_PER_BYTE"]
 
 # 8 / log2(65536 / 65465) = 5115.6 decisions at most per byte; rounded up for margin.
@@ -56,20 +56,27 @@ class CodedSamples:
     def __init__(self, layout: Layout, header: GroupHeader):
         self.layout = layout
         followers = {p for pal in header.dictionary.palettes for p in pal.planes[1:]}
-        self._planes = []  # per plane: unit row of each row, its samples per unit column, cuts
+        # per plane geometry (planes of one size count alike: RGB's three once): the unit
+        # row of each row, the samples per unit column, the slice cuts, how many planes
+        shapes: dict[tuple[int, ...], list] = {}
         all_coded = np.zeros(layout.n_slices, np.int64)
         for p in range(layout.n_planes):
             if p in followers:
                 continue  # coded with its set's first plane, one index for all
             _, w, h, sx, sy, _ = (int(v) for v in layout.geom[p])
+            if (w, h, sx, sy) in shapes:
+                shapes[w, h, sx, sy][3] += 1
+                all_coded += np.diff(shapes[w, h, sx, sy][2]) * w
+                continue
             ux = (np.arange(w, dtype=np.int64) << sx) >> layout.log2_unit
             per_unit = np.bincount(ux, minlength=layout.nux)[: layout.nux]
             unit_row = (np.arange(h, dtype=np.int64) << sy) >> layout.log2_unit
             # slice s holds rows [cuts[s], cuts[s + 1]) of the plane (5.2)
             cuts = np.array([int(y) >> sy for y in layout.slice_y[:-1]]
                             + [min(h, -(-int(layout.slice_y[-1]) >> sy))], np.int64)
-            self._planes.append((unit_row, per_unit, cuts))
+            shapes[w, h, sx, sy] = [unit_row, per_unit, cuts, 1]
             all_coded += np.diff(cuts) * w
+        self._shapes = list(shapes.values())
         self._intra = [int(n) for n in all_coded]
 
     def __call__(self, skip: np.ndarray | None) -> list[int]:
@@ -78,15 +85,10 @@ class CodedSamples:
         lay = self.layout
         units = skip.reshape(lay.nuy, lay.nux).astype(np.int64)
         skipped = np.zeros(lay.n_slices, np.int64)
-        for unit_row, per_unit, cuts in self._planes:
+        for unit_row, per_unit, cuts, planes in self._shapes:
             in_row = np.concatenate(([0], np.cumsum((units @ per_unit)[unit_row])))
-            skipped += np.diff(in_row[cuts])
+            skipped += planes * np.diff(in_row[cuts])
         return [a - b for a, b in zip(self._intra, skipped.tolist())]
-
-
-def coded_samples(layout: Layout, header: GroupHeader, skip: np.ndarray | None) -> list[int]:
-    """``CodedSamples`` of one frame (a caller with many frames keeps the counter)."""
-    return CodedSamples(layout, header)(skip)
 
 
 def check_first_frame(width: int, height: int, payload: bytes, group: int,

@@ -57,9 +57,11 @@ class GroupDecoder:
         return self.layout.unflatten(rec, pts)
 
 
-def check_frame(layout: Layout, header: GroupHeader, record: FrameRecord, group: int) -> None:
+def check_frame(layout: Layout, coded: budget.CodedSamples, record: FrameRecord,
+                group: int) -> None:
     """The structure of a frame payload, without decoding it: its kind, and lengths
-    no shorter than the least its samples (intra) or blocks (inter) code to."""
+    no shorter than the least its samples (intra, ``coded``: the group's counter)
+    or blocks (inter) code to."""
     r = ByteReader(record.payload, "frame", group=group, frame=record.index)
     kind = r.u8("frame kind")
     if kind not in (INTRA, INTER):
@@ -72,7 +74,7 @@ def check_frame(layout: Layout, header: GroupHeader, record: FrameRecord, group:
         raise CorruptError("slice lengths run past the end of the frame", group=group,
                            frame=record.index)
     budget.check_lengths(lengths + [r.remaining - sum(lengths)],
-                         budget.coded_samples(layout, header, None), group, record.index)
+                         coded(None), group, record.index)
 
 
 def _mismatch(group: int, frame: int) -> None:
