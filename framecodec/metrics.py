@@ -40,10 +40,12 @@ class PlaneStats:
     def add(self, source: Frame, decoded: Frame) -> None:
         self._grow(len(source.planes))
         for p, (a, b) in enumerate(zip(source.planes, decoded.planes)):
+            self.count[p] += a.size
+            if b is a:  # a lossless coding hands back its source planes: nothing to measure
+                continue
             d = a.astype(np.int64) - b.astype(np.int64)
             self.max_error[p] = max(self.max_error[p], int(np.abs(d).max(initial=0)))
             self.squared[p] += float((d * d).sum())
-            self.count[p] += d.size
 
     def merge(self, other: PlaneStats) -> None:
         if not other.max_error:

@@ -157,3 +157,40 @@ def test_mostly_intra_group_fits_the_tiny_model_alone():
     mvs, intra = motion.estimate(layout, src, intra_only)
     candidates = modelfit.fit_group_nets(layout, src, mvs, intra, intra_only)
     assert [c.hidden for c in candidates] == [modelfit.SMALL, modelfit.TINY]
+
+
+def test_bounded_coding_measures_each_start_and_keeps_the_smallest(monkeypatch):
+    """Near-lossless sizes swing with the networks' random start: each start trains
+    a first pass (the second on the first's sets) and a closed-loop refit, each is
+    coded, and the smallest coding is kept."""
+    import numpy as np
+    info, frames = moving_pattern("yuv420p", 48, 32, count=3)
+    settings = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000, max_error=2)
+    fitted = {"first": [], "again": [], "refit": []}
+
+    def spy(kind, function):
+        def call(*args, **kwargs):
+            out = function(*args, **kwargs)
+            fitted[kind].extend(out if isinstance(out, list) else [out])
+            return out
+        return call
+
+    for kind, name in (("first", "fit_group_nets"), ("again", "fit_again"),
+                       ("refit", "refit_closed_loop")):
+        monkeypatch.setattr(modelfit, name, spy(kind, getattr(modelfit, name)))
+    chosen = analysis.analyse_group(info, frames, settings)
+    assert [len(fitted[k]) for k in ("first", "again", "refit")] == [1, 1, 2]
+    first, again = fitted["first"][0], fitted["again"][0]
+    assert again.hidden == first.hidden and again.datasets is first.datasets
+    starts = [first, fitted["refit"][0], again, fitted["refit"][1]]  # in the order coded
+    for a, b in zip(starts, starts[1:]):
+        assert not np.array_equal(a.nets[0].weights[0], b.nets[0].weights[0])
+    sizes = [analysis._coded_size(dataclasses.replace(chosen, fitted=f, trial=None), 2)
+             for f in starts]
+    assert chosen.fitted is starts[sizes.index(min(sizes))]
+    assert analysis._coded_size(chosen, 2) == min(sizes)
+    # one start only: nothing trained again
+    for found in fitted.values():
+        found.clear()
+    analysis.analyse_group(info, frames, settings.replace(bounded_starts=1))
+    assert [len(fitted[k]) for k in ("first", "again", "refit")] == [1, 0, 1]

@@ -113,9 +113,26 @@ def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near) -> Gro
         chosen = analyses[0]
     if settings.max_error == 0 or not chosen.fitted.nets:
         return chosen
-    # near-lossless: retrain on the contexts the decoder will see, keep it if smaller
-    rec = FlatFrames(layout, chosen.trial[1].reconstructed, keep=settings.refs + 2)
-    refit = modelfit.refit_closed_loop(layout, src, rec, mvs, intra, settings,
-                                       chosen.fitted.hidden, skip_planes)
-    second = replace(chosen, fitted=refit, trial=None)
-    return min((chosen, second), key=lambda a: _coded_size(a, settings.max_error))
+    # near-lossless: each random start (sizes swing with it) trains a first pass
+    # and a refit on the contexts the decoder will see; the smallest coding is kept
+    best = chosen
+    for seed in range(settings.bounded_starts):
+        first = chosen if seed == 0 else replace(
+            chosen, fitted=modelfit.fit_again(layout, chosen.fitted, settings, seed), trial=None)
+        _coded_size(first, settings.max_error)
+        rec = FlatFrames(layout, first.trial[1].reconstructed, keep=settings.refs + 2)
+        refit = modelfit.refit_closed_loop(layout, src, rec, mvs, intra, settings,
+                                           chosen.fitted.hidden, skip_planes, seed)
+        best = _smallest([best, first, replace(chosen, fitted=refit, trial=None)],
+                         settings.max_error)
+    return best
+
+
+def _smallest(analyses: list[GroupAnalysis], max_error: int) -> GroupAnalysis:
+    """The analysis whose coding is smallest (the first of equals); the others'
+    codings are dropped, since each keeps a reconstruction of the group."""
+    best = min(analyses, key=lambda a: _coded_size(a, max_error))
+    for a in analyses:
+        if a is not best:
+            a.trial = None
+    return best

@@ -24,7 +24,7 @@ from ..kernels.gather import _gather_plane
 from . import train
 from .settings import EncodeSettings
 
-__all__ = ["fit_group_nets", "FittedNets", "gather"]
+__all__ = ["fit_group_nets", "fit_again", "refit_closed_loop", "FittedNets", "gather"]
 
 
 def _keep_fraction(total: int, wanted: int) -> int:
@@ -78,6 +78,7 @@ class FittedNets:
     n_planes: int
     planes: list[int]
     hidden: tuple[int, int] | None = None
+    population: list[int] = field(default_factory=list)  # samples each net will code
     _frozen: dict = field(default_factory=dict, repr=False)
 
     def freeze(self, bit_depth: int, buckets: int) -> GroupModel:
@@ -111,6 +112,12 @@ LEAST_NETWORK_SHARE = 0.4
 # tiny model is weighed against it (or, in a mostly intra group, used alone).
 TINY_RECORD_SHARE = 0.015
 
+# The share of the training steps the tiny model gets when trained first in a
+# mostly intra lossless group (where it is most often coded alone): on the
+# screen clip, 2/3 took 9 % off the encode's CPU time for 0.15 % in size (1/2:
+# 1.0 %); no other corpus or extra clip has such a group.
+TINY_ALONE_STEPS = 2 / 3
+
 
 def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
                    intra: list[bool], settings: EncodeSettings,
@@ -141,14 +148,15 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     was smaller than the small model or as small in 20, larger by at most 0.5 %
     in 3 and by 2.7 % in one (the 2-frame tail of an RGB clip), 2.3 % smaller in
     all; training and coding the small model there took two fifths of the
-    screen clip's encode. Not when bounded: there most units of a moving clip
+    screen clip's encode. That tiny model is trained for two thirds of the
+    steps (``TINY_ALONE_STEPS``). Not when bounded: there most units of a moving clip
     can be skipped too, and the animation clip's bound-4 coding came out 26 %
     larger with the tiny model alone.
     """
     data = _group_data(layout, src, None, mvs, intra, settings, skip_planes)
 
-    def fit(hidden):
-        fitted = _train(layout, data, settings, hidden)
+    def fit(hidden, steps=0):
+        fitted = _train(layout, data, settings, hidden, steps=steps)
         bits = sum(n * train.mean_bits(net, *d, bit_depth=layout.bit_depth)
                    for net, d, n in zip(fitted.nets, data.datasets, data.population))
         return fitted, bits + _model_bits(data.datasets, hidden), bits
@@ -166,7 +174,7 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
             return [large[0]]
     tiny = None
     if settings.max_error == 0 and _mostly_intra(data):
-        tiny = fit(TINY)
+        tiny = fit(TINY, max(1, round(settings.train_steps * TINY_ALONE_STEPS)))
         if _model_bits(data.datasets, SMALL) > TINY_RECORD_SHARE * tiny[2]:
             return [tiny[0]]
     small, total, bits = fit(SMALL)
@@ -180,9 +188,23 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     return candidates
 
 
+def fit_again(layout: Layout, fitted: FittedNets, settings: EncodeSettings,
+              seed: int) -> FittedNets:
+    """The same model size trained on the same sets from another random start.
+
+    Near-lossless sizes swing with the start far more than the training loss
+    does (up to 15 % on a corpus clip, against 3 % in loss): a bounded coding
+    turns small differences between networks into different drift of its
+    reconstruction, so the coder measures more than one start instead of trusting one.
+    """
+    data = _GroupData(fitted.datasets, fitted.n_intra, fitted.population, fitted.planes)
+    return _train(layout, data, settings, fitted.hidden, seed)
+
+
 def refit_closed_loop(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray],
                       mvs: list[np.ndarray], intra: list[bool], settings: EncodeSettings,
-                      hidden: tuple[int, int], skip_planes=frozenset()) -> FittedNets:
+                      hidden: tuple[int, int], skip_planes=frozenset(),
+                      seed: int = 0) -> FittedNets:
     """Retrain on what near-lossless decoding sees: contexts from ``rec``, a
     coding's reconstruction at ``settings.max_error``, targets from the source.
 
@@ -190,7 +212,7 @@ def refit_closed_loop(layout: Layout, src: list[np.ndarray], rec: list[np.ndarra
     neighbour is off by up to the bound); this second pass removes that mismatch.
     """
     return _train(layout, _group_data(layout, src, rec, mvs, intra, settings, skip_planes),
-                  settings, hidden)
+                  settings, hidden, seed)
 
 
 @dataclass
@@ -206,10 +228,12 @@ class _GroupData:
 
 
 def _train(layout: Layout, data: _GroupData, settings: EncodeSettings,
-           hidden: tuple[int, int] | None) -> FittedNets:
+           hidden: tuple[int, int] | None, seed: int = 0, steps: int = 0) -> FittedNets:
+    """``steps``: 0 for ``settings.train_steps``."""
     nets = []
     if data.datasets:
-        options = train.TrainSettings(hidden=hidden, steps=settings.train_steps)
+        options = train.TrainSettings(hidden=hidden, steps=steps or settings.train_steps,
+                                      seed=seed)
         # smaller batches for the nets of small populations when lossless only:
         # bounded totals came out 0.6-1.6 % larger with them (and noisier)
         batches = (train.batch_sizes(data.population, options.batch)
@@ -218,7 +242,8 @@ def _train(layout: Layout, data: _GroupData, settings: EncodeSettings,
             data.rows = train.stacked_rows(data.datasets)
         nets = train.fit_many(data.datasets, bit_depth=layout.bit_depth, settings=options,
                               batches=batches, rows=data.rows)
-    return FittedNets(nets, data.datasets, data.n_intra, layout.n_planes, data.planes, hidden)
+    return FittedNets(nets, data.datasets, data.n_intra, layout.n_planes, data.planes, hidden,
+                      data.population)
 
 
 def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | None,
@@ -302,8 +327,8 @@ def _non_empty(feats, seqs, targets):
     """A set with at least one row: when every sample is skipped any valid net will do."""
     if feats.shape[0]:
         return feats, seqs, targets
-    return (np.zeros((1, feats.shape[1]), np.int64), np.zeros((1, seqs.shape[1]), np.int64),
-            np.zeros(1, np.int64))
+    return (np.zeros((1, feats.shape[1]), np.int32), np.zeros((1, seqs.shape[1]), np.int32),
+            np.zeros(1, np.int32))
 
 
 def fit_palette_nets(layout: Layout, dictionary, src: list[np.ndarray], src_idx: list[np.ndarray],

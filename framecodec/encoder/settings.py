@@ -34,6 +34,7 @@ MAX_SEARCH = MV_MAX // 4 - 8  # whole samples; the search's last steps stay with
 MAX_TRAIN_STEPS = 100_000
 TRAIN_SAMPLES = (100, 10_000_000)
 MAX_MOTION_LAMBDA = 1024
+MAX_BOUNDED_STARTS = 8
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class EncodeSettings:
     hidden: tuple[int, int] = (0, 0)
     train_steps: int = 600
     train_samples: int = 120000
+    bounded_starts: int = 2
     slices: int = 0
     palette: str = "auto"
     palette_max: int = MAX_ENTRIES
@@ -98,6 +100,7 @@ RULES = {
         1 <= s.hidden[0] <= MAX_HIDDEN and 0 <= s.hidden[1] <= MAX_HIDDEN)),
     "train_steps": _within("train_steps", 1, MAX_TRAIN_STEPS),
     "train_samples": _within("train_samples", *TRAIN_SAMPLES),
+    "bounded_starts": _within("bounded_starts", 1, MAX_BOUNDED_STARTS),
     "slices": _within("slices", 0, MAX_SLICES),
     "palette": lambda s: s.palette in ("auto", "on", "off"),
     "palette_max": _within("palette_max", 2, MAX_ENTRIES),
@@ -122,6 +125,8 @@ KEYS = {
               "layer); [0, 0] chooses per group between [16, 8] and [32, 16]",
     "train_steps": "training steps per group",
     "train_samples": "samples per plane and frame kind that training draws from",
+    "bounded_starts": "near-lossless only: random starts the networks are trained from, "
+                      "each coded, the smallest kept (sizes swing with the start)",
     "slices": "slices per frame (decode threads); 0 chooses from the frame size",
     "palette": "colour dictionary: auto (kept where it makes the group smaller), on, off",
     "palette_max": f"most colours a palette may hold (2 to {MAX_ENTRIES}); a one-plane "
@@ -133,10 +138,10 @@ assert set(KEYS) == set(RULES) == {f.name for f in fields(EncodeSettings)}
 
 PRESETS = {
     "fast": EncodeSettings(refs=1, search_range=16, hidden=(16, 8), train_steps=200,
-                           train_samples=20000),
+                           train_samples=20000, bounded_starts=1),
     "default": EncodeSettings(),
     "best": EncodeSettings(refs=4, search_range=96, hidden=(32, 32), train_steps=1500,
-                           train_samples=200000, max_group=120),
+                           train_samples=200000, max_group=120, bounded_starts=3),
 }
 
 

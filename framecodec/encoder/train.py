@@ -255,12 +255,10 @@ def stacked_rows(datasets) -> np.ndarray:
     # filled in place (no per-set copies to stack)
     out = np.zeros((len(datasets), rows, n_in + MAX_SEQ + 1), dtype)
     for k, (feats, seqs, targets) in enumerate(datasets):
+        pick = np.arange(rows)
         if targets.shape[0] < rows:
-            pick = gen.permutation(targets.shape[0])[np.arange(rows) % targets.shape[0]]
-            feats, seqs, targets = feats[pick], seqs[pick], targets[pick]
-        out[k, :, :feats.shape[1]] = feats
-        out[k, :, n_in:n_in + seqs.shape[1]] = seqs
-        out[k, :, -1] = targets
+            pick = gen.permutation(targets.shape[0])[pick % targets.shape[0]]
+        tk.stack_set(out, k, n_in, feats, seqs, targets, pick)
     return out
 
 

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ._jit import float_kernel, inline
+from ._jit import float_kernel, inline, kernel
 
 LOSS_LOGISTIC = 0  # code length of a residual under a discretised logistic (predictors)
 LOSS_SLOTS = 1  # cross-entropy of the visited candidate slots (palette networks)
@@ -438,6 +438,24 @@ def train_nets(rows, widths, n_seq, loss, inv_scale, sizes, order, rates, beta1s
                 m[q] = mq
                 v[q] = vq
                 p[q] = np.float64(p[q]) - step_size * mq / (math.sqrt(vq) / root2 + eps)
+
+
+@kernel
+def stack_set(out, k, n_in, feats, seqs, targets, pick):
+    """out[k, i] = set row pick[i]: its features, then from column ``n_in`` its
+    sequential features, then in the last column its target (other columns are
+    left as they are). One pass, row by row: the sets are feature-major views,
+    which numpy copies into rows column by column, at a stride each time."""
+    row_out = out[k]
+    last = out.shape[2] - 1
+    for i in range(row_out.shape[0]):
+        r = pick[i]
+        row = row_out[i]
+        for f in range(feats.shape[1]):
+            row[f] = feats[r, f]
+        for f in range(seqs.shape[1]):
+            row[n_in + f] = seqs[r, f]
+        row[last] = targets[r]
 
 
 @float_kernel
