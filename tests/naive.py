@@ -412,3 +412,46 @@ def encode_indices(coder: NaiveRangeEncoder, src, ref, w: int, ys: int, ye: int,
                 recent.remove(v if v in recent else recent[-1])
                 recent.insert(0, v)
     return idx
+
+
+def unit_row_work(layout, src, mvs, intra, max_error, refs):
+    """encoder/slicing.py's work per unit row, in coded samples (floats), written
+    with whole-plane numpy operations: per sample 1 + DECISION_COST x the
+    decisions of its residual (the median predictor's in intra frames, the
+    compensated reference's in inter ones), SKIPPED_COST per sample of a skipped unit."""
+    from framecodec.encoder.slicing import DECISION_COST, SKIPPED_COST, _decisions_table
+    from framecodec.kernels import motion as mo
+
+    def decisions(residual):
+        return _decisions_table()[(np.abs(residual) + max_error) // (2 * max_error + 1)]
+
+    h, w = layout.shapes[0]
+    unit = 1 << layout.log2_unit
+    grid = (layout.nuy, unit, layout.nux, unit)
+
+    def per_unit(values):
+        padded = np.zeros((layout.nuy * unit, layout.nux * unit))
+        padded[:h, :w] = values
+        return padded.reshape(grid)
+
+    work = np.zeros(layout.nuy)
+    for t in range(len(src)):
+        plane = np.asarray(src[t][: h * w]).reshape(h, w).astype(np.int64)
+        if intra[t]:
+            a, b, c = (np.zeros_like(plane) for _ in range(3))
+            a[:, 1:], b[1:, :], c[1:, 1:] = plane[:, :-1], plane[:-1, :], plane[:-1, :-1]
+            residual = plane - np.clip(a + b - c, np.minimum(a, b), np.maximum(a, b))
+            work += per_unit(1.0 + DECISION_COST * decisions(residual)).sum(axis=(1, 2, 3))
+            continue
+        ref = np.zeros(layout.size, np.uint16)
+        prevs = np.stack([src[t - 1 - r] for r in range(min(refs, t))])
+        mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
+                       layout.nbx, layout.max_value, ref, 0, layout.nby)
+        skip = np.zeros(layout.nux * layout.nuy, np.uint8)
+        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
+                     layout.nuy, max_error, skip)
+        residual = plane - ref[: h * w].reshape(h, w).astype(np.int64)
+        cost = per_unit(1.0 + DECISION_COST * decisions(residual)).sum(axis=(1, 3))
+        skipped = skip.reshape(layout.nuy, layout.nux).astype(bool)
+        work += np.where(skipped, SKIPPED_COST * unit * unit, cost).sum(axis=1)
+    return work

@@ -120,14 +120,36 @@ def test_slices_map_raises_a_slice_error_after_every_slice_is_done():
 
 
 def test_decision_estimate_reads_the_formula_from_its_table():
-    """1 decision for a zero, 2 + 2 log2 |v| otherwise (to 1/1024), after the bound's
-    quantisation, for every 16-bit residual."""
-    from framecodec.encoder.slicing import _decisions
-    rng = np.random.default_rng(5)
-    residual = np.concatenate([np.arange(-65535, 65536), rng.integers(-65535, 65536, 1004)])
-    for bound in (0, 1, 2, 7):
-        magnitude = (np.abs(residual) + bound) // (2 * bound + 1)
-        expected = np.where(magnitude == 0, 1.0, 2.0 + 2.0 * np.round(
-            1024.0 * np.log2(np.maximum(magnitude, 1))) / 1024.0)
-        assert np.array_equal(_decisions(residual.reshape(-1, 9), bound),
-                              expected.reshape(-1, 9))
+    """1 decision for a zero, 2 + 2 log2 |v| otherwise (to 1/1024), for every 16-bit
+    magnitude; a coded sample's cost, 1 + DECISION_COST of them, is whole in 1/UNITS."""
+    from framecodec.encoder.slicing import DECISION_COST, UNITS, _costs_table, _decisions_table
+    magnitude = np.arange(1 << 16)
+    expected = np.where(magnitude == 0, 1.0, 2.0 + 2.0 * np.round(
+        1024.0 * np.log2(np.maximum(magnitude, 1))) / 1024.0)
+    assert np.array_equal(_decisions_table(), expected)
+    assert _costs_table().dtype == np.int64
+    exact = UNITS * (1.0 + DECISION_COST * expected)
+    assert np.abs(_costs_table() - exact).max() < 1e-6  # whole (0.15 itself is not in binary)
+
+
+@pytest.mark.parametrize("fmt, bound", [("yuv420p", 0), ("yuv420p", 2), ("gray", 1),
+                                        ("yuv444p16le", 0), ("yuv422p", 7)])
+def test_unit_row_work_matches_the_whole_plane_estimate(fmt, bound):
+    """The kernels' integer work per unit row equals naive.py's numpy estimate in
+    coded samples, over intra and inter frames (random motion, skipped units)."""
+    import naive
+    from framecodec.kernels.motion import MAX_REFS
+    info, frames = moving_pattern(fmt, 53, 37, 5)
+    rng = np.random.default_rng(bound)
+    settings = dataclasses.replace(FAST, max_error=bound)
+    layout = Layout(info, settings.log2_block, 2)
+    src = FlatFrames(layout, frames)
+    mvs, intra = motion.estimate(layout, src, settings)
+    mvs = [m.copy() for m in mvs]
+    mvs[3][:, :2] = rng.integers(-40, 41, mvs[3][:, :2].shape)  # random vectors
+    mvs[3][:, 2] = rng.integers(0, 3, len(mvs[3]))  # and references
+    intra = [True, False, True, False, False]
+    work = slicing.unit_row_work(layout, src, mvs, intra, bound, MAX_REFS)
+    want = naive.unit_row_work(layout, src, mvs, intra, bound, MAX_REFS)
+    assert work.dtype == np.int64 and work.shape == want.shape
+    np.testing.assert_allclose(work / slicing.UNITS, want, rtol=1e-12)

@@ -24,12 +24,16 @@ import numpy as np
 
 from ..format.layout import Layout, even_slice_starts
 from ..kernels import motion as mo
+from ..kernels import workload as wl
 
 __all__ = ["balanced_starts", "min_max_cut"]
 
 # decoding time, in coded samples: a skipped sample, and a binary decision
 SKIPPED_COST = 0.1
 DECISION_COST = 0.15
+# the estimate's integer unit: 1/UNITS of a coded sample, 1/1024 of a decision
+# (log2 to 1/1024), so that both costs above are whole and sums exact
+UNITS = 20480
 # the even cut is kept unless another makes the busiest slice this much lighter: moving a
 # slice edge changes the coding a little, not worth it for a few per cent of one thread
 LEAST_GAIN = 0.05
@@ -37,30 +41,25 @@ LEAST_GAIN = 0.05
 
 @functools.cache
 def _decisions_table() -> np.ndarray:
-    """_decisions by magnitude (residuals of 16-bit samples stay below 2**16).
-    Rounded to 1/1024: numpy's log2 differs in its last bit from one CPU to
+    """About how many binary decisions code a residual, by its magnitude after the
+    bound's quantisation (steps of 2 N + 1; residuals of 16-bit samples stay
+    below 2**16): 1 for a zero, 2 + 2 log2 of the magnitude otherwise (FORMAT.md
+    6.5.5). Rounded to 1/1024: numpy's log2 differs in its last bit from one CPU to
     another, and the cut must not."""
     magnitude = np.arange(1 << 16, dtype=np.int64)
     log2 = np.round(1024.0 * np.log2(np.maximum(magnitude, 1))) / 1024.0
     return np.where(magnitude == 0, 1.0, 2.0 + 2.0 * log2)
 
 
-def _decisions(residual: np.ndarray, max_error: int) -> np.ndarray:
-    """About how many binary decisions code each residual, quantised as the bound
-    quantises it (steps of 2 N + 1): 1 for a zero, 2 + 2 log2 of the magnitude
-    otherwise (FORMAT.md 6.5.5), from a table."""
-    magnitude = (np.abs(residual) + max_error) // (2 * max_error + 1)
-    return _decisions_table()[magnitude]
-
-
-def _med_residual(plane: np.ndarray) -> np.ndarray:
-    """Sample minus the median edge predictor of its W, N and NW neighbours."""
-    x = plane.astype(np.int32)
-    a = np.zeros_like(x)
-    b = np.zeros_like(x)
-    c = np.zeros_like(x)
-    a[:, 1:], b[1:, :], c[1:, 1:] = x[:, :-1], x[:-1, :], x[:-1, :-1]
-    return x - np.clip(a + b - c, np.minimum(a, b), np.maximum(a, b))
+@functools.cache
+def _costs_table() -> np.ndarray:
+    """What a coded sample costs by residual magnitude, in 1/UNITS of a sample:
+    1 + DECISION_COST x its decisions (``_decisions_table``, whole in 1/1024)."""
+    per_decision = DECISION_COST * UNITS / 1024
+    assert per_decision == round(per_decision) and SKIPPED_COST * UNITS == round(
+        SKIPPED_COST * UNITS)
+    decisions = np.round(_decisions_table() * 1024).astype(np.int64)
+    return UNITS + int(per_decision) * decisions
 
 
 def balanced_starts(layout: Layout, src: Sequence[np.ndarray], mvs: Sequence[np.ndarray],
@@ -70,21 +69,28 @@ def balanced_starts(layout: Layout, src: Sequence[np.ndarray], mvs: Sequence[np.
     n = layout.n_slices
     if n == 1:
         return [0]
+    work = unit_row_work(layout, src, mvs, intra, max_error, refs)
+    block_rows = np.zeros(layout.nby, np.int64)  # two unit rows to a block row
+    np.add.at(block_rows, np.arange(layout.nuy) >> 1, work)
+    block_rows = block_rows.astype(np.float64)  # exact: far below 2**53
+    even = even_slice_starts(layout.nby, n)
+    balanced = min_max_cut(block_rows, n)
+    if _busiest(block_rows, balanced) < (1 - LEAST_GAIN) * _busiest(block_rows, even):
+        return balanced
+    return even  # about as balanced already: the cut every other encoder would make
+
+
+def unit_row_work(layout: Layout, src: Sequence[np.ndarray], mvs: Sequence[np.ndarray],
+                  intra: Sequence[bool], max_error: int, refs: int) -> np.ndarray:
+    """Estimated decoding work of each unit row over the group, in 1/UNITS of a
+    coded sample (int64)."""
     h, w = layout.shapes[0]
     unit = 1 << layout.log2_unit
-    grid = (layout.nuy, unit, layout.nux, unit)
-
-    def per_unit(values: np.ndarray, fill) -> np.ndarray:
-        padded = np.full((layout.nuy * unit, layout.nux * unit), fill, values.dtype)
-        padded[:h, :w] = values
-        return padded.reshape(grid)
-
-    work = np.zeros(layout.nuy, np.float64)  # estimated decoding time per unit row
+    costs = _costs_table()
+    work = np.zeros(layout.nuy, np.int64)
     for t in range(len(src)):
-        plane = np.asarray(src[t][: h * w]).reshape(h, w).astype(np.int32)
         if intra[t]:
-            cost = 1.0 + DECISION_COST * _decisions(_med_residual(plane), max_error)
-            work += per_unit(cost, 0.0).sum(axis=(1, 2, 3))
+            wl.intra_work(src[t], w, h, layout.log2_unit, max_error, costs, work)
             continue
         ref = np.zeros(layout.size, np.uint16)
         prevs = np.stack([src[t - 1 - r] for r in range(min(refs, t))])
@@ -93,18 +99,9 @@ def balanced_starts(layout: Layout, src: Sequence[np.ndarray], mvs: Sequence[np.
         skip = np.zeros(layout.nux * layout.nuy, np.uint8)
         mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
                      layout.nuy, max_error, skip)
-        residual = plane - ref[: h * w].reshape(h, w).astype(np.int32)
-        cost = per_unit(1.0 + DECISION_COST * _decisions(residual, max_error),
-                        0.0).sum(axis=(1, 3))
-        skipped = skip.reshape(layout.nuy, layout.nux).astype(bool)
-        work += np.where(skipped, SKIPPED_COST * unit * unit, cost).sum(axis=1)
-    block_rows = np.zeros(layout.nby, np.float64)  # two unit rows to a block row
-    np.add.at(block_rows, np.arange(layout.nuy) >> 1, work)
-    even = even_slice_starts(layout.nby, n)
-    balanced = min_max_cut(block_rows, n)
-    if _busiest(block_rows, balanced) < (1 - LEAST_GAIN) * _busiest(block_rows, even):
-        return balanced
-    return even  # about as balanced already: the cut every other encoder would make
+        wl.inter_work(src[t], ref, w, h, layout.log2_unit, layout.nux, layout.nuy, skip,
+                      max_error, costs, int(SKIPPED_COST * UNITS) * unit * unit, work)
+    return work
 
 
 def _busiest(work: np.ndarray, starts: list[int]) -> float:
