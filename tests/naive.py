@@ -420,7 +420,7 @@ def unit_row_work(layout, src, mvs, intra, max_error, refs):
     decisions of its residual (the median predictor's in intra frames, the
     compensated reference's in inter ones), SKIPPED_COST per sample of a skipped unit."""
     from framecodec.encoder.slicing import DECISION_COST, SKIPPED_COST, _decisions_table
-    from framecodec.kernels import motion as mo
+    from framecodec.encoder.motion import compensated
 
     def decisions(residual):
         return _decisions_table()[(np.abs(residual) + max_error) // (2 * max_error + 1)]
@@ -443,13 +443,7 @@ def unit_row_work(layout, src, mvs, intra, max_error, refs):
             residual = plane - np.clip(a + b - c, np.minimum(a, b), np.maximum(a, b))
             work += per_unit(1.0 + DECISION_COST * decisions(residual)).sum(axis=(1, 2, 3))
             continue
-        ref = np.zeros(layout.size, np.uint16)
-        prevs = np.stack([src[t - 1 - r] for r in range(min(refs, t))])
-        mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
-                       layout.nbx, layout.max_value, ref, 0, layout.nby)
-        skip = np.zeros(layout.nux * layout.nuy, np.uint8)
-        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
-                     layout.nuy, max_error, skip)
+        ref, skip = compensated(layout, src, t, mvs[t], refs, src[t], max_error)
         residual = plane - ref[: h * w].reshape(h, w).astype(np.int64)
         cost = per_unit(1.0 + DECISION_COST * decisions(residual)).sum(axis=(1, 3))
         skipped = skip.reshape(layout.nuy, layout.nux).astype(bool)

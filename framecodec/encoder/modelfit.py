@@ -17,11 +17,11 @@ import numpy as np
 from ..coding.tables import PaletteTables
 from ..format.layout import Layout
 from ..format.model import GroupModel
-from ..kernels import motion as mo
 from ..kernels import palette as pk
 from ..kernels.context import n_row_features, n_sequential
 from ..kernels.gather import _gather_plane
 from . import train
+from .motion import compensated
 from .settings import EncodeSettings
 
 __all__ = ["fit_group_nets", "fit_again", "refit_closed_loop", "FittedNets", "gather"]
@@ -262,13 +262,8 @@ def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | N
     def inter_frames():
         """Compensated references made one at a time (each is 2 bytes a sample)."""
         for t in inter_times:
-            ref = np.zeros(layout.size, np.uint16)
-            prevs = np.stack([ctx[t - 1 - r] for r in range(min(settings.refs, t))])
-            mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
-                           layout.nbx, layout.max_value, ref, 0, layout.nby)
-            skip = np.zeros(layout.nux * layout.nuy, np.uint8)
-            mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit,
-                         layout.nux, layout.nuy, settings.max_error, skip)
+            ref, skip = compensated(layout, ctx, t, mvs[t], settings.refs, src[t],
+                                    settings.max_error)
             coded_shares.append(1.0 - float(skip.mean()))
             yield src[t], ctx[t], ref, skip
 

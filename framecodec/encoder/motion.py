@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..format.layout import Layout
+from ..kernels import motion as mo
 from ..kernels import search
 from .settings import EncodeSettings
 
-__all__ = ["estimate", "INTER_SHARE"]
+__all__ = ["estimate", "compensated", "INTER_SHARE"]
 
 # A frame is coded intra when motion compensation leaves more than this share
 # of what spatial prediction leaves (a scene cut, a flash, an inverted frame):
@@ -49,3 +50,18 @@ def estimate(layout: Layout, src: list[np.ndarray],
         intra.append(cost > INTER_SHARE * spatial)
         fields.append(mv)
     return fields, intra
+
+
+def compensated(layout: Layout, frames, t: int, mv: np.ndarray, refs: int, current: np.ndarray,
+                max_error: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame t's prediction from the ``refs`` frames of ``frames`` before it (the
+    source or a reconstruction) by its field ``mv``, and the units of ``current``
+    it matches within ``max_error`` in every plane, which the coder skips."""
+    ref = np.zeros(layout.size, np.uint16)
+    prevs = np.stack([frames[t - 1 - r] for r in range(min(refs, t))])
+    mo._compensate(prevs, layout.geom, layout.n_planes, mv, layout.log2_block, layout.nbx,
+                   layout.max_value, ref, 0, layout.nby)
+    skip = np.zeros(layout.nux * layout.nuy, np.uint8)
+    mo._skip_map(current, ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
+                 layout.nuy, max_error, skip)
+    return ref, skip

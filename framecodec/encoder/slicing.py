@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..format.layout import Layout, even_slice_starts
-from ..kernels import motion as mo
 from ..kernels import workload as wl
+from .motion import compensated
 
 __all__ = ["balanced_starts", "min_max_cut"]
 
@@ -92,13 +92,7 @@ def unit_row_work(layout: Layout, src: Sequence[np.ndarray], mvs: Sequence[np.nd
         if intra[t]:
             wl.intra_work(src[t], w, h, layout.log2_unit, max_error, costs, work)
             continue
-        ref = np.zeros(layout.size, np.uint16)
-        prevs = np.stack([src[t - 1 - r] for r in range(min(refs, t))])
-        mo._compensate(prevs, layout.geom, layout.n_planes, mvs[t], layout.log2_block,
-                       layout.nbx, layout.max_value, ref, 0, layout.nby)
-        skip = np.zeros(layout.nux * layout.nuy, np.uint8)
-        mo._skip_map(src[t], ref, layout.geom, layout.n_planes, layout.log2_unit, layout.nux,
-                     layout.nuy, max_error, skip)
+        ref, skip = compensated(layout, src, t, mvs[t], refs, src[t], max_error)
         wl.inter_work(src[t], ref, w, h, layout.log2_unit, layout.nux, layout.nuy, skip,
                       max_error, costs, int(SKIPPED_COST * UNITS) * unit * unit, work)
     return work
