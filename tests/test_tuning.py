@@ -34,6 +34,7 @@ def test_settings_file_round_trip(tmp_path):
     ("colour = 3\n", "unknown key 'colour'"),
     ("refs = 9\n", "refs = 9 is out of range"),
     ("block = 12\n", "block = 12 is out of range"),
+    ("bounded_starts = 0\n", "bounded_starts = 0 is out of range"),
     ("hidden = 16\n", "hidden = 16 has the wrong type"),
     ("subpel = 1\n", "subpel = 1 has the wrong type"),
     ("preset = \"turbo\"\n", "turbo"),

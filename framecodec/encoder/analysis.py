@@ -124,15 +124,20 @@ def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near) -> Gro
         refit = modelfit.refit_closed_loop(layout, src, rec, mvs, intra, settings,
                                            chosen.fitted.hidden, skip_planes, seed)
         best = _smallest([best, first, replace(chosen, fitted=refit, trial=None)],
-                         settings.max_error)
+                         settings.max_error, keep_data=chosen.fitted)
+    chosen.fitted.release_data()  # every start is trained
     return best
 
 
-def _smallest(analyses: list[GroupAnalysis], max_error: int) -> GroupAnalysis:
+def _smallest(analyses: list[GroupAnalysis], max_error: int,
+              keep_data: modelfit.FittedNets) -> GroupAnalysis:
     """The analysis whose coding is smallest (the first of equals); the others'
-    codings are dropped, since each keeps a reconstruction of the group."""
+    codings are dropped, since each keeps a reconstruction of the group, and so
+    are the training sets of every model coded (frozen) but ``keep_data``."""
     best = min(analyses, key=lambda a: _coded_size(a, max_error))
     for a in analyses:
         if a is not best:
             a.trial = None
+        if a.fitted is not keep_data:
+            a.fitted.release_data()
     return best

@@ -89,7 +89,16 @@ class FittedNets:
             self._frozen[bit_depth, buckets] = self._freeze(bit_depth, buckets)
         return self._frozen[bit_depth, buckets]
 
+    def release_data(self) -> None:
+        """Drop the training sets once frozen: tens of megabytes a model at 720p,
+        and a near-lossless analysis weighs several models."""
+        if self.nets and not self._frozen:
+            raise RuntimeError("training data released before the model was frozen")
+        self.datasets = []
+
     def _freeze(self, bit_depth: int, buckets: int) -> GroupModel:
+        if self.nets and not self.datasets:
+            raise RuntimeError("training data released before the model was frozen")
         frozen = [train.quantize(net, bit_depth=bit_depth, feats=f, seqs=s, buckets=buckets)
                   for net, (f, s, _) in zip(self.nets, self.datasets)]
         k = len(self.planes)
