@@ -43,12 +43,18 @@ def interrupted(src, out, groups: int, **options) -> None:
     assert not out.exists() and len(list(journal_path(out).glob("*.group"))) >= groups
 
 
+# The default training steps: groups long enough (a few tenths of a second) that
+# the signal, sent once two are journaled, lands while the others are coded
+# (with FAST's 40 steps the last four groups could finish before it arrived).
+SIGNAL_CONFIG = "hidden = [8, 8]\ntrain_steps = 600\ntrain_samples = 6000\n"
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """An uninterrupted encode of the sample, and the command line that made it."""
     where = tmp_path_factory.mktemp("journal")
-    (where / "fast.toml").write_text(CONFIG)
-    argv = ["encode", str(SAMPLE), "--config", str(where / "fast.toml"), "--group-size", "3",
+    (where / "slow.toml").write_text(SIGNAL_CONFIG)
+    argv = ["encode", str(SAMPLE), "--config", str(where / "slow.toml"), "--group-size", "3",
             "--frames", "0:18"]
     assert cli.main([*argv, "-o", str(where / "whole.fcv"), "-q"]) == 0
     return argv, (where / "whole.fcv").read_bytes()
@@ -64,7 +70,7 @@ def _wait_for_groups(process: subprocess.Popen, out: Path, count: int) -> None:
     while len(list(journal_path(out).glob("*.group"))) < count:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no journaled groups"
-        time.sleep(0.05)
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
