@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .coding import budget
-from .coding.budget import CodedSamples
 from .coding.decoder import check_frame, iter_group, read_group_header
 from .errors import FramecodecError, LimitError
 from .format import fixity
@@ -55,7 +54,7 @@ def describe(path: str | os.PathLike) -> dict:
         for g, (entry, end) in enumerate(zip(reader.groups, ends)):
             header, records = read_group_header(reader, g)
             layout = Layout(info, header.log2_block, header.slices, list(header.slice_starts))
-            coded = CodedSamples(layout, header)  # once per group, not per frame
+            coded = budget.CodedSamples(layout, header)  # once per group, not per frame
             for record in records:
                 check_frame(layout, coded, record, g)
             size = (end if end is not None else _end_of_groups(reader)) - entry.offset
