@@ -254,13 +254,22 @@ def base_and_sequential(rec, ref, x, y, ys, half, inter, near):
                         rec[y, x - 2] - base if x > 1 else 0, w_med])
 
 
+def activity_level(coded: np.ndarray, x: int, y: int, ys: int) -> int:
+    """FORMAT.md 6.5.4: |v| of W plus |v| of N (0 outside the slice or where not
+    coded), in four levels."""
+    a = (abs(coded[y, x - 1]) if x > 0 else 0) + (abs(coded[y - 1, x]) if y > ys else 0)
+    return 0 if a == 0 else 1 if a <= 2 else 2 if a <= 7 else 3
+
+
 def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets, probs,
-                 y0, y1, inter, skip, log2u, nux, bd, near):
+                 y0, y1, inter, skip, log2u, nux, bd, near, levels=4):
     """Code plane-0 rows [y0, y1) and the matching rows of the other planes, sample by
     sample (FORMAT.md 6.5); returns the reconstruction as Planes. ``nets[p]`` is an
-    IntNet, ``probs[p]`` its plane's adaptive models (changed in place)."""
+    IntNet, ``probs[p]`` its plane's adaptive models (changed in place); ``levels``
+    activity levels per bucket (1 before format 2.3)."""
     size = int(geom[-1, 0] + geom[-1, 1] * geom[-1, 2])
     rec, err = Planes(np.zeros(size, np.int64), geom), Planes(np.zeros(size, np.int64), geom)
+    coded = Planes(np.zeros(size, np.int64), geom)  # v of each coded sample, 0 if skipped
     maxval, half, step = (1 << bd) - 1, 1 << (bd - 1), 2 * near + 1
     for p, (_, w, h, sx, sy, _) in enumerate(geom):
         ys, ye = y0 >> sy, min(h, -(-y1 >> sy))
@@ -281,6 +290,8 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
                                         for j in range(n_seq)) >> 8)
                 pred = min(max(base + ((mu + 8) >> 4), 0), maxval)
                 bucket = sum(1 for t in thresholds if ls >= t)
+                if levels > 1:
+                    bucket = levels * bucket + activity_level(coded[p], x, y, ys)
                 e = int(src[p][y, x]) - pred
                 if near == 0:
                     v = ((e + half) & maxval) - half
@@ -289,8 +300,9 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
                     v = (e + near) // step if e >= 0 else -((near - e) // step)
                     r = min(max(pred + v * step, 0), maxval)
                 quarter = ((mu + 8) & 15) >> 2
-                zero_ctx = 16 * 37 + bucket * 4 + quarter if near == 0 else bucket * 37
+                zero_ctx = 64 * 37 + bucket * 4 + quarter if near == 0 else bucket * 37
                 coder.signed(probs[p], bucket * 37, v, quarter, bd - 1, zero_ctx)
+                coded[p][y, x] = v
                 rec[p][y, x] = r
                 err[p][y, x] = r - base
     return rec

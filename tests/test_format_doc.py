@@ -28,7 +28,7 @@ import framecodec
 from framecodec.encoder.settings import EncodeSettings
 from framecodec.format import dictionary as dic
 from framecodec.format.group import GroupHeader
-from framecodec.format.container import FcvReader, encode_stream_header
+from framecodec.format.container import FORMAT_VERSION, FcvReader, encode_stream_header
 from framecodec.errors import CorruptError
 from framecodec.frames import ColorInfo, VideoInfo
 from framecodec.pixfmt import PIXEL_FORMATS, by_name
@@ -142,6 +142,7 @@ def test_constants_table_is_complete(spec):
         "framecodec.kernels.motion.MV_MAX", "framecodec.kernels.motion.MAX_REFS",
         "framecodec.kernels.framecoder.MOTION_CONTEXTS",
         "framecodec.kernels.framecoder.SAMPLE_CONTEXTS",
+        "framecodec.kernels.framecoder.ACTIVITY_LEVELS",
         "framecodec.format.dictionary.IDENTITY", "framecodec.format.dictionary.PALETTES",
         "framecodec.format.dictionary.MAX_ENTRIES", "framecodec.format.dictionary.N_PATTERN_BITS",
         "framecodec.format.dictionary.LEVEL_THRESHOLDS", "framecodec.kernels.palette.N_CAND",
@@ -270,7 +271,7 @@ def test_head_field_table_matches_writer(spec):
         offset += SIZES[kind]
     assert offset == len(payload)
     assert values == {
-        "version_major": 2, "version_minor": 2, "width": 1234, "height": 567,
+        "version_major": 2, "version_minor": FORMAT_VERSION[1], "width": 1234, "height": 567,
         "pix_fmt": 24, "bit_depth": 10, "frame_rate_num": 30000, "frame_rate_den": 1001,
         "time_base_num": 1, "time_base_den": 90000, "frame_count": 4321, "group_count": 12,
         "max_error": 3, "color_range": 1, "color_matrix": 5, "color_primaries": 6,

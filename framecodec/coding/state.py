@@ -177,13 +177,14 @@ class GroupState:
         pal_probs = self.ctx.pal_inter if inter else self.ctx.pal_intra
         pal_recent = self.ctx.pal_recent
         pal = self.pal
+        levels = self.header.activity_levels
 
         def run(s: int, st, buf) -> None:
             fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
                            lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
-                           offsets, probs[s], lay.bit_depth, self.header.max_error, st, buf,
-                           pal.role, pal.table, pal.entries, pal.luts, src_idx, idx, ref_idx,
-                           pal_probs[s], pal_recent[s])
+                           offsets, probs[s], lay.bit_depth, self.header.max_error, levels, st,
+                           buf, pal.role, pal.table, pal.entries, pal.luts, src_idx, idx,
+                           ref_idx, pal_probs[s], pal_recent[s])
 
         if encode:
             slices = _map_slices(lambda s: rc.encode_substream(

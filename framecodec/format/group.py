@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..errors import CorruptError
 from ..frames import VideoInfo
+from ..kernels.framecoder import ACTIVITY_LEVELS
 from ..kernels.motion import MAX_REFS
 from ..kernels.palette import RECENT_SIZE
 from .bitstream import ByteReader, ByteWriter
@@ -27,6 +28,7 @@ START, CUT, SIZE = 0, 1, 2  # why a group begins
 REASONS = {START: "start", CUT: "cut", SIZE: "size"}
 SLICE_STARTS_VERSION = (2, 1)  # the first version whose headers say where slices start
 RECENT_VERSION = (2, 2)  # the first whose palette escapes may come from a recency list
+ACTIVITY_VERSION = (2, 3)  # the first whose coding contexts see the neighbours' residuals
 
 
 @dataclass
@@ -49,6 +51,11 @@ class GroupHeader:
     def recent_size(self) -> int:
         """Entries of a palette's recency list (6.6.3): none before format 2.2."""
         return RECENT_SIZE if tuple(self.version) >= RECENT_VERSION else 0
+
+    @property
+    def activity_levels(self) -> int:
+        """Activity levels per coding context set (6.5.4): one before format 2.3."""
+        return ACTIVITY_LEVELS if tuple(self.version) >= ACTIVITY_VERSION else 1
 
     def to_bytes(self) -> bytes:
         if len(self.slice_starts) != self.slices or self.slice_starts[0] != 0:
