@@ -99,3 +99,20 @@ def test_golden_bytes_do_not_depend_on_the_cpu(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], cwd=vectors.HERE, check=True,
                           env={**os.environ, **generic}, capture_output=True, text=True)
     assert done.stdout.split() == [MANIFEST[name]["fcv_sha256"] for name in names]
+
+
+def test_activity_levels_follow_the_version_and_the_group_length():
+    """FORMAT.md 6.5.4: four activity levels from version 2.3 in groups of two or more
+    frames; one before 2.3, and in a group of one frame."""
+    import dataclasses
+
+    from framecodec.coding.decoder import read_group_header
+    from framecodec.format.container import FcvReader
+    from framecodec.kernels.framecoder import ACTIVITY_LEVELS
+
+    with FcvReader(vectors.HERE / "multigroup-audio.fcv") as reader:
+        header = read_group_header(reader, 0)[0]
+    assert header.version == (2, 3) and header.frame_count == 2
+    assert header.activity_levels == ACTIVITY_LEVELS
+    assert dataclasses.replace(header, frame_count=1).activity_levels == 1
+    assert dataclasses.replace(header, version=(2, 2)).activity_levels == 1

@@ -48,6 +48,18 @@ def test_corpus_lossless_bit_exact(tmp_path, name):
     assert result.psnr == float("inf")
 
 
+@pytest.mark.parametrize("max_error", [0, 2])
+def test_groups_of_one_frame_and_longer_in_one_file(tmp_path, max_error):
+    """Groups of one frame code with one activity level, longer ones with four
+    (FORMAT.md 6.5.4): both kinds in one file decode exactly / within the bound."""
+    src = corpus_clip("camera_carphone_176x144.mkv")
+    _, source = read_frames(src, 0, 4)
+    result, decoded = round_trip(src, tmp_path, frames=(0, 4), max_error=max_error,
+                                 group_size=3, min_group=1)
+    assert result.groups == 2  # frames 0-2, then frame 3 alone
+    assert max_abs_error(decoded, source) <= max_error
+
+
 @pytest.mark.parametrize("max_error", [1, 2, 4])
 @pytest.mark.parametrize("name", ["camera_carphone_176x144.mkv",
                                   "screen_gnome-message-board_274x268.mkv",

@@ -54,8 +54,12 @@ class GroupHeader:
 
     @property
     def activity_levels(self) -> int:
-        """Activity levels per coding context set (6.5.4): one before format 2.3."""
-        return ACTIVITY_LEVELS if tuple(self.version) >= ACTIVITY_VERSION else 1
+        """Activity levels per coding context set (6.5.4): one before format 2.3, and in
+        a group of one frame, whose models have too few samples to learn four times as
+        many contexts (every corpus frame coded alone: 0.6 % larger with four)."""
+        if tuple(self.version) < ACTIVITY_VERSION or self.frame_count == 1:
+            return 1
+        return ACTIVITY_LEVELS
 
     def to_bytes(self) -> bytes:
         if len(self.slice_starts) != self.slices or self.slice_starts[0] != 0:
