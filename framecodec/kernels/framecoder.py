@@ -98,7 +98,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     p1 = pairs[1]
     p2 = pairs[2]
     code, rng, pos = st[CODE], st[DRANGE], st[DPOS]  # the decoder's state, in registers
-    above[:w] = 0
+    for x in range(w):
+        above[x] = 0
     for y in range(ys, ye):
         left = np.int64(0)  # |v| of W
         brow = ((y << sy) >> log2u) * nux  # the unit grid, through plane 0 (FORMAT.md 5.2)
