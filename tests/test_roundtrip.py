@@ -9,6 +9,11 @@ import numpy as np
 import pytest
 
 import framecodec
+from framecodec.coding.decoder import read_group_header
+from framecodec.coding.state import _alternating_slices
+from framecodec.format.container import FcvReader
+from framecodec.format.layout import Layout
+from framecodec.frames import VideoInfo
 from helpers import (FAST, SAMPLE, assert_frames_equal, corpus_clip, max_abs_error,
                      moving_pattern, read_frames, write_clip)
 
@@ -111,6 +116,38 @@ def test_threads_and_cache_do_not_change_frames(tmp_path):
     assert_frames_equal(again, one)
 
 
+@pytest.mark.parametrize("max_error", [0, 2])
+def test_slices_compensating_their_own_reach_decode_alike(tmp_path, max_error):
+    """On threads, each slice compensates the block rows it reads (its own and
+    one beyond each edge) into one of two alternating buffers: the frames are
+    those of one thread, which compensates the whole frame first."""
+    settings = FAST.replace(slices=4, max_error=max_error)
+    out = tmp_path / "s.fcv"
+    framecodec.encode(SAMPLE, out, settings=settings, frames=(0, 6), group_size=6)
+    with FcvReader(out) as reader:
+        header, _ = read_group_header(reader, 0)
+        layout = Layout(reader.info, header.log2_block, header.slices, list(header.slice_starts))
+    assert layout.n_slices == 4 and _alternating_slices(layout)
+    one = list(framecodec.decode_frames(out, threads=1))
+    for threads in (2, 3, 4):
+        assert_frames_equal(list(framecodec.decode_frames(out, threads=threads)), one)
+    source = read_frames(SAMPLE, 0, 6)[1]
+    assert max_abs_error(one, source) <= max_error
+
+
+def test_slices_alternate_buffers_only_when_two_apart_never_meet():
+    """A middle slice of one block row lets its neighbours' reaches meet: those
+    layouts compensate the whole frame first."""
+    info = VideoInfo(176, 144, "yuv420p")
+    assert _alternating_slices(Layout(info, 4, 3, [0, 2, 4]))
+    assert not _alternating_slices(Layout(info, 4, 3, [0, 4, 5]))
+    assert _alternating_slices(Layout(info, 4, 2, [0, 8]))  # no middle slice
+    assert not _alternating_slices(Layout(info, 4, 1))
+    assert Layout(info, 4, 3, [0, 4, 5]).slice_reach(1) == (3, 6)
+    assert Layout(info, 4, 3, [0, 4, 5]).slice_reach(0) == (0, 5)
+    assert Layout(info, 4, 3, [0, 4, 5]).slice_reach(2) == (4, 9)
+
+
 def test_encoder_is_deterministic_and_thread_independent(tmp_path):
     settings = FAST.replace(slices=3)
     a, b = tmp_path / "a.fcv", tmp_path / "b.fcv"
@@ -143,7 +180,7 @@ def test_static_blocks_cost_about_a_bit(tmp_path):
     src = write_clip(tmp_path / "still.mkv", info, still)
     out = tmp_path / "still.fcv"
     framecodec.encode(src, out, settings=FAST)
-    with framecodec.open(out) as reader:
+    with FcvReader(out) as reader:
         _, payloads = reader.read_group(0)
         sizes = [len(r.payload) for r in payloads]
     assert all(size < 40 for size in sizes[1:]), sizes  # 16 blocks: a few bytes each frame

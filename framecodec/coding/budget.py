@@ -140,6 +140,8 @@ def working_memory(layout: Layout, header: GroupHeader, threads: int = 1) -> int
     luts = 8 * n_pal * pk.N_PATTERNS * pk.N_CAND
     blocks = layout.nbx * layout.nby
     group = header.refs * (frame + idx) + contexts + luts + 26 * blocks
+    if threads > 1:  # slices compensating their own reach: two buffers (coding/state.py)
+        group += 2 * frame
     out = layout.size * (1 if layout.bit_depth <= 8 else 2)  # the frame handed out
     per_frame = 2 * frame + 4 * layout.size + 2 * idx + layout.nux * layout.nuy + out
     width = int(layout.geom[:, 1].max())

@@ -84,6 +84,17 @@ class _References:
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
+def _alternating_slices(layout: Layout) -> bool:
+    """Whether slices two apart never reach the same block row, so that two
+    reference buffers, alternating, let every slice compensate its own reach
+    without writing where another slice reads (a slice reaches one block row
+    beyond each of its edges): every slice but the first and last holds at
+    least two block rows."""
+    return layout.n_slices > 1 and all(
+        layout.slice_blocks[s + 1] - layout.slice_blocks[s] >= 2
+        for s in range(1, layout.n_slices - 1))
+
+
 def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list:
     """``fn`` of every slice, on up to ``threads`` threads (the kernels release the
     GIL): the calling thread and ``threads - 1`` helpers each take the next slice
@@ -134,6 +145,11 @@ class GroupState:
                      if header.model.complete(kind == INTER, skip_planes) else None
                      for kind in (INTRA, INTER)}
         self.mv = np.zeros((layout.nbx * layout.nby, 3), np.int64)
+        # decoding on threads: each slice compensates the block rows it reads into
+        # one of two buffers (neighbouring slices alternate), so it need not wait
+        # for the others' compensation before it codes
+        self.own_reference = threads > 1 and _alternating_slices(layout) and not self.pal.count
+        self._slice_refs: np.ndarray | None = None
         self.coded_samples = budget.CodedSamples(layout, header)  # what a slice's length must allow
 
     def code_frame(self, encode: bool, kind: int, index: int, *, src=None, src_idx=None,
@@ -153,8 +169,12 @@ class GroupState:
             if kind == INTER:
                 self._code_motion(False, skip, reader, index)
             lengths = self._slice_lengths(reader, kind, skip, index)
-        ref = np.zeros(lay.size, np.uint16)
         ref_idx = np.zeros(self.pal.idx_size, np.int32)
+        own_reference = not encode and kind == INTER and self.own_reference
+        if own_reference:  # each slice compensates its reach as it starts
+            slice_refs, compensate = self._slice_references()
+        else:
+            ref = np.zeros(lay.size, np.uint16)
         if kind == INTER:
             if encode:
                 self.mv = mv
@@ -162,7 +182,7 @@ class GroupState:
                 mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_unit, lay.nux,
                              lay.nuy, self.header.max_error, skip)
                 out.vblob(self._code_motion(True, skip, None, index))
-            else:
+            elif not own_reference:
                 ref_idx = self._reference(ref)
         if src is None:  # read only when encoding
             src = np.zeros(1, np.uint16)
@@ -179,7 +199,7 @@ class GroupState:
         pal = self.pal
         levels = self.header.activity_levels
 
-        def run(s: int, st, buf) -> None:
+        def run(s: int, ref: np.ndarray, st, buf) -> None:
             fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
                            lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
                            offsets, probs[s], lay.bit_depth, self.header.max_error, levels, st,
@@ -188,7 +208,7 @@ class GroupState:
 
         if encode:
             slices = _map_slices(lambda s: rc.encode_substream(
-                lambda st, buf: run(s, st, buf), lay.slice_samples(s) * 2 + 1024,
+                lambda st, buf: run(s, ref, st, buf), lay.slice_samples(s) * 2 + 1024,
                 [probs[s], pal_probs[s], pal_recent[s]]), lay.n_slices, self.threads)
             for data in slices[:-1]:
                 out.uvar(len(data))
@@ -199,7 +219,9 @@ class GroupState:
                                       frame=index) for s, n in enumerate(lengths)]
 
             def decode(s: int) -> None:
-                run(s, coders[s].st, coders[s].buf)
+                if own_reference:
+                    compensate(slice_refs[s % 2], *lay.slice_reach(s))
+                run(s, slice_refs[s % 2] if own_reference else ref, coders[s].st, coders[s].buf)
                 coders[s].check_complete()
 
             _map_slices(decode, lay.n_slices, self.threads)
@@ -243,16 +265,34 @@ class GroupState:
         """The motion-compensated reference (into ``ref``) and palette-index reference.
 
         Slices compensate their own block rows on the slice threads: done before
-        any slice codes, since a slice's contexts read the reference row below it."""
+        any slice codes, since a slice's contexts read the reference rows just
+        above and below it."""
         lay = self.layout
-        prevs = self.refs.ring()
-        mv = self.mv.copy()  # reference indices as ring slots (both rings move together)
-        mv[:, 2] = self.refs.slots(self.mv[:, 2])
+        compensate, mv = self._compensator()
         blocks = lay.slice_blocks
-        _map_slices(lambda s: mo._compensate(prevs, lay.geom, lay.n_planes, mv,
-                                             lay.log2_block, lay.nbx, lay.max_value, ref,
-                                             blocks[s], blocks[s + 1]),
-                    lay.n_slices, self.threads)
+        _map_slices(lambda s: compensate(ref, blocks[s], blocks[s + 1]), lay.n_slices,
+                    self.threads)
         if not self.pal.count:
             return np.zeros(self.pal.idx_size, np.int32)
         return self.pal.reference(self.idx_refs.ring(), mv, lay, ref)
+
+    def _compensator(self) -> tuple[Callable[[np.ndarray, int, int], None], np.ndarray]:
+        """A function compensating block rows [by0, by1) of the current motion field
+        into a frame buffer, and the field with reference indices as ring slots."""
+        lay = self.layout
+        prevs = self.refs.ring()
+        mv = self.mv.copy()  # both rings move together
+        mv[:, 2] = self.refs.slots(self.mv[:, 2])
+
+        def compensate(out: np.ndarray, by0: int, by1: int) -> None:
+            mo._compensate(prevs, lay.geom, lay.n_planes, mv, lay.log2_block, lay.nbx,
+                           lay.max_value, out, by0, by1)
+        return compensate, mv
+
+    def _slice_references(self):
+        """Two reference buffers for slices that compensate their own reach (even
+        slices use the first, odd ones the second), and the compensating function."""
+        if self._slice_refs is None:
+            self._slice_refs = np.zeros((2, self.layout.size), np.uint16)
+        return self._slice_refs, self._compensator()[0]
+

@@ -74,6 +74,12 @@ class Layout:
         self.slice_y = np.array(rows, np.int64)
         self.n_slices = n
 
+    def slice_reach(self, s: int) -> tuple[int, int]:
+        """Block rows [first, end) of the reference slice ``s`` reads: its own and one
+        beyond each edge (the inter contexts read the reference sample above and
+        below, FORMAT.md 6.5.1)."""
+        return max(self.slice_blocks[s] - 1, 0), min(self.slice_blocks[s + 1] + 1, self.nby)
+
     def flatten(self, frame: Frame) -> np.ndarray:
         """The frame as the kernels read it: its planes one after another, uint16."""
         buf = np.empty(self.size, np.uint16)
