@@ -199,3 +199,25 @@ def test_bounded_coding_measures_each_start_and_keeps_the_smallest(monkeypatch):
         found.clear()
     analysis.analyse_group(info, frames, settings.replace(bounded_starts=1))
     assert [len(fitted[k]) for k in ("first", "again", "refit")] == [1, 0, 1]
+
+
+def test_lossless_networks_freeze_coarser_output_weights():
+    """A lossless group's output weights lie within LOSSLESS_OUT_WEIGHT_MAX (a
+    smaller record, no worse prediction); a bounded group's use the format's
+    full range, and the coarser ones round-trip exactly all the same."""
+    info, frames = moving_pattern("yuv420p", 64, 48, count=3)
+    settings = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000)
+
+    def output_peaks(max_error):
+        chosen = analysis.analyse_group(info, frames, settings.replace(max_error=max_error))
+        model = chosen.fitted.freeze(8, 16)
+        nets = [n for n in model.intra + model.inter if n is not None]
+        return [int(abs(n.layers()[4]).max()) for n in nets], chosen
+
+    lossless, chosen = output_peaks(0)
+    assert max(lossless) <= modelfit.LOSSLESS_OUT_WEIGHT_MAX
+    coded = groupcoder.code_group(chosen, 0, 0, keep_reconstruction=True)
+    assert all((a.planes[p] == b.planes[p]).all() for a, b in zip(coded.reconstructed, frames)
+               for p in range(3))
+    bounded, _ = output_peaks(2)
+    assert max(bounded) > modelfit.LOSSLESS_OUT_WEIGHT_MAX

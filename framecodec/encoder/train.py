@@ -341,10 +341,11 @@ QUANTIZE_ROWS = 16384  # rows the activation ranges and context thresholds are r
 
 
 def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarray,
-             buckets: int = MAX_BUCKETS) -> IntNet:
-    """Freeze a float net to integers (8-bit hidden, 16-bit output weights);
-    coding-context thresholds from the data (an evenly spread subset of it:
-    quantiles of 16k rows are as good as of 120k, at an eighth of the time)."""
+             buckets: int = MAX_BUCKETS, out_weight_max: int = OUT_WEIGHT_MAX) -> IntNet:
+    """Freeze a float net to integers (8-bit hidden weights, output weights within
+    ``out_weight_max``, at most 16-bit); coding-context thresholds from the data
+    (an evenly spread subset of it: quantiles of 16k rows are as good as of 120k,
+    at an eighth of the time)."""
     step = max(1, feats.shape[0] // QUANTIZE_ROWS)
     feats, seqs = feats[::step], seqs[::step]
     ws = [w.astype(np.float64) for w in net.weights]  # [in][out]
@@ -373,7 +374,7 @@ def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarr
         frac_in = frac_out
     w_out, b_out, shifts = [], [], []
     for k in range(ws[-1].shape[1]):
-        q = max(_shift_for(ws[-1][:, k], OUT_WEIGHT_MAX), 1 - frac_in)  # shift >= 1
+        q = max(_shift_for(ws[-1][:, k], out_weight_max), 1 - frac_in)  # shift >= 1
         s = q + frac_in
         w_out.append(_round_weights(ws[-1][:, k] * 2.0 ** q, OUT_WEIGHT_MAX))
         b_out.append(int(np.clip(_round(bs[-1][k] * 2.0 ** s) + (1 << (s - 1)),
