@@ -289,10 +289,9 @@ class GroupState:
                            lay.max_value, out, by0, by1)
         return compensate, mv
 
-    def _slice_references(self):
+    def _slice_references(self) -> tuple[np.ndarray, Callable[[np.ndarray, int, int], None]]:
         """Two reference buffers for slices that compensate their own reach (even
         slices use the first, odd ones the second), and the compensating function."""
         if self._slice_refs is None:
             self._slice_refs = np.zeros((2, self.layout.size), np.uint16)
         return self._slice_refs, self._compensator()[0]
-
