@@ -320,7 +320,7 @@ def _model_bits(datasets, hidden: tuple[int, int]) -> float:
     bits per hidden weight, 13 per hidden bias, 17.5 per output weight and 35
     per output bias (measured on records of the corpus's clips). Lossless
     records, whose output weights lie within +-255, take about 8 bits less per
-    output weight and bias (records of the corpus 11 to 19 % smaller); the model
+    output weight and bias (records of the corpus 10 to 19 % smaller); the model
     size choices were measured with these figures and are left as they were."""
     h1, h2 = hidden
     last = h2 or h1
