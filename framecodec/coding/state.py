@@ -219,9 +219,10 @@ class GroupState:
                                       frame=index) for s, n in enumerate(lengths)]
 
             def decode(s: int) -> None:
+                slice_ref = slice_refs[s % 2] if own_reference else ref
                 if own_reference:
-                    compensate(slice_refs[s % 2], *lay.slice_reach(s))
-                run(s, slice_refs[s % 2] if own_reference else ref, coders[s].st, coders[s].buf)
+                    compensate(slice_ref, *lay.slice_reach(s))
+                run(s, slice_ref, coders[s].st, coders[s].buf)
                 coders[s].check_complete()
 
             _map_slices(decode, lay.n_slices, self.threads)

@@ -117,9 +117,10 @@ TINY, SMALL, LARGE = (8, 8), (16, 8), (32, 16)  # the model sizes an automatic c
 # Output weights of a lossless group's networks are frozen within +-255, not the
 # format's +-32767: the finer steps cost record bits and buy no prediction
 # (development corpus, 60 frames: -0.07 % in total and every clip smaller;
-# every frame its own group: -0.53 %; +-511 and +-127 within 0.05 % of it). Near-lossless codings keep the full range: there any
-# change to the networks' outputs moves sizes by a few per cent either way
-# (bound 2 at +-4095: animation +4.7 %, bikes +2.9 %; at +-8191: +2.9 %, +0.2 %).
+# every frame its own group: -0.53 %; +-511 and +-127 within 0.05 % of it).
+# Near-lossless codings keep the full range: there any change to the networks'
+# outputs moves sizes by a few per cent either way (bound 2 at +-4095: animation
+# +4.7 %, bikes +2.9 %; at +-8191: +2.9 %, +0.2 %).
 LOSSLESS_OUT_WEIGHT_MAX = 255
 
 # Lossless groups whose residuals (before any network) carry this many times
