@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--palette", choices=["auto", "on", "off"], default=None,
                    help="colour dictionary: auto (default: where it makes a group smaller), "
                         "on (whenever a group's colours fit) or off")
+    e.add_argument("--differences", choices=["auto", "on", "off"], default=None,
+                   help="lossless RGB: code red and blue as differences from green: auto "
+                        "(default: where that is estimated smaller), on or off")
     e.add_argument("--group-size", type=int, default=None, metavar="FRAMES",
                    help="exactly this many frames per group (default: groups start at scene "
                         "cuts, within --min-group and --max-group)")
@@ -189,6 +192,7 @@ def encode_settings(args):
                                    ("max_group", args.max_group),
                                    ("group_size", args.group_size),
                                    ("palette", getattr(args, "palette", None)),
+                                   ("differences", getattr(args, "differences", None)),
                                    ("inter", False if getattr(args, "intra_only", False)
                                     else None)) if v is not None}
     return settings.replace(**overrides) if overrides else settings
@@ -340,6 +344,8 @@ def _info(args) -> int:
     for g in report["groups"]:
         dictionary = "identity" if not g["palettes"] else "+".join(
             f"{p['colours']}" for p in g["palettes"]) + " colours"
+        if g.get("differences"):
+            dictionary = "differences" if not g["palettes"] else dictionary + ", diff."
         print(f"{g['index']:>5} {g['first_frame']:>6}-{g['first_frame'] + g['frames'] - 1:<6} "
               f"{g['started']:>7} {g['bytes']:>11,} {g['model_bytes']:>7,} {dictionary:>10} "
               f"{g['max_error']:>7}")

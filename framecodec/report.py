@@ -64,6 +64,7 @@ def describe(path: str | os.PathLike) -> dict:
                 "dictionary_entries": len(header.dictionary),
                 "palettes": [{"planes": list(p.planes), "colours": len(p)}
                              for p in header.dictionary.palettes],
+                "differences": header.dictionary.differences,
                 "max_error": header.max_error,
                 "slices": header.slices, "slice_starts": list(header.slice_starts),
                 "block": 1 << header.log2_block,

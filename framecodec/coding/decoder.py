@@ -21,6 +21,7 @@ from ..errors import CorruptError
 from ..format import fixity
 from ..format.bitstream import ByteReader
 from ..format.container import LIMITS, FcvReader, FrameRecord
+from ..format.differences import from_differences
 from ..format.group import INTER, INTRA, GroupHeader
 from ..format.layout import Layout
 from ..frames import Frame, VideoInfo
@@ -54,7 +55,10 @@ class GroupDecoder:
         if kind not in (INTRA, INTER):
             raise CorruptError("bad frame kind", group=self.group, frame=index)
         _, rec = self.state.code_frame(False, kind, index, reader=r)
-        return self.layout.unflatten(rec, pts)
+        frame = self.layout.unflatten(rec, pts)  # new arrays: rec stays the reference
+        if self.state.header.dictionary.differences:
+            from_differences(frame.planes, self.layout.max_value)
+        return frame
 
 
 def check_frame(layout: Layout, coded: budget.CodedSamples, record: FrameRecord,

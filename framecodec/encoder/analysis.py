@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..format.dictionary import ColorDictionary, Palette
+from ..format.dictionary import ColorDictionary, Palette, differences_allowed
 from ..format.layout import FlatFrames, Layout
 from ..frames import Frame, VideoInfo
-from . import modelfit, motion, slicing
+from . import colour, modelfit, motion, slicing
 from .groupcoder import EncodedGroup, code_group
 from .palettes import escape_bits, fit_palettes
 from .settings import EncodeSettings
@@ -74,7 +74,10 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     fits = fit_palettes(info, frames, settings, near) if settings.palette != "off" else []
     if fits and settings.palette == "on":
         return _analyse(info, frames, settings, layout, src, mvs, intra, fits, near)
-    plain = _analyse(info, frames, settings, layout, src, mvs, intra, [], 0)
+    differences = _differences(info, frames, settings, palette_near)
+    plain_src = FlatFrames(layout, frames, keep=settings.refs + 2, differences=True) \
+        if differences else src
+    plain = _analyse(info, frames, settings, layout, plain_src, mvs, intra, [], 0, differences)
     if not fits:
         return plain
     plain_size = _coded_size(plain, settings.max_error)
@@ -95,12 +98,24 @@ def _coded_size(analysis: GroupAnalysis, max_error: int) -> int:
     return len(coded.header_bytes) + sum(len(p) for p in coded.frames)
 
 
-def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near) -> GroupAnalysis:
+def _differences(info: VideoInfo, frames: list[Frame], settings: EncodeSettings,
+                 palette_near: int | None) -> bool:
+    """Whether the group codes planes 1 and 2 as differences from plane 0: lossless
+    groups only (a group whose bound is searched later is analysed without), of a
+    format that allows it, where the setting asks for it or the estimate prefers it."""
+    if settings.max_error > 0 or palette_near is not None or settings.differences == "off" \
+            or not differences_allowed(info.format):
+        return False
+    return settings.differences == "on" or colour.prefer_differences(info, frames)
+
+
+def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near,
+             differences=False) -> GroupAnalysis:
     palettes = [Palette(fit.planes, fit.entries) for fit in fits]
     src_idx = [np.zeros(1, np.int32)] * len(frames)
     if fits:
         src_idx = [np.concatenate([fit.indices(f.planes) for fit in fits]) for f in frames]
-    dictionary = ColorDictionary(palettes, layout.n_planes)
+    dictionary = ColorDictionary(palettes, layout.n_planes, differences)
     skip_planes = {p for fit in fits for p in fit.planes}
     candidates = modelfit.fit_group_nets(layout, src, mvs, intra, settings, skip_planes)
     if fits:

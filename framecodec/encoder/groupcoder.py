@@ -51,6 +51,8 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
     if max_error < a.palette_near:
         raise ValueError(f"group analysed with palettes merged within {a.palette_near} "
                          f"cannot be coded at bound {max_error}")
+    if a.dictionary.differences and max_error > 0:
+        raise ValueError("a group analysed with plane differences codes losslessly only")
     if a.trial is not None and a.trial[0] == max_error:
         return _reuse(a.trial[1], first_frame, reason, keep_reconstruction, progress)
     model = a.fitted.freeze(layout.bit_depth, MAX_BUCKETS)

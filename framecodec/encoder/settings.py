@@ -58,6 +58,7 @@ class EncodeSettings:
     slices: int = 0
     palette: str = "auto"
     palette_max: int = MAX_ENTRIES
+    differences: str = "auto"
     fixity: bool = True
 
     def __post_init__(self) -> None:
@@ -103,6 +104,7 @@ RULES = {
     "bounded_starts": _within("bounded_starts", 1, MAX_BOUNDED_STARTS),
     "slices": _within("slices", 0, MAX_SLICES),
     "palette": lambda s: s.palette in ("auto", "on", "off"),
+    "differences": lambda s: s.differences in ("auto", "on", "off"),
     "palette_max": _within("palette_max", 2, MAX_ENTRIES),
     "fixity": lambda s: isinstance(s.fixity, bool),
 }
@@ -131,6 +133,8 @@ KEYS = {
     "palette": "colour dictionary: auto (kept where it makes the group smaller), on, off",
     "palette_max": f"most colours a palette may hold (2 to {MAX_ENTRIES}); a one-plane "
                    "set holds at most an eighth of its values, a chroma pair at most 256",
+    "differences": "lossless RGB: code red and blue as differences from green: auto (where "
+                   "the estimate says it is smaller), on, off",
     "fixity": "store each frame's MD5 (as ffmpeg -f framemd5 gives it), so verify and "
               "framemd5 work without the source",
 }

@@ -7,7 +7,10 @@ chroma planes together (so a 4:2:0 screen recording gets a palette of luma
 values and one of chroma pairs). A colour is the tuple of a set's samples at
 one position. A set whose group holds few colours may be coded as indices
 into a *palette* of them (kernels/palette.py); the others are coded sample by
-sample. The identity dictionary has no palettes.
+sample. The identity dictionary has no palettes. In lossless groups of a
+format whose first three planes form one set (RGB), the dictionary may also
+say that planes 1 and 2 are coded as differences from plane 0
+(differences.py).
 
 With ``--max-error N`` colours within N of each other (in every sample) may
 share an entry: each source colour maps to an entry within N of it, so the
@@ -32,10 +35,12 @@ from ..pixfmt import PixelFormat
 from .bitstream import ByteReader, ByteWriter
 
 __all__ = ["ColorDictionary", "Palette", "PaletteNet", "plane_sets", "color_keys", "inflate",
-           "MAX_ENTRIES", "N_PATTERN_BITS"]
+           "differences_allowed", "MAX_ENTRIES", "N_PATTERN_BITS", "DIFFERENCES_VERSION"]
 
 MAX_ENTRIES = 1 << 16
-IDENTITY, PALETTES = 0, 1
+IDENTITY, PALETTES = 0, 1  # mode bit 0: palettes follow
+DIFFERENCES = 2  # mode bit 1 (format 2.4 on): planes 1 and 2 are differences from plane 0
+DIFFERENCES_VERSION = (2, 4)
 N_PATTERN_BITS = 12
 # log-odds (1/16 units) separating the N_LEVELS context buckets of a flag
 LEVEL_THRESHOLDS = np.array([-48, -24, -8, 0, 8, 24, 48], np.int64)
@@ -127,10 +132,12 @@ class Palette:
 
 @dataclass
 class ColorDictionary:
-    """The group's palettes (none: the identity dictionary)."""
+    """The group's palettes (none: the identity dictionary), and whether planes 1
+    and 2 are coded as differences from plane 0."""
 
     palettes: list[Palette]
     n_planes: int
+    differences: bool = False
 
     @staticmethod
     def identity(n_planes: int) -> ColorDictionary:
@@ -138,13 +145,16 @@ class ColorDictionary:
 
     @property
     def is_identity(self) -> bool:
-        return not self.palettes
+        return not self.palettes and not self.differences
 
     def __len__(self) -> int:
         return sum(len(p) for p in self.palettes)
 
     def to_bytes(self) -> bytes:
-        w = ByteWriter().u8(PALETTES if self.palettes else IDENTITY).u8(self.n_planes)
+        if self.differences and any(0 in pal.planes for pal in self.palettes):
+            raise ValueError("plane differences and a palette of plane 0's set")
+        mode = (PALETTES if self.palettes else IDENTITY) | (DIFFERENCES if self.differences else 0)
+        w = ByteWriter().u8(mode).u8(self.n_planes)
         w.u8(len(self.palettes))
         for pal in self.palettes:
             mask = sum(1 << p for p in pal.planes)
@@ -154,13 +164,19 @@ class ColorDictionary:
         return w.getvalue()
 
     @staticmethod
-    def from_bytes(data: bytes, fmt: PixelFormat) -> ColorDictionary:
+    def from_bytes(data: bytes, fmt: PixelFormat,
+                   version: tuple[int, int] = DIFFERENCES_VERSION) -> ColorDictionary:
+        """Parse and check a record of a file of format ``version``."""
         n_planes = fmt.planes
         r = ByteReader(data, "colour dictionary")
         mode, planes, count = r.u8("mode"), r.u8("plane count"), r.u8("palette count")
-        if mode not in (IDENTITY, PALETTES) or planes != n_planes \
-                or (mode == IDENTITY) != (count == 0):
+        modes = (0, 1, 2, 3) if tuple(version) >= DIFFERENCES_VERSION else (0, 1)
+        if mode not in modes or planes != n_planes or (mode & PALETTES == 0) != (count == 0):
             raise CorruptError("colour dictionary header is inconsistent")
+        differences = bool(mode & DIFFERENCES)
+        if differences and not differences_allowed(fmt):
+            raise CorruptError("colour dictionary: plane differences need planes 0, 1 and 2 "
+                               "in one plane set")
         allowed = {sum(1 << p for p in s): s for s in plane_sets(fmt)}
         palettes, used = [], 0
         for _ in range(count):
@@ -168,6 +184,8 @@ class ColorDictionary:
             if mask not in allowed or mask & used or not 1 <= k <= MAX_ENTRIES:
                 raise CorruptError("colour dictionary palette header is inconsistent")
             used |= mask
+            if differences and mask & 1:
+                raise CorruptError("colour dictionary: plane differences in a palette set")
             sets = allowed[mask]
             raw = inflate(r.blob("entries"), k * len(sets) * 4, "colour dictionary")
             if len(raw) != k * len(sets) * 4:
@@ -182,7 +200,13 @@ class ColorDictionary:
             net = PaletteNet.from_reader(ByteReader(r.blob("palette net"), "palette network"))
             palettes.append(Palette(sets, entries.astype(np.uint16), net))
         r.expect_end()
-        return ColorDictionary(palettes, n_planes)
+        return ColorDictionary(palettes, n_planes, differences)
+
+
+def differences_allowed(fmt: PixelFormat) -> bool:
+    """Whether planes 1 and 2 may be coded as differences from plane 0: all three
+    in plane 0's set (RGB, 4:4:4), so every sample has its plane-0 sample."""
+    return len(plane_sets(fmt)[0]) >= 3
 
 
 def color_keys(pixels: np.ndarray) -> np.ndarray:

@@ -99,7 +99,9 @@ class GroupHeader:
         else:
             starts = even_slice_starts(block_rows, slices)
         n_planes = info.format.planes
-        dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), info.format)
+        dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), info.format, version)
+        if dictionary.differences and max_error > 0:
+            raise CorruptError("plane differences in a near-lossless group", group=group)
         model = GroupModel.from_bytes(r.blob("model"), n_planes)
         r.expect_end()
         return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,

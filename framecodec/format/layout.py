@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..frames import Frame, VideoInfo
+from .differences import to_differences
 
 __all__ = ["FlatFrames", "Layout", "MAX_SLICES", "MIN_LOG2_BLOCK", "MAX_LOG2_BLOCK",
            "even_slice_starts"]
@@ -113,11 +114,15 @@ class FlatFrames(Sequence):
     all of them would be twice that again at 8 bits (166 MB for 60 frames of
     720p). A flattening costs about a millisecond, and the few most recent are
     kept: motion search and compensation read neighbouring frames together.
+    ``differences``: the buffers hold planes 1 and 2 as coded when the group's
+    dictionary says so (differences.py), not as in the frames.
     """
 
-    def __init__(self, layout: Layout, frames: Sequence[Frame], keep: int = 4):
+    def __init__(self, layout: Layout, frames: Sequence[Frame], keep: int = 4,
+                 differences: bool = False):
         self.layout = layout
         self.frames = frames
+        self.differences = differences
         self._keep = keep
         self._recent: OrderedDict[int, np.ndarray] = OrderedDict()
 
@@ -130,7 +135,10 @@ class FlatFrames(Sequence):
         t = range(len(self))[t]  # negative indices, and IndexError past the end
         buf = self._recent.pop(t, None)
         if buf is None:
-            buf = self.layout.flatten(self.frames[t])
+            frame = self.frames[t]
+            if self.differences:
+                frame = Frame(to_differences(frame.planes, self.layout.max_value), frame.pts)
+            buf = self.layout.flatten(frame)
         self._recent[t] = buf
         if len(self._recent) > self._keep:
             self._recent.popitem(last=False)

@@ -56,6 +56,8 @@ VECTORS: dict[str, tuple[str, dict]] = {
                          {"max_error": 0, "group_size": 2, "min_group": 1}),
     # 243 colours: over 128, so escapes go through the recency list (format 2.2)
     "gbrp-gif-recency": ("cvjoint-64x48-gbrp.mkv", {"max_error": 0, "palette": "on"}),
+    # red and blue coded as differences from green (format 2.4)
+    "gbrp-differences": ("chelsea-64x48-gbrp.mkv", {"max_error": 0, "differences": "on"}),
 }
 
 
@@ -134,6 +136,18 @@ def _cvjoint_crop(path: Path) -> None:
     _write(path, "gbrp", 64, 48, crop)
 
 
+def _chelsea_crops(path: Path) -> None:
+    """Three 64x48 crops of a photograph (samples/README.md), moving by (2, 1) a frame."""
+    from framecodec.io import media
+    from framecodec.frames import Frame
+
+    with media.open_source(ROOT / "samples" / "stills" / "chelsea.png") as source:
+        photo = next(iter(source.frames(0, 1)))
+    crops = [Frame([p[100 + t:148 + t, 200 + 2 * t:264 + 2 * t].copy() for p in photo.planes], t)
+             for t in range(3)]
+    _write(path, "gbrp", 64, 48, crops)
+
+
 def _with_audio(path: Path) -> None:
     """FFV1 video (6 frames) and 16-bit PCM audio, muxed with PyAV."""
     import av
@@ -176,6 +190,7 @@ def make_inputs() -> None:
     _write(INPUTS / "colours-48x32-gbrp.mkv", "gbrp", 48, 32, _colours(48, 32, 3))
     _with_audio(INPUTS / "pattern-48x32-yuv420p-audio.mkv")
     _cvjoint_crop(INPUTS / "cvjoint-64x48-gbrp.mkv")
+    _chelsea_crops(INPUTS / "chelsea-64x48-gbrp.mkv")
 
 
 # ------------------------------------------------------------------ coding
