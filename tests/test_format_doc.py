@@ -359,6 +359,18 @@ def dumped(coded) -> dict:
     return json.loads(run.stdout)
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "golden").glob("**/*.fcv")),
+                         ids=lambda p: p.name)
+def test_dump_reads_every_golden_and_earlier_version_file_cleanly(path):
+    """The spec-only reader agrees that every committed vector, of every version, is valid."""
+    run = subprocess.run([sys.executable, str(DUMP), str(path), "--json"],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+    dumped = json.loads(run.stdout)
+    if path.name == "gbrp-differences.fcv":
+        assert [g["dictionary"]["mode"] for g in dumped["groups"]] == ["differences"]
+
+
 def test_dump_tool_is_independent():
     source = DUMP.read_text()
     assert not re.search(r"^\s*(from|import)\s+framecodec", source, re.M)

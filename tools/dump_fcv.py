@@ -279,15 +279,22 @@ def parse_entries(packed: bytes, k: int, n: int, maxval: int | None) -> tuple[li
 def parse_dictionary(data: bytes, head: dict | None = None) -> dict:
     r = Fields(data, "dictionary")
     mode, planes, count = r.take("B"), r.take("B"), r.take("B")
-    out = {"mode": {0: "identity", 1: "palettes"}.get(mode, f"unknown {mode}"),
+    # mode bit 0: palettes follow; bit 1 (2.4 on): planes 1 and 2 are differences
+    # from plane 0 (4.2.2)
+    names = {0: "identity", 1: "palettes", 2: "differences", 3: "palettes+differences"}
+    out = {"mode": names.get(mode, f"unknown {mode}"), "differences": bool(mode & 2),
            "planes": planes, "count": count, "entries": 0, "bytes": len(data),
            "palettes": []}
     problems = []
     fmt = PIXEL_FORMATS.get(head["pix_fmt"]) if head else None
-    masks = {sum(1 << p for p in s) for s in plane_sets(fmt)} if fmt else None
+    sets = plane_sets(fmt) if fmt else None
+    masks = {sum(1 << p for p in s) for s in sets} if fmt else None
     maxval = (1 << fmt[3]) - 1 if fmt else None
-    if mode not in (0, 1) or (mode == 0) != (count == 0):
+    version = (head["version_major"], head["version_minor"]) if head else (2, 4)
+    if mode > (3 if version >= (2, 4) else 1) or (mode & 1 == 0) != (count == 0):
         problems.append("dictionary mode and palette count disagree")
+    if mode & 2 and sets is not None and len(sets[0]) < 3:
+        problems.append("plane differences in a format whose planes 0-2 are not one set")
     if fmt and planes != fmt[2]:
         problems.append("dictionary plane count is not the format's")
     used = 0
@@ -300,6 +307,8 @@ def parse_dictionary(data: bytes, head: dict | None = None) -> dict:
             problems.append(f"palette mask {mask:#x} is not a plane set")
         if mask & used:
             problems.append(f"palette mask {mask:#x} overlaps an earlier palette")
+        if mode & 2 and mask & 1:
+            problems.append("plane differences with a palette of plane 0's set")
         used |= mask
         if not 1 <= k <= 65536:
             problems.append(f"palette entry count {k} outside 1..65536")
@@ -385,6 +394,8 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
         rows = -(-head["height"] // g["block"])
         g["slice_starts"] = [s * rows // g["slices"] for s in range(g["slices"])]
     g["dictionary"] = parse_dictionary(r.blob(), head)
+    if g["dictionary"]["differences"] and g["max_error"] > 0:
+        g["dictionary"]["problems"].append("plane differences in a near-lossless group")
     g["model"] = parse_model(r.blob())
     g["trailing_bytes"] = r.left
     g["frames"] = []
