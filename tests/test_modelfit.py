@@ -209,15 +209,20 @@ def test_lossless_networks_freeze_coarser_output_weights():
     settings = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000)
 
     def output_peaks(max_error):
+        """Each output's largest weight, and whether its shift is the least (1), where
+        the weights cannot be scaled down further."""
         chosen = analysis.analyse_group(info, frames, settings.replace(max_error=max_error))
         model = chosen.fitted.freeze(8, 16)
         nets = [n for n in model.intra + model.inter if n is not None]
-        return [int(abs(n.layers()[4]).max()) for n in nets], chosen
+        peaks = [(int(abs(w3[:, k]).max()), int(n.flat[8 + k]) == 1)
+                 for n in nets for w3 in [n.layers()[4]] for k in range(w3.shape[1])]
+        return peaks, chosen
 
     lossless, chosen = output_peaks(0)
-    assert max(lossless) <= modelfit.LOSSLESS_OUT_WEIGHT_MAX
+    assert all(peak <= modelfit.LOSSLESS_OUT_WEIGHT_MAX or least for peak, least in lossless)
+    assert sum(least for _, least in lossless) < len(lossless) // 4  # the cap is the rule
     coded = groupcoder.code_group(chosen, 0, 0, keep_reconstruction=True)
     assert all((a.planes[p] == b.planes[p]).all() for a, b in zip(coded.reconstructed, frames)
                for p in range(3))
     bounded, _ = output_peaks(2)
-    assert max(bounded) > modelfit.LOSSLESS_OUT_WEIGHT_MAX
+    assert max(peak for peak, _ in bounded) > modelfit.LOSSLESS_OUT_WEIGHT_MAX

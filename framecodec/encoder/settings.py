@@ -125,7 +125,8 @@ KEYS = {
     "motion_lambda": "weight of a vector's estimated bits against its SAD in motion search",
     "hidden": "widths of the network's two hidden layers [first, second] (second 0: one "
               "layer); [0, 0] chooses per group between [16, 8] and [32, 16]",
-    "train_steps": "training steps per group",
+    "train_steps": "training steps per group, of 1024 rows each (lossless: twice as many "
+                   "steps of 512 rows)",
     "train_samples": "samples per plane and frame kind that training draws from",
     "bounded_starts": "near-lossless only: random starts the networks are trained from, "
                       "each coded, the smallest kept (sizes swing with the start)",

@@ -285,12 +285,14 @@ def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int) -> float:
     return total / targets.shape[0]
 
 
-def _shift_for(weights: np.ndarray, limit: int = WEIGHT_MAX) -> int:
-    """Largest q with max|w| * 2**q <= limit (capped to keep shifts small)."""
+def _shift_for(weights: np.ndarray, limit: int = WEIGHT_MAX, least: int = 0) -> int:
+    """Largest q with max|w| * 2**q <= limit (capped to keep shifts small), at least
+    ``least``: an output's weights may be scaled down (q < 0) by as many bits as its
+    inputs have below the point, its shift staying positive."""
     peak = float(np.abs(weights).max(initial=0.0))
     if peak == 0.0:
         return 16
-    return max(0, min(24, int(math.floor(math.log2(limit / peak)))))
+    return max(least, min(24, int(math.floor(math.log2(limit / peak)))))
 
 
 def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -343,7 +345,8 @@ QUANTIZE_ROWS = 16384  # rows the activation ranges and context thresholds are r
 def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarray,
              buckets: int = MAX_BUCKETS, out_weight_max: int = OUT_WEIGHT_MAX) -> IntNet:
     """Freeze a float net to integers (8-bit hidden weights, output weights within
-    ``out_weight_max``, at most 16-bit); coding-context thresholds from the data
+    ``out_weight_max`` unless an output's shift is already the least, 1, and always
+    within 16 bits); coding-context thresholds from the data
     (an evenly spread subset of it: quantiles of 16k rows are as good as of 120k,
     at an eighth of the time)."""
     step = max(1, feats.shape[0] // QUANTIZE_ROWS)
@@ -374,7 +377,7 @@ def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarr
         frac_in = frac_out
     w_out, b_out, shifts = [], [], []
     for k in range(ws[-1].shape[1]):
-        q = max(_shift_for(ws[-1][:, k], out_weight_max), 1 - frac_in)  # shift >= 1
+        q = max(_shift_for(ws[-1][:, k], out_weight_max, least=-frac_in), 1 - frac_in)
         s = q + frac_in
         w_out.append(_round_weights(ws[-1][:, k] * 2.0 ** q, OUT_WEIGHT_MAX))
         b_out.append(int(np.clip(_round(bs[-1][k] * 2.0 ** s) + (1 << (s - 1)),
