@@ -287,8 +287,8 @@ def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int) -> float:
 
 def _shift_for(weights: np.ndarray, limit: int = WEIGHT_MAX, least: int = 0) -> int:
     """Largest q with max|w| * 2**q <= limit (capped to keep shifts small), at least
-    ``least``: an output's weights may be scaled down (q < 0) by as many bits as its
-    inputs have below the point, its shift staying positive."""
+    ``least``: an output's weights may be scaled down (q < 0) as long as its shift,
+    q plus its inputs' fraction bits, stays at least 1."""
     peak = float(np.abs(weights).max(initial=0.0))
     if peak == 0.0:
         return 16
@@ -377,7 +377,7 @@ def quantize(net: FloatNet, *, bit_depth: int, feats: np.ndarray, seqs: np.ndarr
         frac_in = frac_out
     w_out, b_out, shifts = [], [], []
     for k in range(ws[-1].shape[1]):
-        q = max(_shift_for(ws[-1][:, k], out_weight_max, least=-frac_in), 1 - frac_in)
+        q = _shift_for(ws[-1][:, k], out_weight_max, least=1 - frac_in)  # shift >= 1
         s = q + frac_in
         w_out.append(_round_weights(ws[-1][:, k] * 2.0 ** q, OUT_WEIGHT_MAX))
         b_out.append(int(np.clip(_round(bs[-1][k] * 2.0 ** s) + (1 << (s - 1)),
