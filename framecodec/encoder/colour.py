@@ -23,7 +23,6 @@ from ..frames import Frame, VideoInfo
 
 __all__ = ["prefer_differences", "median_residual_cost"]
 
-SAMPLED_FRAMES = 3  # the group's first, middle and last frames
 SAMPLED_ROWS = 256  # rows of a plane the estimate reads, evenly spread
 
 
@@ -32,7 +31,7 @@ def prefer_differences(info: VideoInfo, frames: Sequence[Frame]) -> bool:
     fmt = info.format
     if fmt.family != "rgb" or not differences_allowed(fmt) or not frames:
         return False
-    picks = sorted({0, len(frames) // 2, len(frames) - 1})[:SAMPLED_FRAMES]
+    picks = sorted({0, len(frames) // 2, len(frames) - 1})  # first, middle, last
     plain = diff = 0.0
     for t in picks:
         planes = frames[t].planes
