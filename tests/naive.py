@@ -28,17 +28,22 @@ class NaiveRangeEncoder:
         self.low = (self.low & 0x00FFFFFF) << 8
 
     def bit(self, probs, ctx, bit):
+        """A model is (fast, slow, seen): FORMAT.md 6.1."""
         p = (int(probs[ctx, 0]) + int(probs[ctx, 1])) >> 1
         bound = (self.range >> 16) * p
+        seen = int(probs[ctx, 2])
+        fast_shift = min(4, (seen + 1).bit_length())
+        slow_shift = min(7, (seen + 1).bit_length())
         if bit:
             self.range = bound
-            probs[ctx, 0] += (65536 - probs[ctx, 0]) >> 4
-            probs[ctx, 1] += (65536 - probs[ctx, 1]) >> 7
+            probs[ctx, 0] += (65536 - probs[ctx, 0]) >> fast_shift
+            probs[ctx, 1] += (65536 - probs[ctx, 1]) >> slow_shift
         else:
             self.low += bound
             self.range -= bound
-            probs[ctx, 0] -= probs[ctx, 0] >> 4
-            probs[ctx, 1] -= probs[ctx, 1] >> 7
+            probs[ctx, 0] -= probs[ctx, 0] >> fast_shift
+            probs[ctx, 1] -= probs[ctx, 1] >> slow_shift
+        probs[ctx, 2] = min(seen + 1, 63)
         while self.range < (1 << 24):
             self.range <<= 8
             self._shift_low()

@@ -108,10 +108,10 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
             for p in range(layout.n_planes)]
     flats = [n.flat for n in nets]
     offsets = np.cumsum([0] + [f.shape[0] for f in flats]).astype(np.int64)
-    probs = np.full((layout.n_planes, fc.SAMPLE_CONTEXTS, 2), rc.PROB_ONE // 2, np.int32)
+    probs = rc.new_probs((layout.n_planes, fc.SAMPLE_CONTEXTS))
     rec = np.zeros(layout.size, np.uint16)
     err = np.zeros(layout.size, np.int64)
-    pal_probs = np.full((1, pk.PALETTE_CONTEXTS, 2), rc.PROB_ONE // 2, np.int32)
+    pal_probs = rc.new_probs((1, pk.PALETTE_CONTEXTS))
     none = np.zeros(1, np.int32)
 
     def run(st, buf):
@@ -124,7 +124,7 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
 
     data = rc.encode_substream(run, 64, [probs, pal_probs])
     oracle = naive.NaiveRangeEncoder()
-    oracle_probs = [np.full((fc.SAMPLE_CONTEXTS, 2), rc.PROB_ONE // 2, np.int64)
+    oracle_probs = [rc.new_probs(fc.SAMPLE_CONTEXTS).astype(np.int64)
                     for _ in range(layout.n_planes)]
     want = naive.encode_slice(oracle, naive.Planes(src, layout.geom),
                               naive.Planes(ref, layout.geom), layout.geom, nets, oracle_probs, 0,

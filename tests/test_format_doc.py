@@ -583,7 +583,10 @@ def test_group_field_table_matches_header(coded, spec):
 
         # the documented ranges are the ones the reader enforces; the slice count
         # alone is patched in a version 2.0 header (no slice starts follow it)
-        plain = payload[:at["slice_starts"]] + payload[at["dictionary"]:]
+        # and its model record coded as before 2.5 (models that do not warm up, 6.1)
+        old_model = header.model.to_bytes(warm_up=False)
+        plain = payload[:at["slice_starts"]] + payload[at["dictionary"]:at["model"]] \
+            + struct.pack("<I", len(old_model)) + old_model
         block_rows = -(-reader.info.height // (1 << header.log2_block))
         for field in ("log2_block", "slices", "refs"):
             allowed = next(r["allowed values"] for r in rows if r["field"] == field)

@@ -227,7 +227,7 @@ def test_index_coding_matches_the_format_document(recent_size, n_entries):
     frames[1] = np.where(rng.random(h * w) < 0.6, frames[0], rng.integers(0, 60, h * w))
     skips = [np.zeros(1, np.uint8), (rng.random(((h + 1) // 2) * ((w + 1) // 2)) < 0.3)
              .astype(np.uint8)]
-    probs = np.full((pk.PALETTE_CONTEXTS, 2), rc.PROB_ONE // 2, np.int32)
+    probs = rc.new_probs(pk.PALETTE_CONTEXTS)
     recent = np.full(recent_size, -1, np.int32)
     oracle_probs = probs.astype(np.int64)
     oracle_recent = [-1] * recent_size
@@ -251,7 +251,7 @@ def test_index_coding_matches_the_format_document(recent_size, n_entries):
     used = probs[[pk.RECENT_FLAG, pk.RECENT_RANK], 0] != rc.PROB_ONE // 2
     assert used.tolist() == [recent_size > 0 and n_entries > pk.RECENT_SIZE] * 2
     # the decoder, from fresh state, gets the same indices back
-    probs[:] = rc.PROB_ONE // 2
+    probs[:] = rc.new_probs(pk.PALETTE_CONTEXTS)
     recent[:] = -1
     ref = np.zeros(h * w, np.int32)
     for t, ((data, want), skip) in enumerate(zip(streams, skips)):

@@ -63,6 +63,7 @@ HEAD_FIELDS = [  # FORMAT.md 3: (name, struct code)
     ("source_format_length", "B"),
 ]
 VERSION_MAJOR = 2
+NEWEST = (2, 5)  # the version this reader was written for: assumed without a HEAD
 # FORMAT.md 2.7: hash layout code -> (name, the stream formats it fits; None: any)
 HASH_LAYOUTS = {
     0: ("planar", None), 1: ("rgb24", {"gbrp"}), 2: ("bgr24", {"gbrp"}),
@@ -131,9 +132,10 @@ class Fields:
 class RangeDecoder:
     """FORMAT.md 6.1 and 6.2: the binary range decoder and signed values, plainly."""
 
-    def __init__(self, data: bytes, contexts: int):
+    def __init__(self, data: bytes, contexts: int, warm_up: bool):
+        """``warm_up``: models count their first decisions (version 2.5 on)."""
         self.data, self.pos, self.overread = data, 0, 0
-        self.models = [[32768, 32768] for _ in range(contexts)]
+        self.models = [[32768, 32768, 0 if warm_up else 63] for _ in range(contexts)]
         self.code, self.range = 0, 0xFFFFFFFF
         for _ in range(4):
             self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
@@ -147,16 +149,19 @@ class RangeDecoder:
     def bit(self, ctx: int) -> int:
         m = self.models[ctx]
         bound = (self.range >> 16) * ((m[0] + m[1]) >> 1)
+        fast = min(4, (m[2] + 1).bit_length())
+        slow = min(7, (m[2] + 1).bit_length())
+        m[2] = min(m[2] + 1, 63)
         if self.code < bound:
             self.range, bit = bound, 1
-            m[0] += (65536 - m[0]) >> 4
-            m[1] += (65536 - m[1]) >> 7
+            m[0] += (65536 - m[0]) >> fast
+            m[1] += (65536 - m[1]) >> slow
         else:
             self.code -= bound
             self.range -= bound
             bit = 0
-            m[0] -= m[0] >> 4
-            m[1] -= m[1] >> 7
+            m[0] -= m[0] >> fast
+            m[1] -= m[1] >> slow
         while self.range < 1 << 24:
             self.range <<= 8
             self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
@@ -290,7 +295,7 @@ def parse_dictionary(data: bytes, head: dict | None = None) -> dict:
     sets = plane_sets(fmt) if fmt else None
     masks = {sum(1 << p for p in s) for s in sets} if fmt else None
     maxval = (1 << fmt[3]) - 1 if fmt else None
-    version = (head["version_major"], head["version_minor"]) if head else (2, 4)
+    version = (head["version_major"], head["version_minor"]) if head else NEWEST
     if mode > (3 if version >= (2, 4) else 1) or (mode & 1 == 0) != (count == 0):
         problems.append("dictionary mode and palette count disagree")
     if mode & 2 and sets is not None and len(sets[0]) < 3:
@@ -359,14 +364,14 @@ def parse_network(d: RangeDecoder) -> dict:
             "thresholds": thresholds, "values": values, "problems": problems}
 
 
-def parse_model(data: bytes) -> dict:
+def parse_model(data: bytes, version: tuple[int, int]) -> dict:
     """FORMAT.md 4.3: u8 plane count, then one range-coded record."""
     out = {"bytes": len(data)}
     if not data:
         raise Truncated("empty model record")
     planes = data[0]
     out["planes"] = planes
-    d = RangeDecoder(data[1:], 7 * SET_SIZE)
+    d = RangeDecoder(data[1:], 7 * SET_SIZE, version >= (2, 5))
     for kind in ("intra", "inter"):
         nets = []
         for _ in range(planes):
@@ -387,7 +392,7 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
          "max_error": r.take("H"), "log2_block": r.take("B"), "slices": r.take("B"),
          "refs": r.take("B"), "reason": r.take("B")}
     g["block"] = 1 << g["log2_block"]
-    version = (head["version_major"], head["version_minor"]) if head else (2, 1)
+    version = (head["version_major"], head["version_minor"]) if head else NEWEST
     if version >= (2, 1):  # where each slice starts, in block rows (5.2)
         g["slice_starts"] = [0] + [r.uvar() for _ in range(g["slices"] - 1)]
     else:  # version 2.0: slices cut evenly
@@ -396,7 +401,7 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
     g["dictionary"] = parse_dictionary(r.blob(), head)
     if g["dictionary"]["differences"] and g["max_error"] > 0:
         g["dictionary"]["problems"].append("plane differences in a near-lossless group")
-    g["model"] = parse_model(r.blob())
+    g["model"] = parse_model(r.blob(), version)
     g["trailing_bytes"] = r.left
     g["frames"] = []
     return g

@@ -29,6 +29,7 @@ REASONS = {START: "start", CUT: "cut", SIZE: "size"}
 SLICE_STARTS_VERSION = (2, 1)  # the first version whose headers say where slices start
 RECENT_VERSION = (2, 2)  # the first whose palette escapes may come from a recency list
 ACTIVITY_VERSION = (2, 3)  # the first whose coding contexts see the neighbours' residuals
+WARM_UP_VERSION = (2, 5)  # the first whose adaptive models adapt faster while young
 
 
 @dataclass
@@ -60,6 +61,11 @@ class GroupHeader:
         if tuple(self.version) < ACTIVITY_VERSION or self.frame_count == 1:
             return 1
         return ACTIVITY_LEVELS
+
+    @property
+    def warm_up(self) -> bool:
+        """Whether the group's adaptive models count their first decisions (6.1)."""
+        return tuple(self.version) >= WARM_UP_VERSION
 
     def to_bytes(self) -> bytes:
         if len(self.slice_starts) != self.slices or self.slice_starts[0] != 0:
@@ -102,7 +108,8 @@ class GroupHeader:
         dictionary = ColorDictionary.from_bytes(r.blob("dictionary"), info.format, version)
         if dictionary.differences and max_error > 0:
             raise CorruptError("plane differences in a near-lossless group", group=group)
-        model = GroupModel.from_bytes(r.blob("model"), n_planes)
+        model = GroupModel.from_bytes(r.blob("model"), n_planes,
+                                      warm_up=tuple(version) >= WARM_UP_VERSION)
         r.expect_end()
         return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
                            reason, tuple(starts), tuple(version))

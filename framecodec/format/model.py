@@ -224,10 +224,11 @@ class GroupModel:
         offsets = np.cumsum([0] + [f.shape[0] for f in flats]).astype(np.int64)
         return np.concatenate(flats), offsets
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, warm_up: bool = True) -> bytes:
         """u8 plane count, then one record (records.py): per kind (intra, inter)
-        and plane a presence flag and, if present, the network."""
-        rec = RecordWriter(N_RECORD_CLASSES)
+        and plane a presence flag and, if present, the network. ``warm_up``: as
+        ``from_bytes``."""
+        rec = RecordWriter(N_RECORD_CLASSES, warm_up)
         for nets in (self.intra, self.inter):
             for net in nets:
                 rec.ints(*_PRESENCE, [net is not None])
@@ -236,10 +237,12 @@ class GroupModel:
         return bytes([len(self.intra)]) + rec.getvalue()
 
     @staticmethod
-    def from_bytes(data: bytes, n_planes: int) -> GroupModel:
+    def from_bytes(data: bytes, n_planes: int, warm_up: bool = True) -> GroupModel:
+        """``warm_up``: whether the record's models count their first decisions (files
+        of format 2.5 on)."""
         if len(data) < 1 or data[0] != n_planes:
             raise CorruptError("model record plane count does not match the stream")
-        rec = RecordReader(data[1:], N_RECORD_CLASSES, "model record")
+        rec = RecordReader(data[1:], N_RECORD_CLASSES, "model record", warm_up)
         model = GroupModel()
         for inter, nets in ((False, model.intra), (True, model.inter)):
             for p in range(n_planes):

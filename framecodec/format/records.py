@@ -21,8 +21,11 @@ __all__ = ["RecordWriter", "RecordReader"]
 class RecordWriter:
     """Collects arrays by class; ``getvalue`` codes them in one substream."""
 
-    def __init__(self, n_classes: int):
+    def __init__(self, n_classes: int, warm_up: bool = True):
+        """``warm_up``: whether the models count their first decisions (format 2.5 on;
+        earlier records are written only by tests)."""
         self._n_classes = n_classes
+        self._warm_up = warm_up
         self._parts: list[tuple[int, np.ndarray, int]] = []
 
     def ints(self, cls: int, max_exp: int, values) -> RecordWriter:
@@ -34,7 +37,7 @@ class RecordWriter:
         return self
 
     def getvalue(self) -> bytes:
-        probs = rc.new_probs(self._n_classes * SET_SIZE)
+        probs = rc.new_probs(self._n_classes * SET_SIZE, self._warm_up)
 
         def code(st, buf):
             for cls, values, max_exp in self._parts:
@@ -47,9 +50,10 @@ class RecordWriter:
 class RecordReader:
     """Decodes the arrays in the order they were written; ``finish`` checks the end."""
 
-    def __init__(self, data: bytes, n_classes: int, what: str):
+    def __init__(self, data: bytes, n_classes: int, what: str, warm_up: bool = True):
+        """``warm_up``: as the writer's models (format 2.5 on; kernels/rangecoder.py)."""
         self._coder = rc.RangeDecoder(data, what)
-        self._probs = rc.new_probs(n_classes * SET_SIZE)
+        self._probs = rc.new_probs(n_classes * SET_SIZE, warm_up)
 
     def ints(self, cls: int, max_exp: int, n: int) -> np.ndarray:
         out = np.zeros(n, np.int64)
