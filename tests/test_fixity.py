@@ -208,6 +208,17 @@ def _patched(data: bytes, frame: int, at: int, value: int) -> bytes:
     return bytes(out)
 
 
+def data_byte(data: bytes, frame: int, at: int) -> int:
+    """Payload byte ``at`` of frame chunk ``frame`` (as ``_patched`` counts them)."""
+    pos, n = 8, -1
+    while True:
+        tag, length = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        n += tag == b"FRAM"
+        if tag == b"FRAM" and n == frame:
+            return data[pos + 8:pos + 8 + length][at]
+        pos += 12 + length
+
+
 @pytest.fixture(scope="module")
 def hashed(tmp_path_factory):
     path = tmp_path_factory.mktemp("fixity") / "h.fcv"
@@ -234,9 +245,18 @@ def test_verify_names_frames_that_differ(tmp_path, capsys, hashed, where):
         md5_at = 5  # after group, frame, duration (a byte each) and pts (133 ms: 2 bytes)
         data = _patched(data, 4, md5_at, frame4.md5[0] ^ 0xFF)
     else:
-        # late in frame 4's last slice: a few last decisions (where a change decodes to other
-        # samples rather than running the slice out of data; it moves when the bytes do)
-        data = _patched(data, 4, -12, 0x55)
+        # late in frame 4's last slice, the first byte whose change decodes to other samples
+        # rather than running the slice out of data (which the decoder reports as such)
+        for at in range(-12, -60, -1):
+            candidate = _patched(data, 4, at, data_byte(data, 4, at) ^ 0x55)
+            bad.write_bytes(candidate)
+            with pytest.raises(CorruptError) as error:
+                list(framecodec.decode_frames(bad))
+            if "stored MD5" in str(error.value):
+                data = candidate
+                break
+        else:
+            raise AssertionError("no byte of frame 4 decodes to other samples")
     bad.write_bytes(data)
     if where == "md5":  # the MD5's first byte is what changed
         with framecodec.open(bad) as reader:
