@@ -28,12 +28,12 @@ class NaiveRangeEncoder:
         self.low = (self.low & 0x00FFFFFF) << 8
 
     def bit(self, probs, ctx, bit):
-        """A model is (fast, slow, seen): FORMAT.md 6.1."""
+        """A model is (fast, slow, seen, fast rate | slow rate << 4): FORMAT.md 6.1."""
         p = (int(probs[ctx, 0]) + int(probs[ctx, 1])) >> 1
         bound = (self.range >> 16) * p
-        seen = int(probs[ctx, 2])
-        fast_shift = min(4, (seen + 1).bit_length())
-        slow_shift = min(7, (seen + 1).bit_length())
+        seen, rates = int(probs[ctx, 2]), int(probs[ctx, 3])
+        fast_shift = min(rates & 15, (seen + 1).bit_length())
+        slow_shift = min(rates >> 4, (seen + 1).bit_length())
         if bit:
             self.range = bound
             probs[ctx, 0] += (65536 - probs[ctx, 0]) >> fast_shift
@@ -43,7 +43,7 @@ class NaiveRangeEncoder:
             self.range -= bound
             probs[ctx, 0] -= probs[ctx, 0] >> fast_shift
             probs[ctx, 1] -= probs[ctx, 1] >> slow_shift
-        probs[ctx, 2] = min(seen + 1, 63)
+        probs[ctx, 2] = min(seen + 1, 255)
         while self.range < (1 << 24):
             self.range <<= 8
             self._shift_low()

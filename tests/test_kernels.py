@@ -41,19 +41,20 @@ def _decode_values(n, sign_ctx, max_exp, probs, st, buf, out):
         out[i] = _dec_signed(st, buf, probs, (i % 3) * SET_SIZE, sign_ctx[i], max_exp)
 
 
-@pytest.mark.parametrize("warm_up", [True, False])
+@pytest.mark.parametrize("warm_up,rates", [(True, rc.PLAIN), (True, rc.LONG), (False, rc.PLAIN)])
 @pytest.mark.parametrize("scale", [0.3, 4.0, 60.0])
-def test_range_coder_matches_oracle_and_round_trips(scale, warm_up):
-    """Models that warm up (format 2.5) and models of earlier files, which start warmed."""
+def test_range_coder_matches_oracle_and_round_trips(scale, warm_up, rates):
+    """Models that warm up (format 2.5) at either rates, and models of earlier files,
+    which start warmed."""
     rng = np.random.default_rng(int(scale * 10))
     values = np.clip(np.round(rng.laplace(0, scale, 3000)), -255, 255).astype(np.int64)
     values[::97] = 255  # the largest magnitude: full exponent, truncated unary
     sign_ctx = rng.integers(0, 4, values.size)
-    probs = rc.new_probs(3 * SET_SIZE, warm_up)
+    probs = rc.new_probs(3 * SET_SIZE, warm_up, rates)
     st, buf = rc.new_state(), np.zeros(values.size * 4 + 64, np.uint8)
     n = _encode_values(values, sign_ctx, 8, probs, st, buf)
     oracle = naive.NaiveRangeEncoder()
-    oracle_probs = rc.new_probs(3 * SET_SIZE, warm_up).astype(np.int64)
+    oracle_probs = rc.new_probs(3 * SET_SIZE, warm_up, rates).astype(np.int64)
     for i, v in enumerate(values):
         oracle.signed(oracle_probs, (i % 3) * SET_SIZE, int(v), int(sign_ctx[i]), 8)
     stored = bytes(buf[1:n])
@@ -61,31 +62,32 @@ def test_range_coder_matches_oracle_and_round_trips(scale, warm_up):
     assert np.array_equal(probs, oracle_probs)
     out = np.zeros_like(values)
     st = rc.new_state()
-    _decode_values(values.size, sign_ctx, 8, rc.new_probs(3 * SET_SIZE, warm_up), st,
+    _decode_values(values.size, sign_ctx, 8, rc.new_probs(3 * SET_SIZE, warm_up, rates), st,
                    np.frombuffer(stored, np.uint8).copy(), out)
     assert np.array_equal(out, values)
     assert st[rc.OVERREAD] <= 4  # the flush drops at most 4 trailing zero bytes
 
 
-@pytest.mark.parametrize("warm_up", [True, False])
-def test_model_probability_stays_within_its_bounds(warm_up):
+@pytest.mark.parametrize("warm_up,rates", [(True, rc.PLAIN), (True, rc.LONG), (False, rc.PLAIN)])
+def test_model_probability_stays_within_its_bounds(warm_up, rates):
     """FORMAT.md 6.1: from a fresh model, whatever the bits, the probability stays in
-    [71, 65465] and a warming model reaches the plain rates after WARMED decisions."""
+    [71, 65465], the count stops at WARMED and the rates never change."""
     oracle = naive.NaiveRangeEncoder()
     rng = np.random.default_rng(3)
-    runs = [np.ones(400, int), np.zeros(400, int), rng.integers(0, 2, 400),
-            np.r_[np.ones(70, int), np.zeros(400, int)], np.r_[np.zeros(5, int), np.ones(400, int)]]
+    runs = [np.ones(1500, int), np.zeros(1500, int), rng.integers(0, 2, 600),
+            np.r_[np.ones(70, int), np.zeros(1500, int)], np.r_[np.zeros(5, int), np.ones(1500, int)]]
     for bits in runs:
-        probs = rc.new_probs(1, warm_up).astype(np.int64)
+        probs = rc.new_probs(1, warm_up, rates).astype(np.int64)
         low = high = 32768
         for i, bit in enumerate(bits):
             oracle.bit(probs, 0, int(bit))
             p = (probs[0, 0] + probs[0, 1]) >> 1
             low, high = min(low, p), max(high, p)
             assert probs[0, 2] == (min(i + 1, rc.WARMED) if warm_up else rc.WARMED)
+            assert probs[0, 3] == rates[0] | rates[1] << 4
         assert 71 <= low and high <= 65465
-    assert rc.new_probs(1, True)[0].tolist() == [32768, 32768, 0]
-    assert rc._WARM_SHIFT[rc.WARMED] == rc.SLOW_SHIFT  # warmed: the plain rule
+    assert rc.new_probs(1, True, rc.LONG)[0].tolist() == [32768, 32768, 0, 5 | 9 << 4]
+    assert rc._WARM_SHIFT[rc.WARMED] >= max(rc.SLOW_SHIFT, rc.LONG_SLOW_SHIFT)  # warmed
 
 
 def test_encoder_reports_overflow_instead_of_writing_past_its_buffer():

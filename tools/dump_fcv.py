@@ -135,7 +135,7 @@ class RangeDecoder:
     def __init__(self, data: bytes, contexts: int, warm_up: bool):
         """``warm_up``: models count their first decisions (version 2.5 on)."""
         self.data, self.pos, self.overread = data, 0, 0
-        self.models = [[32768, 32768, 0 if warm_up else 63] for _ in range(contexts)]
+        self.models = [[32768, 32768, 0 if warm_up else 255] for _ in range(contexts)]
         self.code, self.range = 0, 0xFFFFFFFF
         for _ in range(4):
             self.code = ((self.code << 8) | self._byte()) & 0xFFFFFFFF
@@ -151,7 +151,7 @@ class RangeDecoder:
         bound = (self.range >> 16) * ((m[0] + m[1]) >> 1)
         fast = min(4, (m[2] + 1).bit_length())
         slow = min(7, (m[2] + 1).bit_length())
-        m[2] = min(m[2] + 1, 63)
+        m[2] = min(m[2] + 1, 255)
         if self.code < bound:
             self.range, bit = bound, 1
             m[0] += (65536 - m[0]) >> fast

@@ -39,17 +39,18 @@ class _Contexts:
     """Adaptive models of a group: per slice for samples and palette indices,
     one set for motion."""
 
-    def __init__(self, layout: Layout, n_palettes: int, recent_size: int, warm_up: bool):
+    def __init__(self, layout: Layout, n_palettes: int, recent_size: int, warm_up: bool,
+                 rates: tuple[int, int]):
         shape = (layout.n_slices, layout.n_planes, fc.SAMPLE_CONTEXTS)
-        self.intra = rc.new_probs(shape, warm_up)
-        self.inter = rc.new_probs(shape, warm_up)
+        self.intra = rc.new_probs(shape, warm_up, rates)
+        self.inter = rc.new_probs(shape, warm_up, rates)
         pal = (layout.n_slices, max(n_palettes, 1), pk.PALETTE_CONTEXTS)
-        self.pal_intra = rc.new_probs(pal, warm_up)
-        self.pal_inter = rc.new_probs(pal, warm_up)
+        self.pal_intra = rc.new_probs(pal, warm_up, rates)
+        self.pal_inter = rc.new_probs(pal, warm_up, rates)
         # recently coded indices, shared by both kinds, empty (-1) at the start
         self.pal_recent = np.full((layout.n_slices, max(n_palettes, 1), recent_size), -1,
                                   np.int32)
-        self.motion = rc.new_probs(fc.MOTION_CONTEXTS, warm_up)
+        self.motion = rc.new_probs(fc.MOTION_CONTEXTS, warm_up, rates)
 
 
 class _References:
@@ -137,7 +138,8 @@ class GroupState:
         self.threads = threads
         self.group = group
         self.pal = PaletteTables(layout, header.dictionary)
-        self.ctx = _Contexts(layout, self.pal.count, header.recent_size, header.warm_up)
+        self.ctx = _Contexts(layout, self.pal.count, header.recent_size, header.warm_up,
+                             header.model_rates)
         self.refs = _References(header.refs)
         self.idx_refs = _References(header.refs)
         skip_planes = self.pal.palette_planes

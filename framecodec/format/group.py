@@ -15,6 +15,7 @@ from ..frames import VideoInfo
 from ..kernels.framecoder import ACTIVITY_LEVELS
 from ..kernels.motion import MAX_REFS
 from ..kernels.palette import RECENT_SIZE
+from ..kernels.rangecoder import LONG as LONG_RATES, PLAIN as PLAIN_RATES
 from .bitstream import ByteReader, ByteWriter
 from .container import FORMAT_VERSION
 from .dictionary import ColorDictionary
@@ -66,6 +67,15 @@ class GroupHeader:
     def warm_up(self) -> bool:
         """Whether the group's adaptive models count their first decisions (6.1)."""
         return tuple(self.version) >= WARM_UP_VERSION
+
+    @property
+    def model_rates(self) -> tuple[int, int]:
+        """The (fast, slow) shifts of the group's warmed-up models (6.1): slower in a
+        group of several frames from 2.5, whose models see many more decisions
+        (development corpus 0.4 to 0.6 % smaller; frames coded alone 0.6 % larger)."""
+        if self.warm_up and self.frame_count > 1:
+            return LONG_RATES
+        return PLAIN_RATES
 
     def to_bytes(self) -> bytes:
         if len(self.slice_starts) != self.slices or self.slice_starts[0] != 0:
