@@ -27,6 +27,7 @@ from ..format.group import GroupHeader
 from ..format.layout import MAX_SLICES, Layout
 from ..kernels import framecoder as fc
 from ..kernels import palette as pk
+from ..kernels import rangecoder as rc
 from ..kernels.context import MAX_ROW_FEATURES
 from ..kernels.mlp import MAX_HIDDEN, MAX_OUT
 
@@ -134,8 +135,9 @@ def working_memory(layout: Layout, header: GroupHeader, threads: int = 1) -> int
     idx = 4 * sum(layout.shapes[p][0] * layout.shapes[p][1]
                   for pal in header.dictionary.palettes for p in pal.planes[:1])
     n_pal = max(len(header.dictionary.palettes), 1)
-    contexts = 2 * 4 * layout.n_slices * (layout.n_planes * fc.SAMPLE_CONTEXTS * 2
-                                          + n_pal * pk.PALETTE_CONTEXTS * 2)
+    model = 4 * rc.MODEL_FIELDS  # int32 fields of an adaptive model
+    contexts = 2 * model * layout.n_slices * (layout.n_planes * fc.SAMPLE_CONTEXTS
+                                              + n_pal * pk.PALETTE_CONTEXTS)
     contexts += 4 * layout.n_slices * n_pal * header.recent_size  # recency lists
     luts = 8 * n_pal * pk.N_PATTERNS * pk.N_CAND
     blocks = layout.nbx * layout.nby

@@ -47,6 +47,7 @@ TOP = 1 << 24
 # A model is (fast, slow, seen, rates): two estimates, the decisions seen up to
 # WARMED, and its two shifts (fast | slow << 4), which stay as they start.
 FAST, SLOW, SEEN, RATES = 0, 1, 2, 3
+MODEL_FIELDS = 4
 WARMED = 255
 # the step of a model that has seen n decisions: bit_length(n + 1), 1 .. 9
 _WARM_SHIFT = np.array([(n + 1).bit_length() for n in range(WARMED + 1)], np.int32)
@@ -69,7 +70,7 @@ def new_probs(shape: int | tuple[int, ...], warm_up: bool = True,
     p = 1/2; ``warm_up``: whether they count their first decisions (format 2.5 on);
     ``rates``: their (fast, slow) shifts once warmed up."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    models = np.full(shape + (4,), PROB_ONE // 2, dtype=np.int32)
+    models = np.full(shape + (MODEL_FIELDS,), PROB_ONE // 2, dtype=np.int32)
     models[..., SEEN] = 0 if warm_up else WARMED
     models[..., RATES] = rates[0] | rates[1] << 4
     return models
