@@ -40,17 +40,19 @@ class _Contexts:
     one set for motion."""
 
     def __init__(self, layout: Layout, n_palettes: int, recent_size: int, warm_up: bool,
-                 rates: tuple[int, int]):
+                 sample_rates: tuple[int, int]):
+        """Sample models adapt at ``sample_rates`` once warmed up, the others at the
+        plain rates (FORMAT.md 6.1)."""
         shape = (layout.n_slices, layout.n_planes, fc.SAMPLE_CONTEXTS)
-        self.intra = rc.new_probs(shape, warm_up, rates)
-        self.inter = rc.new_probs(shape, warm_up, rates)
+        self.intra = rc.new_probs(shape, warm_up, sample_rates)
+        self.inter = rc.new_probs(shape, warm_up, sample_rates)
         pal = (layout.n_slices, max(n_palettes, 1), pk.PALETTE_CONTEXTS)
-        self.pal_intra = rc.new_probs(pal, warm_up, rates)
-        self.pal_inter = rc.new_probs(pal, warm_up, rates)
+        self.pal_intra = rc.new_probs(pal, warm_up)
+        self.pal_inter = rc.new_probs(pal, warm_up)
         # recently coded indices, shared by both kinds, empty (-1) at the start
         self.pal_recent = np.full((layout.n_slices, max(n_palettes, 1), recent_size), -1,
                                   np.int32)
-        self.motion = rc.new_probs(fc.MOTION_CONTEXTS, warm_up, rates)
+        self.motion = rc.new_probs(fc.MOTION_CONTEXTS, warm_up)
 
 
 class _References:
@@ -139,7 +141,7 @@ class GroupState:
         self.group = group
         self.pal = PaletteTables(layout, header.dictionary)
         self.ctx = _Contexts(layout, self.pal.count, header.recent_size, header.warm_up,
-                             header.model_rates)
+                             header.sample_rates)
         self.refs = _References(header.refs)
         self.idx_refs = _References(header.refs)
         skip_planes = self.pal.palette_planes

@@ -14,10 +14,10 @@ From format 2.5 a model also counts the decisions it has seen (up to
 power of two at or below a running average's 1 / (seen + 2), until that
 reaches each estimate's own rate. A fresh model then learns its first bits
 as a count would instead of crawling from 1/2, which matters where models are
-many and samples few (a group of one frame: 2 % smaller). Warmed up, models
-of groups of several frames settle at slower rates (shifts 5 and 9: 0.4 to
-0.6 % smaller clips) than those of single frames and records (4 and 7), so
-each model carries its rates. Models of earlier versions start with
+many and samples few (a group of one frame: 2 % smaller). Warmed up, the
+sample models of groups of several frames settle at slower rates (shifts 5
+and 9: 0.4 to 0.6 % smaller clips) than all others (4 and 7), so each model
+carries its rates. Models of earlier versions start with
 ``seen = WARMED`` and rates 4 and 7: the plain two-rate rule.
 
 The encoder's first byte is always 0 (nothing can carry into it), so it is
@@ -39,9 +39,9 @@ from ._jit import inline, kernel
 
 PROB_BITS = 16
 PROB_ONE = 1 << PROB_BITS
-FAST_SHIFT = 4  # the plain rates: files before 2.5, groups of one frame, records
+FAST_SHIFT = 4  # the plain rates
 SLOW_SHIFT = 7
-LONG_FAST_SHIFT = 5  # groups of several frames, from 2.5
+LONG_FAST_SHIFT = 5  # sample models of groups of several frames, from 2.5
 LONG_SLOW_SHIFT = 9
 TOP = 1 << 24
 # A model is (fast, slow, seen, rates): two estimates, the decisions seen up to
