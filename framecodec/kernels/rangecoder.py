@@ -14,7 +14,7 @@ From format 2.5 a model also counts the decisions it has seen (up to
 power of two at or below a running average's 1 / (seen + 2), until that
 reaches each estimate's own rate. A fresh model then learns its first bits
 as a count would instead of crawling from 1/2, which matters where models are
-many and samples few (a group of one frame: 2 % smaller). Warmed up, the
+many and samples few (frames coded alone: 1 to 2 % smaller). Warmed up, the
 sample models of groups of several frames settle at slower rates (shifts 5
 and 9: 0.4 to 0.6 % smaller clips) than all others (4 and 7), so each model
 carries its rates. Models of earlier versions start with
