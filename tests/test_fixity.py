@@ -191,32 +191,33 @@ def test_bounded_file_stores_the_decoded_frames_hashes(tmp_path, capsys):
 # ---------------------------------------------------------------- verify without the source
 
 
-def _patched(data: bytes, frame: int, at: int, value: int) -> bytes:
-    """Frame chunk ``frame`` with payload byte ``at`` (negative: from the end) set to
-    ``value`` and its CRC made to match, so only the MD5 can tell."""
-    out, pos, n = bytearray(data), 8, -1
-    while True:
-        tag, length = out[pos:pos + 4], struct.unpack_from("<I", out, pos + 4)[0]
-        n += tag == b"FRAM"
-        if tag == b"FRAM" and n == frame:
-            break
-        pos += 12 + length
-    payload = out[pos + 8:pos + 8 + length]
-    payload[at] = value
-    out[pos + 8:pos + 8 + length] = payload
-    struct.pack_into("<I", out, pos + 8 + length, zlib.crc32(bytes(payload), zlib.crc32(tag)))
-    return bytes(out)
-
-
-def data_byte(data: bytes, frame: int, at: int) -> int:
-    """Payload byte ``at`` of frame chunk ``frame`` (as ``_patched`` counts them)."""
+def _frame_chunk(data: bytes, frame: int) -> tuple[int, int]:
+    """Offset and payload length of frame chunk ``frame`` (counting FRAM chunks)."""
     pos, n = 8, -1
     while True:
         tag, length = data[pos:pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
         n += tag == b"FRAM"
         if tag == b"FRAM" and n == frame:
-            return data[pos + 8:pos + 8 + length][at]
+            return pos, length
         pos += 12 + length
+
+
+def _patched(data: bytes, frame: int, at: int, value: int) -> bytes:
+    """Frame chunk ``frame`` with payload byte ``at`` (negative: from the end) set to
+    ``value`` and its CRC made to match, so only the MD5 can tell."""
+    out = bytearray(data)
+    pos, length = _frame_chunk(data, frame)
+    payload = out[pos + 8:pos + 8 + length]
+    payload[at] = value
+    out[pos + 8:pos + 8 + length] = payload
+    struct.pack_into("<I", out, pos + 8 + length, zlib.crc32(bytes(payload), zlib.crc32(b"FRAM")))
+    return bytes(out)
+
+
+def data_byte(data: bytes, frame: int, at: int) -> int:
+    """Payload byte ``at`` of frame chunk ``frame`` (as ``_patched`` counts them)."""
+    pos, length = _frame_chunk(data, frame)
+    return data[pos + 8:pos + 8 + length][at]
 
 
 @pytest.fixture(scope="module")
