@@ -48,7 +48,7 @@ def test_kernel_s_adam_steps_are_torch_s():
     order = np.tile(np.arange(n), (steps, 1))
     schedule = optim.one_cycle(0.03, steps)
     ours = start.copy()
-    train._adam(ours, rows, [n_in], sizes, order, schedule, loss=tk.LOSS_LOGISTIC,
+    train._adam(ours, rows, [n_in], sizes, order, lambda n: schedule, loss=tk.LOSS_LOGISTIC,
                 n_seq=n_seq, inv_scale=1 / 8)
 
     weights, biases = train._unpack(start[0].astype(np.float64), sizes)

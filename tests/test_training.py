@@ -174,6 +174,28 @@ def test_smaller_batches_take_the_first_rows_of_each_step():
     assert _same(mixed[1], small[1])
 
 
+def test_step_counts_follow_the_share_of_samples():
+    """Twice the steps for a network coding most of the group, the steps asked for
+    at about a seventh of it, half for small shares; equal shares, equal steps."""
+    assert train.step_counts([60, 15, 15, 5, 5, 0], 100) == [200, 101, 101, 58, 58, 50]
+    assert train.step_counts([1, 1, 1], 90) == [135, 135, 135]
+    assert train.step_counts([7], 10) == [20]
+    assert train.step_counts([0, 0], 10) == [10, 10]  # nothing coded: as asked
+
+
+def test_fewer_steps_take_the_first_steps_rows():
+    """A network's floats depend on its own step count only: with n steps it
+    trains as a fit of n steps for every network does."""
+    sets = _sets(np.random.default_rng(9))
+    settings = train.TrainSettings(hidden=(8, 8), steps=40, batch=512)
+    mixed = train.fit_many(sets, bit_depth=8, settings=settings, steps=[40, 20])
+    full = train.fit_many(sets, bit_depth=8, settings=settings)
+    short = train.fit_many(sets, bit_depth=8, settings=train.TrainSettings(
+        hidden=(8, 8), steps=20, batch=512))
+    assert _same(mixed[0], full[0]) and _same(mixed[1], short[1])
+    assert not _same(mixed[1], full[1])
+
+
 def test_training_threads_give_the_same_floats():
     sets = _sets(np.random.default_rng(7)) * 2  # four networks
     settings = train.TrainSettings(hidden=(8, 8), steps=30)

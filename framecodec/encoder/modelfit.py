@@ -134,6 +134,15 @@ LOSSLESS_OUT_WEIGHT_MAX = 255
 # 2, 4; the animation clip at bound 4 +12.5 %).
 LOSSLESS_STEP_FACTOR = 2
 
+# Lossless groups of several frames draw 5/3 as many training samples (200,000 per
+# plane and frame kind by default): with the steps shared out by ``train.step_counts``, the
+# largest network would see each of 120,000 rows about ten times, and fit them
+# rather than the group (development corpus, 60 frames: -0.51 % lossless at the uniform steps
+# of before, and two fifths of the -1.60 % the two changes made together).
+# Near-lossless codings keep the samples they are given: at bound 2, -0.10 % in
+# total but bikes +0.78 %, carphone +0.36 %, for a longer gathering.
+LOSSLESS_SAMPLE_FACTOR = (5, 3)
+
 # Lossless groups whose residuals (before any network) carry this many times
 # the large model's extra record, at the least share of them a trained network
 # leaves (0.40-0.81 on the corpus), are fitted with the large model alone.
@@ -250,34 +259,45 @@ def refit_closed_loop(layout: Layout, src: list[np.ndarray], rec: list[np.ndarra
 @dataclass
 class _GroupData:
     """A group's training sets (intra planes, then inter planes), how many are
-    intra, the samples each set's net will code, and the sample-coded planes."""
+    intra, the samples each set's net will code, the sample-coded planes and
+    the group's frames (0: not known)."""
 
     datasets: list
     n_intra: int
     population: list[int]
     planes: list[int]
+    frames: int = 0
     rows: np.ndarray | None = None  # the sets stacked for training, once for every model size
 
 
 def _train(layout: Layout, data: _GroupData, settings: EncodeSettings,
            hidden: tuple[int, int] | None, seed: int = 0, steps: int = 0) -> FittedNets:
     """``steps``: 0 for ``settings.train_steps`` (lossless: ``LOSSLESS_STEP_FACTOR``
-    times as many, of as many times fewer rows)."""
+    times as many, of as many times fewer rows, shared out by ``train.step_counts``
+    in groups of several frames); else exactly that many for every net (lossless:
+    times the factor).
+
+    A group of one frame keeps the same steps for every net: it codes few samples,
+    so the extra steps of its largest network cost more than they save (four
+    corpus clips, 20 frames each coded alone: -0.44 % for about half as much
+    training time again)."""
     nets = []
     if data.datasets:
+        by_share = steps == 0 and settings.max_error == 0 and data.frames > 1
         steps = steps or settings.train_steps
         batch = train.TrainSettings.batch
         if settings.max_error == 0:
             steps, batch = steps * LOSSLESS_STEP_FACTOR, batch // LOSSLESS_STEP_FACTOR
         options = train.TrainSettings(hidden=hidden, steps=steps, seed=seed, batch=batch)
-        # smaller batches for the nets of small populations when lossless only:
-        # bounded totals came out 0.6-1.6 % larger with them (and noisier)
+        # smaller batches (and steps by share) for the nets of small populations when
+        # lossless only: bounded totals came out 0.6-1.6 % larger with them (and noisier)
         batches = (train.batch_sizes(data.population, options.batch)
                    if settings.max_error == 0 else None)
+        net_steps = train.step_counts(data.population, steps) if by_share else None
         if data.rows is None:
             data.rows = train.stacked_rows(data.datasets)
         nets = train.fit_many(data.datasets, bit_depth=layout.bit_depth, settings=options,
-                              batches=batches, rows=data.rows)
+                              batches=batches, steps=net_steps, rows=data.rows)
     return FittedNets(nets, data.datasets, data.n_intra, layout.n_planes, data.planes, hidden,
                       data.population,
                       LOSSLESS_OUT_WEIGHT_MAX if settings.max_error == 0 else OUT_WEIGHT_MAX)
@@ -291,7 +311,8 @@ def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | N
     ctx = src if rec is None else rec
     intra_times = [t for t in range(len(src)) if intra[t]]
     intra_frames = ((src[t], ctx[t], None, None) for t in intra_times)  # flattened one by one
-    intra_sets = gather(layout, intra_frames, len(intra_times), False, settings.train_samples,
+    samples = _samples(settings, len(src))
+    intra_sets = gather(layout, intra_frames, len(intra_times), False, samples,
                         skip_planes, settings.max_error)
     inter_times = [t for t in range(1, len(src)) if not intra[t]]
     coded_shares = []  # per inter frame, the share of its units that are not skipped
@@ -304,11 +325,21 @@ def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | N
             coded_shares.append(1.0 - float(skip.mean()))
             yield src[t], ctx[t], ref, skip
 
-    inter_sets = gather(layout, inter_frames(), len(inter_times), True, settings.train_samples,
+    inter_sets = gather(layout, inter_frames(), len(inter_times), True, samples,
                         skip_planes, settings.max_error) if inter_times else []
     planes = [p for p in range(layout.n_planes) if p not in skip_planes]
     return _GroupData([_non_empty(*d) for d in intra_sets + inter_sets], len(intra_sets),
-                      _population(layout, sum(intra), coded_shares, planes), planes)
+                      _population(layout, sum(intra), coded_shares, planes), planes, len(src))
+
+
+def _samples(settings: EncodeSettings, frames: int) -> int:
+    """Samples per plane and frame kind that training draws from in a group of
+    ``frames`` frames: more in lossless groups of several frames, whose largest
+    networks train longer (``_train``)."""
+    if settings.max_error or frames <= 1:
+        return settings.train_samples
+    times, parts = LOSSLESS_SAMPLE_FACTOR
+    return settings.train_samples * times // parts
 
 
 def _mostly_intra(data: _GroupData) -> bool:
@@ -374,8 +405,9 @@ def fit_palette_nets(layout: Layout, dictionary, src: list[np.ndarray], src_idx:
         first, n, w, h, sx, sy, ioff, _, _, _ = (int(v) for v in tables.table[s])
         size = w * h
         rows = np.array([r >> sy for r in layout.slice_y[:-1]] + [h], np.int64)
-        cap = settings.train_samples + 1024
-        keep = int(min(1.0, settings.train_samples / max(size * len(src), 1)) * (1 << 32))
+        samples = _samples(settings, len(src))
+        cap = samples + 1024
+        keep = int(min(1.0, samples / max(size * len(src), 1)) * (1 << 32))
         patterns = np.zeros(cap, np.int64)
         targets = np.zeros(cap, np.int64)
         count = 0
