@@ -275,7 +275,9 @@ def _train(layout: Layout, data: _GroupData, settings: EncodeSettings,
     """``steps``: 0 for ``settings.train_steps`` (lossless: ``LOSSLESS_STEP_FACTOR``
     times as many, of as many times fewer rows, shared out by ``train.step_counts``
     in groups of several frames); else exactly that many for every net (lossless:
-    times the factor).
+    times the factor): the tiny model trained first in a mostly intra group
+    (``TINY_ALONE_STEPS``) keeps its short, even training, which is what keeps the
+    screen clip's encode fast.
 
     A group of one frame keeps the same steps for every net: it codes few samples,
     so the extra steps of its largest network cost more than they save (four
@@ -283,7 +285,7 @@ def _train(layout: Layout, data: _GroupData, settings: EncodeSettings,
     training time again)."""
     nets = []
     if data.datasets:
-        by_share = steps == 0 and settings.max_error == 0 and data.frames > 1
+        by_share = steps == 0 and _trains_longer(settings, data.frames)
         steps = steps or settings.train_steps
         batch = train.TrainSettings.batch
         if settings.max_error == 0:
@@ -332,11 +334,18 @@ def _group_data(layout: Layout, src: list[np.ndarray], rec: list[np.ndarray] | N
                       _population(layout, sum(intra), coded_shares, planes), planes, len(src))
 
 
+def _trains_longer(settings: EncodeSettings, frames: int) -> bool:
+    """Whether a group of ``frames`` frames shares its steps out by share
+    (``train.step_counts``) and draws ``LOSSLESS_SAMPLE_FACTOR`` times the samples:
+    lossless groups of several frames."""
+    return settings.max_error == 0 and frames > 1
+
+
 def _samples(settings: EncodeSettings, frames: int) -> int:
     """Samples per plane and frame kind that training draws from in a group of
-    ``frames`` frames: more in lossless groups of several frames, whose largest
-    networks train longer (``_train``)."""
-    if settings.max_error or frames <= 1:
+    ``frames`` frames, for the predictors and the palette networks alike (the
+    corpus figures of ``LOSSLESS_SAMPLE_FACTOR`` were measured so)."""
+    if not _trains_longer(settings, frames):
         return settings.train_samples
     times, parts = LOSSLESS_SAMPLE_FACTOR
     return settings.train_samples * times // parts
