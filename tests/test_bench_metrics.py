@@ -427,6 +427,41 @@ def test_cache_round_trip(tmp_path):
     assert cache.Cache(tmp_path / "c", read=False).get(material, need_memory=False) is None
 
 
+def test_short_calls_are_timed_again_and_the_fastest_counts(tmp_path, monkeypatch):
+    times = iter([0.3, 0.2])  # the repeats' seconds, after a first run of 0.5
+    seen = []
+
+    def fake_run_job(job, kind, isolated, workdir):
+        seen.append(job)
+        Path(job["coded"]).write_bytes(b"x")  # a repeat's own file, removed after
+        return {"bytes": 10, "encode_seconds": next(times), "encode_cpu_seconds": 0.1}
+
+    monkeypatch.setattr(runner, "run_job", fake_run_job)
+    job = {"coded": str(tmp_path / "a.fcv"), "decoded": str(tmp_path / "a.raw")}
+    Path(job["coded"]).write_bytes(b"first")
+    ctx = runner.Context(tmp_path, cache.Cache(None), isolated=False)
+    first = {"bytes": 10, "encode_seconds": 0.5, "encode_cpu_seconds": 0.4, "encode_mem": 7}
+    runner.retime(first, "encode", job, ctx)
+    assert (first["encode_seconds"], first["encode_cpu_seconds"]) == (0.2, 0.1)
+    assert first["encode_runs"] == runner.RETIME_RUNS == 3 and first["encode_mem"] == 7
+    assert all(j["coded"] != job["coded"] for j in seen)  # the first run's file is kept
+    assert Path(job["coded"]).read_bytes() == b"first"
+    assert not any(".retime" in p.name for p in tmp_path.iterdir())
+
+
+def test_a_repeat_of_another_size_is_not_used_and_long_calls_run_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "run_job", lambda job, kind, isolated, workdir: {
+        "bytes": 11, "encode_seconds": 0.1, "encode_cpu_seconds": 0.1})
+    job = {"coded": str(tmp_path / "a.fcv"), "decoded": str(tmp_path / "a.raw")}
+    ctx = runner.Context(tmp_path, cache.Cache(None), isolated=False)
+    short = {"bytes": 10, "encode_seconds": 0.5, "encode_cpu_seconds": 0.5}
+    runner.retime(short, "encode", job, ctx)
+    assert short["encode_seconds"] == 0.5 and "not used" in short["note"]
+    long = {"bytes": 10, "encode_seconds": 2.5, "encode_cpu_seconds": 2.5}
+    runner.retime(long, "encode", job, ctx)
+    assert long["encode_seconds"] == 2.5 and long["encode_runs"] == 1
+
+
 def test_mem_probe_measures_an_allocation():
     if not sys.platform.startswith("linux"):
         pytest.skip("VmHWM is Linux only")

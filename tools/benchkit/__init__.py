@@ -27,7 +27,8 @@ framecodec):
 
 Speed: encode and decode fps with one thread (always) and with all cores (--threads-all: PyAV
 thread_count 0 = auto, x265 default pools; per-frame image codecs code frames on a thread pool
-of one worker per core; framecodec jobs=1, threads=cores). Only the coding calls are timed.
+of one worker per core; framecodec jobs=1, threads=cores). Only the coding calls are timed;
+a call under 2 s runs up to three times (fresh children) and the fastest counts.
 Memory: each encode and each decode runs in a child process of its own (this script with
 --child); the child resets its peak RSS (/proc/self/clear_refs) once its inputs are loaded and
 reports peak RSS (VmHWM) minus the RSS at that moment. --in-process skips the children (and

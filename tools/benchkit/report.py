@@ -87,7 +87,8 @@ def methods_notes(mode: str, args, clips: Sequence[dict], rows: Sequence[Row],
         "Ratios are bytes / reference bytes on the same clip (TOTAL: sum over clips / sum of the "
         "reference over the same clips); ÷JPEG-LS(N) compares with JPEG-LS at NEAR = max_error. "
         "bits/sample = bytes*8 / samples of all planes. fps = frames / seconds spent in the encode "
-        "or decode calls only, one thread (ffv1/x264/x265 through PyAV's bundled FFmpeg, .mkv "
+        "or decode calls only (a call under 2 s is run up to three times in fresh processes "
+        "and the fastest run counts, for every codec alike), one thread (ffv1/x264/x265 through PyAV's bundled FFmpeg, .mkv "
         "files; jxl/png/jpegls/jpeg through imagecodecs, one codestream per frame or plane, "
         "sizes without any container). A packed RGB source (bgr0, rgb24, ...) is read as its "
         "planes (gbrp, exactly, as framecodec reads it); FFV1 and x264 take 8-bit RGB only "
@@ -132,7 +133,9 @@ def methods_notes(mode: str, args, clips: Sequence[dict], rows: Sequence[Row],
                  "(intra and inter) are encoded and decoded untimed first, once per run for "
                  "each kind of source (lossless or bounded, pixel format, depth), so that "
                  "numba's on-disk kernel cache is filled, and every decode child decodes two frames untimed before "
-                 "the timed decode (loading the cached kernels).")
+                 "the timed decode (loading the cached kernels); an encode child imports "
+                 "framecodec's encoder modules untimed (as the others' import av is), while "
+                 "loading its cached kernels stays in the encode timing.")
     lines.append("Frames: " + ", ".join(
         f"{c['name']} {c['frames']} ({c['width']}x{c['height']} {c['pix_fmt']})" for c in clips)
         + ".")

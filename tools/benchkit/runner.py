@@ -146,7 +146,9 @@ def measure(codec: Codec, point: Point, src: Source, raw: Path, threads: str, ct
            "coded": str(coded), "decoded": str(decoded)}
     try:
         enc = run_job(job, "encode", ctx.isolated, ctx.workdir)
+        retime(enc, "encode", job, ctx)
         dec = run_job(job, "decode", ctx.isolated, ctx.workdir)
+        retime(dec, "decode", job, ctx)
         want_ssim = threads == "1"
         metrics = evaluate(src, decoded, dec.pop("manifest"), dec.pop("problems", []),
                            point.bound, want_ssim)
@@ -160,6 +162,47 @@ def measure(codec: Codec, point: Point, src: Source, raw: Path, threads: str, ct
     m.setdefault("note", "")
     ctx.cache.put(material, m)
     return {**m, "cached": False}
+
+
+# A coding call shorter than this is timed again, up to RETIME_RUNS runs in all, and
+# the fastest run counts (every codec alike): on a shared machine a call of a few tenths
+# of a second swings by half between runs, a fastest of three much less.
+RETIME_UNDER_SECONDS = 2.0
+RETIME_RUNS = 3
+
+
+def retime(result: dict, kind: str, job: dict, ctx: Context) -> None:
+    """Time a short encode or decode (``result``, the first run's) again in fresh
+    children and keep the fastest run's wall and CPU seconds; everything else (bytes,
+    memory, the decoded frames) stays the first run's. A repeat writes its own files,
+    deleted after; a repeat whose encode differs in size is noted, not used."""
+    key = f"{kind}_seconds"
+    spent = result[key]
+    runs = 1
+    while spent < RETIME_UNDER_SECONDS and runs < RETIME_RUNS:
+        runs += 1
+        again = {**job, "decoded": _retime_path(job["decoded"])}
+        if kind == "encode":  # a decode repeat reads the first run's file
+            again["coded"] = _retime_path(job["coded"])
+        try:
+            rerun = run_job(again, kind, ctx.isolated, ctx.workdir)
+        finally:
+            for path in {again["coded"], again["decoded"]} - {job["coded"], job["decoded"]}:
+                Path(path).unlink(missing_ok=True)
+        if kind == "encode" and rerun.get("bytes") != result.get("bytes"):
+            result["note"] = _join(result.get("note", ""), "a timing repeat coded to "
+                                   f"{rerun.get('bytes')} bytes (not used)")
+            continue
+        spent += rerun[key]
+        if rerun[key] < result[key]:
+            result[key] = rerun[key]
+            result[f"{kind}_cpu_seconds"] = rerun.get(f"{kind}_cpu_seconds")
+    result[f"{kind}_runs"] = runs
+
+
+def _retime_path(path: str) -> str:
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.retime{p.suffix}"))  # the extension names the format
 
 
 WARM_UP_FRAMES = 12

@@ -53,6 +53,11 @@ class FramecodecCodec(Codec):
 
     def encode(self, job: dict, point: Point, mem: MemProbe) -> dict:
         import framecodec as fc
+        # the modules encode() imports on its first call (the encoder, PyAV's media
+        # layer), loaded untimed as the other codecs' ``import av`` is; numba's
+        # cached kernels still load inside the timing
+        importlib.import_module("framecodec.encoder.pipeline")
+        importlib.import_module("framecodec.io.media")
 
         threads = 1 if job["threads"] == "1" else job["cpu_count"]
         out = Path(job["coded"])
