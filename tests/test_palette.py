@@ -162,6 +162,32 @@ def test_fit_palette_matches_the_slow_reference(near, max_entries):
         assert fit.indices(f).tolist() == [owner[tuple(c)] for c in colours]
 
 
+@pytest.mark.parametrize("near", [0, 1])
+def test_fit_palette_of_mostly_still_frames_matches_the_slow_reference(near):
+    """Frames after the first are counted where they change: colours appear,
+    vanish from a frame and come back, and some frames do not change at all."""
+    rng = np.random.default_rng(11)
+    base = rng.integers(0, 256, (40, 3))
+    picture = base[rng.integers(0, 12, (30, 26))]
+    frames = []
+    for t in range(7):
+        if t in (2, 5):  # a still frame
+            pass
+        elif t == 4:  # the colours of frame 1's patch come back
+            picture[3:9, 4:10] = base[rng.integers(12, 20, (6, 6))]
+        else:
+            y, x = rng.integers(0, 24, 2)
+            picture[y:y + 6, x:x + 5] = base[rng.integers(0, 12 + 4 * t, (6, 5))]
+        frames.append([picture[..., c].astype(np.uint8).copy() for c in range(3)])
+    fit = palettes.fit_palette(frames, (0, 1, 2), 64, near)
+    entries, owner = naive.fit_palette(frames, (0, 1, 2), 64, near)
+    assert fit is not None and fit.entries.tolist() == [list(e) for e in entries]
+    for f in frames:
+        colours = np.stack([p.ravel() for p in f], 1).tolist()
+        assert fit.indices(f).tolist() == [owner[tuple(c)] for c in colours]
+    assert palettes.fit_palette(frames, (0, 1, 2), len(entries) - 1, 0) is None
+
+
 def test_a_gif_with_thousands_of_colours_is_coded_as_indices(tmp_path):
     """The GIF animation of samples/ has about 3,600 colours in a group: its
     dithered samples are costly one by one, its colours repeat exactly."""

@@ -100,20 +100,41 @@ def _frame_keys(frame_planes, planes) -> np.ndarray:
 
 def _count_colours(frames, planes, limit: int):
     """(sorted distinct colour keys, their counts, the first frame of each), or
-    None as soon as there are more than ``limit``."""
-    keys = np.zeros(0, np.uint64)
-    counts = np.zeros(0, np.int64)
-    first = np.zeros(0, np.int64)
+    None as soon as there are more than ``limit``.
+
+    After the first frame only the samples that changed are counted: the frame's
+    counts are the previous frame's plus its new colours there minus the old ones
+    (on a screen recording, a frame changes in a few percent of its samples, and
+    sorting every sample of every frame was most of the palette's cost)."""
+    keys = counts = first = frame_counts = previous = None
     for t, f in enumerate(frames):
-        k, c = np.unique(_frame_keys(f, planes), return_counts=True)
-        keys, inverse = np.unique(np.concatenate([keys, k]), return_inverse=True)
-        counts = np.bincount(inverse, np.concatenate([counts, c]),
-                             minlength=len(keys)).astype(np.int64)
-        seen = np.full(len(keys), t, np.int64)
-        seen[inverse[:len(first)]] = first
-        first = seen
+        now = _frame_keys(f, planes)
+        if previous is None:
+            keys, frame_counts = np.unique(now, return_counts=True)
+            frame_counts = frame_counts.astype(np.int64)
+            counts = np.zeros(len(keys), np.int64)
+            first = np.zeros(len(keys), np.int64)
+        else:
+            changed = now != previous
+            added, n_added = np.unique(now[changed], return_counts=True)
+            gone, n_gone = np.unique(previous[changed], return_counts=True)
+            new = added[~np.isin(added, keys, assume_unique=True)]
+            if len(new):
+                merged = np.concatenate([keys, new])
+                order = np.argsort(merged, kind="stable")
+                keys = merged[order]
+                counts = np.concatenate([counts, np.zeros(len(new), np.int64)])[order]
+                frame_counts = np.concatenate([frame_counts,
+                                               np.zeros(len(new), np.int64)])[order]
+                first = np.concatenate([first, np.full(len(new), t, np.int64)])[order]
+            frame_counts[np.searchsorted(keys, added)] += n_added
+            frame_counts[np.searchsorted(keys, gone)] -= n_gone
+        counts += frame_counts
+        previous = now
         if len(keys) > limit:
             return None
+    if keys is None:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return keys, counts, first
 
 
