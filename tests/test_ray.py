@@ -109,14 +109,21 @@ def test_results_come_in_job_order_whatever_order_they_finish(ray_local):
     for index, size in enumerate(sizes):
         jobs.append(GroupJob(index, at, frames[at:at + size], 0, info, FAST))
         at += size
-    executor = RayExecutor()
-    got = list(executor.run(iter(jobs)))
     want = list(LocalExecutor().run(iter(jobs)))
-    assert [r.index for r in got] == [0, 1, 2, 3]
-    assert [t.index for t in executor.timings] != [0, 1, 2, 3], "finished in order: no test"
-    assert [(r.header, r.payloads, r.bound) for r in got] == \
-        [(r.header, r.payloads, r.bound) for r in want]
-    executor.close()
+    # the order they finish in is the scheduler's affair (on a loaded machine a worker
+    # may start late and take the short groups only after the long one): a few tries,
+    # each coming out in job order with the same bytes, until one finished out of order
+    for attempt in range(4):
+        executor = RayExecutor()
+        got = list(executor.run(iter(jobs)))
+        executor.close()
+        assert [r.index for r in got] == [0, 1, 2, 3]
+        assert [(r.header, r.payloads, r.bound) for r in got] == \
+            [(r.header, r.payloads, r.bound) for r in want]
+        if [t.index for t in executor.timings] != [0, 1, 2, 3]:
+            break
+    else:
+        pytest.fail("every try finished in job order: nothing tested")
     assert ray_local.is_initialized()  # it joined the instance, so it leaves it running
 
 
