@@ -113,7 +113,7 @@ def test_results_come_in_job_order_whatever_order_they_finish(ray_local):
     # the order they finish in is the scheduler's affair (on a loaded machine a worker
     # may start late and take the short groups only after the long one): a few tries,
     # each coming out in job order with the same bytes, until one finished out of order
-    for attempt in range(4):
+    for _ in range(4):
         executor = RayExecutor()
         got = list(executor.run(iter(jobs)))
         executor.close()
