@@ -312,7 +312,9 @@ def mean_bits(net: FloatNet, feats, seqs, targets, *, bit_depth: int) -> float:
     if targets.shape[0] == 0:
         return 0.0
     step = max(1, targets.shape[0] // MEAN_BITS_SAMPLE)
-    feats, seqs, targets = feats[::step], seqs[::step], targets[::step]
+    # targets contiguous whatever the step: one compiled kernel (numba specialises
+    # on layout) instead of two to load in every process
+    feats, seqs, targets = feats[::step], seqs[::step], np.ascontiguousarray(targets[::step])
     sizes = net.sizes
     batch = min(MEAN_BITS_ROWS, targets.shape[0])
     acts = np.zeros((int(sizes.sum()), batch), np.float32)

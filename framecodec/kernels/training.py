@@ -377,14 +377,21 @@ def _slot_grad(acts, deltas, a_out, n_slots, targets, n):
 @inline
 def _load_rows(rows, net, order, n, n_in, n_seq, inv_scale, acts, seqs, targets):
     """Rows ``order[:n]`` of set ``net``: inputs scaled into acts, sequential
-    features scaled into seqs, targets as they are."""
+    features scaled into seqs, targets as they are.
+
+    The rows are drawn at random from a set of megabytes, so most miss the
+    cache. The targets are read first, in a loop so short that the CPU has
+    the misses of dozens of rows in flight at once (a row is 32 bytes at 8
+    bits); the features then come from cache. Reading each row whole kept only
+    a few misses in flight: training took 1.3 to 1.6 times as long."""
+    for r in range(n):
+        targets[r] = rows[net, order[r], n_in + n_seq]
     for r in range(n):
         row = order[r]
         for k in range(n_in):
             acts[k, r] = rows[net, row, k] * inv_scale
         for k in range(n_seq):
             seqs[k, r] = rows[net, row, n_in + k] * inv_scale
-        targets[r] = rows[net, row, n_in + n_seq]
 
 
 @float_kernel
