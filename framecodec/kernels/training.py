@@ -383,7 +383,7 @@ def _load_rows(rows, net, order, n, n_in, n_seq, inv_scale, acts, seqs, targets)
     cache. The targets are read first, in a loop so short that the CPU has
     the misses of dozens of rows in flight at once (a row is 32 bytes at 8
     bits); the features then come from cache. Reading each row whole kept only
-    a few misses in flight: training took 1.3 to 1.6 times as long."""
+    a few misses in flight: training took 1.2 to 1.6 times as long."""
     for r in range(n):
         targets[r] = rows[net, order[r], n_in + n_seq]
     for r in range(n):
