@@ -173,9 +173,10 @@ RETIME_RUNS = 3
 
 def retime(result: dict, kind: str, job: dict, ctx: Context) -> None:
     """Time a short encode or decode (``result``, the first run's) again (in fresh
-    children unless --in-process) and keep the fastest run's wall and CPU seconds; everything else (bytes,
-    memory, the decoded frames) stays the first run's. A repeat writes its own files,
-    deleted after; a repeat whose encode differs in size is noted, not used."""
+    children unless --in-process) and keep the fastest run's wall and CPU seconds;
+    everything else (bytes, memory, the decoded frames) stays the first run's. A
+    repeat writes its own files, deleted after; a repeat whose encode differs in
+    size is noted, not used."""
     key = f"{kind}_seconds"
     spent = result[key]
     runs = 1
