@@ -48,13 +48,15 @@ class NaiveRangeEncoder:
             self.range <<= 8
             self._shift_low()
 
-    def signed(self, probs, base, v, sign_ctx, max_exp, zero_ctx=None):
+    def signed(self, probs, base, v, sign_ctx, max_exp, zero_ctx=None, sign_model=None):
         """Exp-Golomb binarisation of kernels/symbols.py (zero flag at ``zero_ctx``,
-        by default the set's first model)."""
+        by default the set's first model; sign at ``sign_model``, by default the
+        set's model for ``sign_ctx``)."""
         self.bit(probs, base if zero_ctx is None else zero_ctx, 1 if v == 0 else 0)
         if v == 0:
             return
-        self.bit(probs, base + 1 + sign_ctx, 1 if v < 0 else 0)
+        self.bit(probs, base + 1 + sign_ctx if sign_model is None else sign_model,
+                 1 if v < 0 else 0)
         a = abs(v)
         e = a.bit_length() - 1
         for i in range(e):
@@ -266,12 +268,17 @@ def activity_level(coded: np.ndarray, x: int, y: int, ys: int) -> int:
     return 0 if a == 0 else 1 if a <= 2 else 2 if a <= 7 else 3
 
 
+def sign3(v: int) -> int:
+    return 0 if v < 0 else 1 if v == 0 else 2
+
+
 def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets, probs,
-                 y0, y1, inter, skip, log2u, nux, bd, near, levels=4):
+                 y0, y1, inter, skip, log2u, nux, bd, near, levels=4, fine=True):
     """Code plane-0 rows [y0, y1) and the matching rows of the other planes, sample by
     sample (FORMAT.md 6.5); returns the reconstruction as Planes. ``nets[p]`` is an
     IntNet, ``probs[p]`` its plane's adaptive models (changed in place); ``levels``
-    activity levels per bucket (1 before format 2.3)."""
+    activity levels per bucket (1 before format 2.3); ``fine``: zero flags by
+    eighths and signs by the neighbours' signs (format 2.6, several frames)."""
     size = int(geom[-1, 0] + geom[-1, 1] * geom[-1, 2])
     rec, err = Planes(np.zeros(size, np.int64), geom), Planes(np.zeros(size, np.int64), geom)
     coded = Planes(np.zeros(size, np.int64), geom)  # v of each coded sample, 0 if skipped
@@ -305,8 +312,17 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
                     v = (e + near) // step if e >= 0 else -((near - e) // step)
                     r = min(max(pred + v * step, 0), maxval)
                 quarter = ((mu + 8) & 15) >> 2
-                zero_ctx = 64 * 37 + bucket * 4 + quarter if near == 0 else bucket * 37
-                coder.signed(probs[p], bucket * 37, v, quarter, bd - 1, zero_ctx)
+                zero_ctx, sign_model = bucket * 37, bucket * 37 + 1 + quarter
+                if near == 0 and fine:
+                    zero_ctx = 64 * 37 + bucket * 8 + (((mu + 8) & 15) >> 1)
+                elif near == 0:
+                    zero_ctx = 64 * 37 + bucket * 4 + quarter
+                if fine:
+                    w_sign = sign3(coded[p][y, x - 1] if x > 0 else 0)
+                    n_sign = sign3(coded[p][y - 1, x] if y > ys else 0)
+                    sign_model = 64 * 37 + 64 * 8 + (bucket * 4 + quarter) * 9 \
+                        + 3 * w_sign + n_sign
+                coder.signed(probs[p], bucket * 37, v, quarter, bd - 1, zero_ctx, sign_model)
                 coded[p][y, x] = v
                 rec[p][y, x] = r
                 err[p][y, x] = r - base

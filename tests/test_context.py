@@ -93,10 +93,11 @@ def _network(rng, n_in, n_seq, thresholds):
 ])
 @pytest.mark.parametrize("inter", [False, True])
 @pytest.mark.parametrize("near", [0, 2])
-@pytest.mark.parametrize("levels", [1, 4])
-def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, levels):
+@pytest.mark.parametrize("levels, fine", [(1, False), (4, False), (1, True), (4, True)])
+def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, levels, fine):
     """One slice coded by the kernel and by the sample-by-sample oracle: same bytes,
-    with the activity contexts of format 2.3 (4 levels) and without (1)."""
+    with the activity contexts of format 2.3 (4 levels) and without (1), with the
+    eighths and neighbours' signs of 2.6 (``fine``) and without."""
     rng = np.random.default_rng(7 * inter + near + len(pix_fmt))
     layout = Layout(VideoInfo(19, 14, pix_fmt, Fraction(25), Fraction(1, 25)), log2_block, 1)
     ref = rng.integers(0, 256, layout.size).astype(np.uint16)
@@ -117,7 +118,7 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
     def run(st, buf):
         fc._code_slice(True, src, rec, ref, err, layout.geom, layout.n_planes, 0,
                        layout.info.height, inter, skip, layout.log2_unit, layout.nux,
-                       np.concatenate(flats), offsets, probs, 8, near, levels, st, buf,
+                       np.concatenate(flats), offsets, probs, 8, near, levels, fine, st, buf,
                        np.full(layout.n_planes, -1, np.int64), np.zeros((1, 10), np.int64),
                        np.zeros(4, np.int64), np.zeros((1, pk.N_PATTERNS, pk.N_CAND), np.int64),
                        none, none.copy(), none.copy(), pal_probs, np.zeros((1, 0), np.int32))
@@ -129,7 +130,7 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
     want = naive.encode_slice(oracle, naive.Planes(src, layout.geom),
                               naive.Planes(ref, layout.geom), layout.geom, nets, oracle_probs, 0,
                               layout.info.height, inter, skip, layout.log2_unit, layout.nux, 8,
-                              near, levels)
+                              near, levels, fine)
     assert data == oracle.finish()
     assert all(np.array_equal(a, b) for a, b in zip(naive.Planes(rec, layout.geom).planes,
                                                     want.planes))

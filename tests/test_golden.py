@@ -116,3 +116,20 @@ def test_activity_levels_follow_the_version_and_the_group_length():
     assert header.activity_levels == ACTIVITY_LEVELS
     assert dataclasses.replace(header, frame_count=1).activity_levels == 1
     assert dataclasses.replace(header, version=(2, 2)).activity_levels == 1
+
+
+def test_fine_contexts_follow_the_version_and_the_group_length():
+    """FORMAT.md 6.5.5: zero flags by eighths and signs by the neighbours' signs from
+    version 2.6 in groups of two or more frames; not before 2.6, nor in a group of one
+    frame (whose file still decodes to its planes: the compat vectors of 2.5)."""
+    import dataclasses
+
+    from framecodec.coding.decoder import read_group_header
+    from framecodec.format.container import FcvReader
+
+    with FcvReader(vectors.HERE / "multigroup-audio.fcv") as reader:
+        header = read_group_header(reader, 0)[0]
+    assert header.version >= (2, 6) and header.frame_count == 2
+    assert header.fine_contexts
+    assert not dataclasses.replace(header, frame_count=1).fine_contexts
+    assert not dataclasses.replace(header, version=(2, 5)).fine_contexts

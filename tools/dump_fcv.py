@@ -63,7 +63,7 @@ HEAD_FIELDS = [  # FORMAT.md 3: (name, struct code)
     ("source_format_length", "B"),
 ]
 VERSION_MAJOR = 2
-NEWEST = (2, 5)  # the version this reader was written for: assumed without a HEAD
+NEWEST = (2, 6)  # the version this reader was written for: assumed without a HEAD
 # FORMAT.md 2.7: hash layout code -> (name, the stream formats it fits; None: any)
 HASH_LAYOUTS = {
     0: ("planar", None), 1: ("rgb24", {"gbrp"}), 2: ("bgr24", {"gbrp"}),

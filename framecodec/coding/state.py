@@ -202,12 +202,13 @@ class GroupState:
         pal_recent = self.ctx.pal_recent
         pal = self.pal
         levels = self.header.activity_levels
+        fine = self.header.fine_contexts
 
         def run(s: int, ref: np.ndarray, st, buf) -> None:
             fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
                            lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
-                           offsets, probs[s], lay.bit_depth, self.header.max_error, levels, st,
-                           buf, pal.role, pal.table, pal.entries, pal.luts, src_idx, idx,
+                           offsets, probs[s], lay.bit_depth, self.header.max_error, levels, fine,
+                           st, buf, pal.role, pal.table, pal.entries, pal.luts, src_idx, idx,
                            ref_idx, pal_probs[s], pal_recent[s])
 
         if encode:

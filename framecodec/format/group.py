@@ -31,6 +31,7 @@ SLICE_STARTS_VERSION = (2, 1)  # the first version whose headers say where slice
 RECENT_VERSION = (2, 2)  # the first whose palette escapes may come from a recency list
 ACTIVITY_VERSION = (2, 3)  # the first whose coding contexts see the neighbours' residuals
 WARM_UP_VERSION = (2, 5)  # the first whose adaptive models adapt faster while young
+FINE_VERSION = (2, 6)  # the first whose zero flags see eighths, signs the neighbours' signs
 
 
 @dataclass
@@ -62,6 +63,12 @@ class GroupHeader:
         if tuple(self.version) < ACTIVITY_VERSION or self.frame_count == 1:
             return 1
         return ACTIVITY_LEVELS
+
+    @property
+    def fine_contexts(self) -> bool:
+        """Whether lossless zero flags see eighths and signs the neighbours' signs
+        (6.5.4): from 2.6, in groups of several frames, as the activity levels."""
+        return tuple(self.version) >= FINE_VERSION and self.frame_count > 1
 
     @property
     def warm_up(self) -> bool:

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Signed integers as adaptive binary decisions (FFV1-style binarisation).
 
-A value v is coded as: a zero flag (at +0 of the set, or in a context of the
-caller's choosing: ``_enc_value``); if not zero, a sign and the magnitude
+A value v is coded as: a zero flag (at +0 of the set, or in a model of the
+caller's choosing: ``_enc_value``); if not zero, a sign (+1..+4 by ``sign_ctx``,
+or in a model of the caller's choosing) and the magnitude
 a = |v| >= 1 as an Exp-Golomb code whose every bit has its own adaptive
 context: e = floor(log2 a) in truncated unary (at most ``max_exp`` ones), then
 the e bits of a below its leading one, most significant first. One
@@ -25,22 +26,23 @@ _SIGN, _EXP, _MANT = 1, 5, 21
 
 @kernel
 def _enc_signed(st, buf, probs, base, v, sign_ctx, max_exp):
-    _enc_value(st, buf, probs, base, base, v, sign_ctx, max_exp)
+    _enc_value(st, buf, probs, base, base + _SIGN + sign_ctx, base, v, max_exp)
 
 
 @kernel
 def _dec_signed(st, buf, probs, base, sign_ctx, max_exp):
-    return _dec_value(st, buf, probs, base, base, sign_ctx, max_exp)
+    return _dec_value(st, buf, probs, base, base + _SIGN + sign_ctx, base, max_exp)
 
 
 @inline
-def _enc_value(st, buf, probs, zero_ctx, base, v, sign_ctx, max_exp):
-    """``_enc_signed`` with the zero flag in a context of the caller's choosing."""
+def _enc_value(st, buf, probs, zero_ctx, sign_model, base, v, max_exp):
+    """``_enc_signed`` with the zero flag and the sign in models of the caller's
+    choosing (samples: FORMAT.md 6.5.5)."""
     if v == 0:
         _enc_bit(st, buf, probs, zero_ctx, 1)
         return
     _enc_bit(st, buf, probs, zero_ctx, 0)
-    _enc_bit(st, buf, probs, base + _SIGN + sign_ctx, 1 if v < 0 else 0)
+    _enc_bit(st, buf, probs, sign_model, 1 if v < 0 else 0)
     a = -v if v < 0 else v
     e = 0
     while (a >> (e + 1)) != 0:
@@ -54,10 +56,10 @@ def _enc_value(st, buf, probs, zero_ctx, base, v, sign_ctx, max_exp):
 
 
 @inline
-def _dec_value(st, buf, probs, zero_ctx, base, sign_ctx, max_exp):
+def _dec_value(st, buf, probs, zero_ctx, sign_model, base, max_exp):
     if _dec_bit(st, buf, probs, zero_ctx):
         return np.int64(0)
-    negative = _dec_bit(st, buf, probs, base + _SIGN + sign_ctx)
+    negative = _dec_bit(st, buf, probs, sign_model)
     e = 0
     while e < max_exp and _dec_bit(st, buf, probs, base + _EXP + min(e, 15)):
         e += 1
@@ -68,13 +70,12 @@ def _dec_value(st, buf, probs, zero_ctx, base, sign_ctx, max_exp):
 
 
 @inline
-def _dec_value_local(code, rng, pos, buf, probs, zero_ctx, base, sign_ctx, max_exp):
+def _dec_value_local(code, rng, pos, buf, probs, zero_ctx, sign_model, base, max_exp):
     """``_dec_value`` on a local decoder state: returns (value, code, range, position)."""
     zero, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs, zero_ctx)
     if zero:
         return np.int64(0), code, rng, pos
-    negative, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs,
-                                              base + _SIGN + sign_ctx)
+    negative, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs, sign_model)
     e = 0
     while e < max_exp:
         more, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs,
