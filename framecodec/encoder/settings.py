@@ -127,7 +127,7 @@ KEYS = {
               "layer); [0, 0] chooses per group between [16, 8] and [32, 16]",
     "train_steps": "training steps per group, of 1024 rows each (lossless: twice as many "
                    "steps of 512 rows, and in groups of several frames each network's 0.5 "
-                   "to 2 times that by the share of the group it codes)",
+                   "to 2.6 times that by the share of the group it codes)",
     "train_samples": "samples per plane and frame kind that training draws from (lossless "
                      "groups of several frames: 5/3 as many)",
     "bounded_starts": "near-lossless only: random starts the networks are trained from, "
