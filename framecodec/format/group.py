@@ -67,7 +67,7 @@ class GroupHeader:
     @property
     def fine_contexts(self) -> bool:
         """Whether lossless zero flags see eighths and signs the neighbours' signs
-        (6.5.4): from 2.6, in groups of several frames, as the activity levels."""
+        (6.5.5): from 2.6, in groups of several frames, as the activity levels."""
         return tuple(self.version) >= FINE_VERSION and self.frame_count > 1
 
     @property

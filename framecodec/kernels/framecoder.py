@@ -46,7 +46,7 @@ CODING_CONTEXTS = MAX_BUCKETS * ACTIVITY_LEVELS  # context sets of a plane
 # signs of the neighbours' residuals v_W and v_N (3 x 3 NEIGHBOUR_SIGNS): a
 # network evaluated a row at a time cannot see W's miss, and misses lean the
 # same way where the prediction is locally off (development corpus: lossless
-# -0.5 %, bound 1 -0.9 %).
+# -0.54 %, bound 1 -0.68 %).
 EIGHTHS = 8
 NEIGHBOUR_SIGNS = 9
 ZERO_CONTEXTS = CODING_CONTEXTS * SET_SIZE  # lossless zero flags by context and fraction
