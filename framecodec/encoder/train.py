@@ -188,7 +188,7 @@ def batch_sizes(populations: list[int], batch: int) -> list[int]:
 # A network's steps: STEP_SHARE_SCALE * sqrt(its share of the group's samples) times
 # the steps asked for, at least MIN_STEP_FACTOR of them (and so at most 2.6 times).
 STEP_SHARE_SCALE = 2.6
-MIN_STEP_FACTOR, MAX_STEP_FACTOR = 0.5, 2.6
+MIN_STEP_FACTOR = 0.5
 
 
 def step_counts(populations: list[int], steps: int) -> list[int]:
@@ -214,8 +214,8 @@ def step_counts(populations: list[int], steps: int) -> list[int]:
     total = sum(populations)
     if total <= 0:
         return [steps] * len(populations)
-    return [max(1, round(steps * min(MAX_STEP_FACTOR, max(
-        MIN_STEP_FACTOR, STEP_SHARE_SCALE * math.sqrt(n / total))))) for n in populations]
+    return [max(1, round(steps * max(MIN_STEP_FACTOR, STEP_SHARE_SCALE * math.sqrt(n / total))))
+            for n in populations]
 
 
 def fit_many(datasets: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, bit_depth: int,

@@ -151,7 +151,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
             k += 1
             pred = base + ((mu + half_one) >> MU_FRAC)
             pred = 0 if pred < 0 else (maxval if pred > maxval else pred)
-            sign_ctx = ((mu + half_one) & (one - 1)) >> (MU_FRAC - 2)
+            fraction16 = (mu + half_one) & (one - 1)  # where the centre lies in its sample
+            sign_ctx = fraction16 >> (MU_FRAC - 2)
             cset = _bucket_fast(net, ls, lut, lo, span)
             if levels > 1:
                 cset = cset * levels + _activity_level(abs(left) + abs(above[x]))
@@ -162,7 +163,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
             sign_model = cbase + 1 + sign_ctx
             if near == 0:
                 zero_ctx = ZERO_CONTEXTS + cset * fraction + (
-                    ((mu + half_one) & (one - 1)) >> (MU_FRAC - 3) if fine else sign_ctx)
+                    fraction16 >> (MU_FRAC - 3) if fine else sign_ctx)
             if fine:
                 sign_model = SIGN_CONTEXTS + (cset * QUARTERS + sign_ctx) * NEIGHBOUR_SIGNS \
                     + 3 * _sign3(left) + _sign3(above[x])
