@@ -6,6 +6,65 @@ from __future__ import annotations
 import numpy as np
 
 
+def adapt(probs, ctx, bit):
+    """FORMAT.md 6.1: both estimates a step towards ``bit``, longer while young."""
+    seen, rates = int(probs[ctx, 2]), int(probs[ctx, 3])
+    fast_shift = min(rates & 15, (seen + 1).bit_length())
+    slow_shift = min(rates >> 4, (seen + 1).bit_length())
+    if bit:
+        probs[ctx, 0] += (65536 - probs[ctx, 0]) >> fast_shift
+        probs[ctx, 1] += (65536 - probs[ctx, 1]) >> slow_shift
+    else:
+        probs[ctx, 0] -= probs[ctx, 0] >> fast_shift
+        probs[ctx, 1] -= probs[ctx, 1] >> slow_shift
+    probs[ctx, 2] = min(seen + 1, 255)
+
+
+# Mixing (FORMAT.md 6.5.6), from the spec's definitions
+KNOTS = [22, 36, 60, 98, 162, 267, 439, 720, 1179, 1921, 3108, 4971, 7812, 11955, 17625,
+         24743, 32768, 40793, 47911, 53581, 57724, 60565, 62428, 63615, 64357, 64816, 65097,
+         65269, 65374, 65438, 65476, 65500, 65514]
+
+
+def squash(x: int) -> int:
+    x = min(max(x, -2047), 2047)
+    w, j = x & 127, (x >> 7) + 16
+    return (KNOTS[j] * (128 - w) + KNOTS[j + 1] * w + 64) >> 7
+
+
+def _stretch() -> list[int]:
+    out = []
+    for q in range(4096):
+        out.append(next((x for x in range(-2047, 2048) if squash(x) >> 4 >= q), 2047))
+    return out
+
+
+STRETCH = _stretch()
+
+
+def _exp_table() -> dict[int, int]:
+    e = {0: 1 << 20}
+    for ls in range(1, 161):
+        e[ls] = (e[ls - 1] * 61565 + 32768) >> 16
+    for ls in range(-1, -65, -1):
+        e[ls] = (e[ls + 1] * 69763 + 32768) >> 16
+    return e
+
+
+E = _exp_table()
+
+
+def network_probs(near: int, ls: int, mu: int) -> tuple[int, int]:
+    """The stretched network probabilities of a zero and of a negative residual."""
+    ls = min(max(ls, -64), 160)
+    h, d = 8 * (2 * near + 1), ((mu + 8) & 15) - 8
+    upper = squash(((h - d) * E[ls]) >> 16)
+    lower = squash(((-h - d) * E[ls]) >> 16)
+    zero = min(max(upper - lower, 1), 65535)
+    neg = min(max((lower << 16) // (lower + 65536 - upper), 1), 65535)
+    return STRETCH[zero >> 4], STRETCH[neg >> 4]
+
+
 class NaiveRangeEncoder:
     """The binary coder of kernels/rangecoder.py, written plainly."""
 
@@ -29,34 +88,51 @@ class NaiveRangeEncoder:
 
     def bit(self, probs, ctx, bit):
         """A model is (fast, slow, seen, fast rate | slow rate << 4): FORMAT.md 6.1."""
-        p = (int(probs[ctx, 0]) + int(probs[ctx, 1])) >> 1
+        self.code((int(probs[ctx, 0]) + int(probs[ctx, 1])) >> 1, bit)
+        adapt(probs, ctx, bit)
+
+    def code(self, p, bit):
+        """``bit`` with probability ``p`` (2^-16) that it is 1."""
         bound = (self.range >> 16) * p
-        seen, rates = int(probs[ctx, 2]), int(probs[ctx, 3])
-        fast_shift = min(rates & 15, (seen + 1).bit_length())
-        slow_shift = min(rates >> 4, (seen + 1).bit_length())
         if bit:
             self.range = bound
-            probs[ctx, 0] += (65536 - probs[ctx, 0]) >> fast_shift
-            probs[ctx, 1] += (65536 - probs[ctx, 1]) >> slow_shift
         else:
             self.low += bound
             self.range -= bound
-            probs[ctx, 0] -= probs[ctx, 0] >> fast_shift
-            probs[ctx, 1] -= probs[ctx, 1] >> slow_shift
-        probs[ctx, 2] = min(seen + 1, 255)
         while self.range < (1 << 24):
             self.range <<= 8
             self._shift_low()
 
-    def signed(self, probs, base, v, sign_ctx, max_exp, zero_ctx=None, sign_model=None):
+    def mixed_bit(self, probs, ctx, mixer, xn, bit):
+        """A bit of model ``ctx`` mixed with the network's stretched probability ``xn``
+        by the mixer whose weights are model ``mixer``'s two estimates (FORMAT.md 6.5.6)."""
+        xa = STRETCH[(int(probs[ctx, 0]) + int(probs[ctx, 1])) >> 1 >> 4]
+        wa, wn = int(probs[mixer, 0]), int(probs[mixer, 1])
+        p = min(max(squash((wa * xa + wn * xn) >> 16), 32), 65504)
+        self.code(p, bit)
+        adapt(probs, ctx, bit)
+        err = (bit << 16) - p
+        probs[mixer, 0] = min(max(wa + ((xa * err * 24) >> 20), -(1 << 24)), 1 << 24)
+        probs[mixer, 1] = min(max(wn + ((xn * err * 24) >> 20), -(1 << 24)), 1 << 24)
+
+    def signed(self, probs, base, v, sign_ctx, max_exp, zero_ctx=None, sign_model=None,
+               mixers=None, net=None):
         """Exp-Golomb binarisation of kernels/symbols.py (zero flag at ``zero_ctx``,
         by default the set's first model; sign at ``sign_model``, by default the
-        set's model for ``sign_ctx``)."""
-        self.bit(probs, base if zero_ctx is None else zero_ctx, 1 if v == 0 else 0)
+        set's model for ``sign_ctx``); with ``mixers`` (zero's, sign's), both mixed
+        with the network's stretched probabilities ``net`` (zero's, sign's)."""
+        zero_ctx = base if zero_ctx is None else zero_ctx
+        sign_model = base + 1 + sign_ctx if sign_model is None else sign_model
+        if mixers is None:
+            self.bit(probs, zero_ctx, 1 if v == 0 else 0)
+        else:
+            self.mixed_bit(probs, zero_ctx, mixers[0], net[0], 1 if v == 0 else 0)
         if v == 0:
             return
-        self.bit(probs, base + 1 + sign_ctx if sign_model is None else sign_model,
-                 1 if v < 0 else 0)
+        if mixers is None:
+            self.bit(probs, sign_model, 1 if v < 0 else 0)
+        else:
+            self.mixed_bit(probs, sign_model, mixers[1], net[1], 1 if v < 0 else 0)
         a = abs(v)
         e = a.bit_length() - 1
         for i in range(e):
@@ -273,12 +349,13 @@ def sign3(v: int) -> int:
 
 
 def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets, probs,
-                 y0, y1, inter, skip, log2u, nux, bd, near, levels=4, fine=True):
+                 y0, y1, inter, skip, log2u, nux, bd, near, levels=4, fine=True, mixing=False):
     """Code plane-0 rows [y0, y1) and the matching rows of the other planes, sample by
     sample (FORMAT.md 6.5); returns the reconstruction as Planes. ``nets[p]`` is an
     IntNet, ``probs[p]`` its plane's adaptive models (changed in place); ``levels``
     activity levels per bucket (1 before format 2.3); ``fine``: zero flags by
-    eighths and signs by the neighbours' signs (format 2.6, several frames)."""
+    eighths and signs by the neighbours' signs (format 2.6, several frames);
+    ``mixing``: zero flags and signs mixed with the network's (format 2.7, the flag)."""
     size = int(geom[-1, 0] + geom[-1, 1] * geom[-1, 2])
     rec, err = Planes(np.zeros(size, np.int64), geom), Planes(np.zeros(size, np.int64), geom)
     coded = Planes(np.zeros(size, np.int64), geom)  # v of each coded sample, 0 if skipped
@@ -322,7 +399,12 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
                     n_sign = sign3(coded[p][y - 1, x] if y > ys else 0)
                     sign_model = 64 * 37 + 64 * 8 + (bucket * 4 + quarter) * 9 \
                         + 3 * w_sign + n_sign
-                coder.signed(probs[p], bucket * 37, v, quarter, bd - 1, zero_ctx, sign_model)
+                mixers = net = None
+                if mixing:
+                    mixers = (5184 + 2 * bucket, 5184 + 2 * bucket + 1)
+                    net = network_probs(near, ls, mu)
+                coder.signed(probs[p], bucket * 37, v, quarter, bd - 1, zero_ctx, sign_model,
+                             mixers, net)
                 coded[p][y, x] = v
                 rec[p][y, x] = r
                 err[p][y, x] = r - base

@@ -20,6 +20,7 @@ from framecodec.format.layout import Layout
 from framecodec.format.model import IntNet
 from framecodec.frames import VideoInfo
 from framecodec.kernels import framecoder as fc
+from framecodec.kernels import mixer as mx
 from framecodec.kernels import palette as pk
 from framecodec.kernels import rangecoder as rc
 from framecodec.kernels.context import MAX_ROW_FEATURES, MAX_SEQ, _row_features, _sequential, \
@@ -93,11 +94,15 @@ def _network(rng, n_in, n_seq, thresholds):
 ])
 @pytest.mark.parametrize("inter", [False, True])
 @pytest.mark.parametrize("near", [0, 2])
-@pytest.mark.parametrize("levels, fine", [(1, False), (4, False), (1, True), (4, True)])
-def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, levels, fine):
+@pytest.mark.parametrize("levels, fine, mixing", [
+    (1, False, False), (4, False, False), (1, True, False), (4, True, False),
+    (1, False, True), (4, True, True)])
+def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, levels, fine,
+                                         mixing):
     """One slice coded by the kernel and by the sample-by-sample oracle: same bytes,
     with the activity contexts of format 2.3 (4 levels) and without (1), with the
-    eighths and neighbours' signs of 2.6 (``fine``) and without."""
+    eighths and neighbours' signs of 2.6 (``fine``) and without, with the mixing of
+    2.7 and without."""
     rng = np.random.default_rng(7 * inter + near + len(pix_fmt))
     layout = Layout(VideoInfo(19, 14, pix_fmt, Fraction(25), Fraction(1, 25)), log2_block, 1)
     ref = rng.integers(0, 256, layout.size).astype(np.uint16)
@@ -110,6 +115,7 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
     flats = [n.flat for n in nets]
     offsets = np.cumsum([0] + [f.shape[0] for f in flats]).astype(np.int64)
     probs = rc.new_probs((layout.n_planes, fc.SAMPLE_CONTEXTS))
+    mx.start_mixers(probs, fc.MIXERS)
     rec = np.zeros(layout.size, np.uint16)
     err = np.zeros(layout.size, np.int64)
     pal_probs = rc.new_probs((1, pk.PALETTE_CONTEXTS))
@@ -118,7 +124,8 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
     def run(st, buf):
         fc._code_slice(True, src, rec, ref, err, layout.geom, layout.n_planes, 0,
                        layout.info.height, inter, skip, layout.log2_unit, layout.nux,
-                       np.concatenate(flats), offsets, probs, 8, near, levels, fine, st, buf,
+                       np.concatenate(flats), offsets, probs, 8, near, levels, fine, mixing,
+                       mx.network_table(near), st, buf,
                        np.full(layout.n_planes, -1, np.int64), np.zeros((1, 10), np.int64),
                        np.zeros(4, np.int64), np.zeros((1, pk.N_PATTERNS, pk.N_CAND), np.int64),
                        none, none.copy(), none.copy(), pal_probs, np.zeros((1, 0), np.int32))
@@ -127,10 +134,12 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
     oracle = naive.NaiveRangeEncoder()
     oracle_probs = [rc.new_probs(fc.SAMPLE_CONTEXTS).astype(np.int64)
                     for _ in range(layout.n_planes)]
+    for models in oracle_probs:  # the mixers' start weights, FORMAT.md 5.3
+        models[5184:, 0], models[5184:, 1] = 26214, 39322
     want = naive.encode_slice(oracle, naive.Planes(src, layout.geom),
                               naive.Planes(ref, layout.geom), layout.geom, nets, oracle_probs, 0,
                               layout.info.height, inter, skip, layout.log2_unit, layout.nux, 8,
-                              near, levels, fine)
+                              near, levels, fine, mixing)
     assert data == oracle.finish()
     assert all(np.array_equal(a, b) for a, b in zip(naive.Planes(rec, layout.geom).planes,
                                                     want.planes))
@@ -138,3 +147,24 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
     if near == 0 and not inter:  # (skipped inter samples copy the reference instead)
         assert np.array_equal(rec, src)
     assert SET_SIZE == 37
+
+
+def test_mixer_tables_match_the_spec_oracle():
+    """squash, stretch and the network table of the kernels (mixer.py) against the
+    oracle's, written from FORMAT.md 6.5.6, for every entry."""
+    assert [mx.squash_py(x) for x in range(-2100, 2100)] == \
+        [naive.squash(x) for x in range(-2100, 2100)]
+    assert mx.STRETCH.tolist() == naive.STRETCH
+    for near in (0, 1, 3):
+        table = mx.network_table(near)
+        for ls in range(mx.LS_MIN - 3, mx.LS_MAX + 4, 7):
+            for f in range(16):
+                row = mx._network_index.py_func(ls, f)
+                assert tuple(table[row]) == naive.network_probs(near, ls, f - 8 + 16 * 5)
+    # a zero is likelier the nearer the centre lies to the prediction and the narrower
+    # the logistic; a negative residual likelier with the centre below the prediction
+    zero = mx.network_table(0)[:, mx.ZERO].reshape(mx.LS_SPAN, 16)
+    assert zero[0, 8] > zero[100, 8] > zero[200, 8]
+    assert zero[60, 8] > zero[60, 0]
+    sign = mx.network_table(0)[:, mx.SIGN].reshape(mx.LS_SPAN, 16)
+    assert sign[60, 1] > 0 > sign[60, 15]

@@ -427,6 +427,7 @@ def _check_dump(coded, dumped, spec, groups: int, frames: int) -> None:
                 (header.first_frame, header.frame_count, header.max_error, header.log2_block,
                  header.slices, header.refs, header.reason)
             assert group["slice_starts"] == list(header.slice_starts)
+            assert group["mixing"] == header.mixing
             dictionary = group["dictionary"]
             assert dictionary["entries"] == len(header.dictionary)
             assert dictionary["trailing_bytes"] == 0 and not dictionary["problems"]
@@ -522,8 +523,9 @@ def test_dump_reports_a_bad_palette_mask(palette_coded, tmp_path):
         offset = reader.groups[0].offset
         header_bytes, _ = reader.read_group(0)
         GroupHeader.from_bytes(header_bytes, reader.info, 0)
-    # GRUP payload: group, first, count (u32), max_error (u16), 4 x u8, dictionary blob
-    mask_at = offset + 8 + 4 + 4 + 4 + 2 + 4 + 4 + 3
+    # GRUP payload: group, first, count (u32), max_error (u16), 4 x u8, flags (u8, 2.7 on),
+    # dictionary blob
+    mask_at = offset + 8 + 4 + 4 + 4 + 2 + 4 + 1 + 4 + 3
     assert data[mask_at] == 1
     data[mask_at] = 0b011
     (length,) = struct.unpack_from("<I", data, offset + 4)
@@ -578,14 +580,15 @@ def test_group_field_table_matches_header(coded, spec):
         for field in ("first_frame", "frame_count", "max_error", "log2_block", "slices", "refs",
                       "reason"):
             assert values[field] == getattr(header, field), field
+        assert values["flags"] == int(header.mixing)
         assert values["dictionary"] == header.dictionary.to_bytes()
         assert header.slices == 2 and [0] + values["slice_starts"] == list(header.slice_starts)
 
         # the documented ranges are the ones the reader enforces; the slice count
-        # alone is patched in a version 2.0 header (no slice starts follow it)
+        # alone is patched in a version 2.0 header (no flags, no slice starts follow it)
         # and its model record coded as before 2.5 (models that do not warm up, 6.1)
         old_model = header.model.to_bytes(warm_up=False)
-        plain = payload[:at["slice_starts"]] + payload[at["dictionary"]:at["model"]] \
+        plain = payload[:at["flags"]] + payload[at["dictionary"]:at["model"]] \
             + struct.pack("<I", len(old_model)) + old_model
         block_rows = -(-reader.info.height // (1 << header.log2_block))
         for field in ("log2_block", "slices", "refs"):

@@ -63,7 +63,7 @@ HEAD_FIELDS = [  # FORMAT.md 3: (name, struct code)
     ("source_format_length", "B"),
 ]
 VERSION_MAJOR = 2
-NEWEST = (2, 6)  # the version this reader was written for: assumed without a HEAD
+NEWEST = (2, 7)  # the version this reader was written for: assumed without a HEAD
 # FORMAT.md 2.7: hash layout code -> (name, the stream formats it fits; None: any)
 HASH_LAYOUTS = {
     0: ("planar", None), 1: ("rgb24", {"gbrp"}), 2: ("bgr24", {"gbrp"}),
@@ -393,6 +393,8 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
          "refs": r.take("B"), "reason": r.take("B")}
     g["block"] = 1 << g["log2_block"]
     version = (head["version_major"], head["version_minor"]) if head else NEWEST
+    g["flags"] = r.take("B") if version >= (2, 7) else 0  # bit 0: mixing (6.5.6)
+    g["mixing"] = bool(g["flags"] & 1)
     if version >= (2, 1):  # where each slice starts, in block rows (5.2)
         g["slice_starts"] = [0] + [r.uvar() for _ in range(g["slices"] - 1)]
     else:  # version 2.0: slices cut evenly
@@ -538,6 +540,8 @@ def _consistency(report: dict) -> None:
                                 for p in (net or {}).get("problems", []))
         if group["group"] != g:
             problems.append(f"group {g}: GRUP says group {group['group']}")
+        if group["flags"] & ~1:
+            problems.append(f"group {g}: flags {group['flags']:#x} not defined (bit 0 only)")
         dictionary = group["dictionary"]
         if dictionary["trailing_bytes"]:
             problems.append(f"group {g}: trailing bytes in its colour dictionary")
@@ -625,7 +629,8 @@ def print_report(report: dict, out=sys.stdout) -> None:
             say(f"    group {g['group']}: frames {g['first_frame']}+{g['frame_count']}, "
                 f"max error {g['max_error']}, block {g['block']}, slices {g['slices']} "
                 f"(from block rows {g['slice_starts']}), refs {g['refs']}, "
-                f"reason {g['reason']} ({REASONS.get(g['reason'], '?')})")
+                f"reason {g['reason']} ({REASONS.get(g['reason'], '?')})"
+                + (", mixing" if g["mixing"] else ""))
             say(f"    dictionary: {d['mode']}, {d['planes']} planes, {d['count']} palettes, "
                 f"{d['entries']} entries, {d['bytes']} bytes")
             for i, pal in enumerate(d["palettes"]):

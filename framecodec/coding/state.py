@@ -26,6 +26,7 @@ from ..format.bitstream import ByteReader, ByteWriter
 from ..format.group import INTER, INTRA, GroupHeader
 from ..format.layout import Layout
 from ..kernels import framecoder as fc
+from ..kernels import mixer as mx
 from ..kernels import motion as mo
 from ..kernels import palette as pk
 from ..kernels import rangecoder as rc
@@ -46,6 +47,8 @@ class _Contexts:
         shape = (layout.n_slices, layout.n_planes, fc.SAMPLE_CONTEXTS)
         self.intra = rc.new_probs(shape, warm_up, sample_rates)
         self.inter = rc.new_probs(shape, warm_up, sample_rates)
+        for models in (self.intra, self.inter):  # format 2.7
+            mx.start_mixers(models, fc.MIXERS)
         pal = (layout.n_slices, max(n_palettes, 1), pk.PALETTE_CONTEXTS)
         self.pal_intra = rc.new_probs(pal, warm_up)
         self.pal_inter = rc.new_probs(pal, warm_up)
@@ -203,12 +206,14 @@ class GroupState:
         pal = self.pal
         levels = self.header.activity_levels
         fine = self.header.fine_contexts
+        mixing = self.header.mixing
+        net_probs = mx.network_table(self.header.max_error if mixing else 0)
 
         def run(s: int, ref: np.ndarray, st, buf) -> None:
             fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
                            lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
                            offsets, probs[s], lay.bit_depth, self.header.max_error, levels, fine,
-                           st, buf, pal.role, pal.table, pal.entries, pal.luts, src_idx, idx,
+                           mixing, net_probs, st, buf, pal.role, pal.table, pal.entries, pal.luts, src_idx, idx,
                            ref_idx, pal_probs[s], pal_recent[s])
 
         if encode:

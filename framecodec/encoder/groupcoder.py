@@ -58,7 +58,7 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
     model = a.fitted.freeze(layout.bit_depth, MAX_BUCKETS)
     header = GroupHeader(first_frame, len(a.frames), max_error, a.settings.log2_block,
                          layout.n_slices, a.settings.refs, a.dictionary, model, reason,
-                         tuple(layout.slice_blocks[:-1]))
+                         tuple(layout.slice_blocks[:-1]), mixing=a.settings.mixing)
     header_bytes = header.to_bytes()
     # code with exactly what the decoder will read
     header = GroupHeader.from_bytes(header_bytes, a.info, 0)

@@ -59,6 +59,7 @@ class EncodeSettings:
     palette: str = "auto"
     palette_max: int = MAX_ENTRIES
     differences: str = "auto"
+    mixing: bool = False
     fixity: bool = True
 
     def __post_init__(self) -> None:
@@ -106,6 +107,7 @@ RULES = {
     "palette": lambda s: s.palette in ("auto", "on", "off"),
     "differences": lambda s: s.differences in ("auto", "on", "off"),
     "palette_max": _within("palette_max", 2, MAX_ENTRIES),
+    "mixing": lambda s: isinstance(s.mixing, bool),
     "fixity": lambda s: isinstance(s.fixity, bool),
 }
 
@@ -138,6 +140,8 @@ KEYS = {
                    "set holds at most an eighth of its values, a chroma pair at most 256",
     "differences": "lossless RGB: code red and blue as differences from green: auto (where "
                    "the estimate says it is smaller), on, off",
+    "mixing": "code each sample's zero flag and sign with its adaptive model mixed with the "
+              "network's own probability: about 0.7 % smaller, decoding about a fifth slower",
     "fixity": "store each frame's MD5 (as ffmpeg -f framemd5 gives it), so verify and "
               "framemd5 work without the source",
 }
@@ -148,7 +152,8 @@ PRESETS = {
                            train_samples=20000, bounded_starts=1),
     "default": EncodeSettings(),
     "best": EncodeSettings(refs=4, search_range=96, hidden=(32, 32), train_steps=1500,
-                           train_samples=200000, max_group=120, bounded_starts=3),
+                           train_samples=200000, max_group=120, bounded_starts=3,
+                           mixing=True),
 }
 
 

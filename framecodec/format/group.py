@@ -32,6 +32,8 @@ RECENT_VERSION = (2, 2)  # the first whose palette escapes may come from a recen
 ACTIVITY_VERSION = (2, 3)  # the first whose coding contexts see the neighbours' residuals
 WARM_UP_VERSION = (2, 5)  # the first whose adaptive models adapt faster while young
 FINE_VERSION = (2, 6)  # the first whose zero flags see eighths, signs the neighbours' signs
+MIXING_VERSION = (2, 7)  # the first whose headers have flags: mixing (6.5.6)
+MIXING_FLAG = 1  # the group header's flags: bit 0, mixing; the others are 0
 
 
 @dataclass
@@ -49,6 +51,8 @@ class GroupHeader:
     reason: int = START
     slice_starts: tuple[int, ...] = (0,)  # first block row of each slice
     version: tuple[int, int] = FORMAT_VERSION  # the file's: how its frames are coded
+    # zero flags and signs mixed with the network's probabilities (6.5.6; a flag from 2.7)
+    mixing: bool = False
 
     @property
     def recent_size(self) -> int:
@@ -92,6 +96,10 @@ class GroupHeader:
         w = ByteWriter().u32(self.first_frame).u32(self.frame_count)
         w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(self.refs)
         w.u8(self.reason)
+        if tuple(self.version) >= MIXING_VERSION:
+            w.u8(MIXING_FLAG if self.mixing else 0)
+        elif self.mixing:
+            raise ValueError(f"format {self.version} has no mixing")
         for start in self.slice_starts[1:]:
             w.uvar(start)
         w.blob(self.dictionary.to_bytes()).blob(self.model.to_bytes())
@@ -107,6 +115,9 @@ class GroupHeader:
         max_error, log2_block, slices, refs = r.u16("max error"), r.u8("block size"), \
             r.u8("slices"), r.u8("references")
         reason = r.u8("start reason")
+        flags = r.u8("flags") if tuple(version) >= MIXING_VERSION else 0
+        if flags & ~MIXING_FLAG:
+            raise CorruptError("group header flags not defined by this format", group=group)
         if not MIN_LOG2_BLOCK <= log2_block <= MAX_LOG2_BLOCK or count == 0 \
                 or not 1 <= slices <= MAX_SLICES or not 1 <= refs <= MAX_REFS:
             raise CorruptError("group header values out of range", group=group)
@@ -130,4 +141,4 @@ class GroupHeader:
                                       warm_up=tuple(version) >= WARM_UP_VERSION)
         r.expect_end()
         return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
-                           reason, tuple(starts), tuple(version))
+                           reason, tuple(starts), tuple(version), bool(flags & MIXING_FLAG))

@@ -31,7 +31,9 @@ from .mlp_pairs import LANES, PACKED_WORDS, SIMD, mlp_rows, pack, pack_row
 from .motion import MAX_REFS, MV_MAX, _predict_mv
 from .palette import N_CAND, _code_index_rows, _palette_fill
 from .rangecoder import CODE, DPOS, DRANGE, _dec_bit, _dec_store, _enc_bit
-from .symbols import SET_SIZE, _dec_signed, _dec_value_local, _enc_signed, _enc_value
+from .mixer import SIGN, ZERO, _network_index
+from .symbols import SET_SIZE, _dec_signed, _dec_value_local, _dec_value_mixed_local, \
+    _enc_signed, _enc_value, _enc_value_mixed
 
 QUARTERS = 4  # where the centre lies within its sample: the sign context
 # How far the neighbours W and N missed (|v_W| + |v_N|) splits each bucket in
@@ -51,7 +53,11 @@ EIGHTHS = 8
 NEIGHBOUR_SIGNS = 9
 ZERO_CONTEXTS = CODING_CONTEXTS * SET_SIZE  # lossless zero flags by context and fraction
 SIGN_CONTEXTS = ZERO_CONTEXTS + CODING_CONTEXTS * EIGHTHS  # 2.6 signs
-SAMPLE_CONTEXTS = SIGN_CONTEXTS + CODING_CONTEXTS * QUARTERS * NEIGHBOUR_SIGNS
+# Format 2.7: the zero flag and the sign are each coded with their model mixed
+# with the network's own probability (mixer.py), by a mixer per context set and
+# decision whose two weights sit in a model's two estimates.
+MIXERS = SIGN_CONTEXTS + CODING_CONTEXTS * QUARTERS * NEIGHBOUR_SIGNS
+SAMPLE_CONTEXTS = MIXERS + CODING_CONTEXTS * 2
 SKIP_CONTEXTS = 2 * SET_SIZE
 REF_CONTEXTS = SKIP_CONTEXTS + 3
 PARTIAL_CONTEXTS = REF_CONTEXTS + 3 * (MAX_REFS - 1)
@@ -90,12 +96,14 @@ def _activity_level(a):
 
 @kernel
 def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                     net, probs, bd, near, levels, fine, st, buf, full, feats, h1, h2, outs,
-                     acc, acc32, cols, lut, packed, pairs, stride, above):
+                     net, probs, bd, near, levels, fine, mixing, net_probs, st, buf, full, feats,
+                     h1, h2, outs, acc, acc32, cols, lut, packed, pairs, stride, above):
     """Rows [ys, ye) of plane p. ``levels``: activity levels (1: files before 2.3);
     ``fine``: zero flags by eighths and signs by the neighbours' signs (2.6 on, in
-    groups of several frames); ``above``: scratch of the plane's width, v of the
-    row above (0: skipped, or above the slice)."""
+    groups of several frames); ``mixing``: zero flags and signs mixed with the
+    network's probabilities ``net_probs`` (2.7 on: mixer.network_table of the bound);
+    ``above``: scratch of the plane's width, v of the row above (0: skipped, or
+    above the slice)."""
     off = geom[p, 0]
     w = geom[p, 1]
     sx = geom[p, 3]
@@ -117,6 +125,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     for x in range(w):
         above[x] = 0
     fraction = EIGHTHS if fine else QUARTERS
+    xz = xs = zero_mixer = sign_mixer = np.int64(0)  # the network's stretched probabilities, the mixers (2.7)
     for y in range(ys, ye):
         left = np.int64(0)  # v of W
         brow = ((y << sy) >> log2u) * nux  # the unit grid, through plane 0 (FORMAT.md 5.2)
@@ -167,13 +176,27 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
             if fine:
                 sign_model = SIGN_CONTEXTS + (cset * QUARTERS + sign_ctx) * NEIGHBOUR_SIGNS \
                     + 3 * _sign3(left) + _sign3(above[x])
+            if mixing:
+                t = _network_index(ls, fraction16)
+                xz = np.int64(net_probs[t, ZERO])
+                xs = np.int64(net_probs[t, SIGN])
+                zero_mixer = MIXERS + 2 * cset
+                sign_mixer = zero_mixer + 1
             if encode:
                 e = np.int64(src[i]) - pred
                 if near == 0:
                     v = ((e + half) & maxval) - half
                 else:
                     v = (e + near) // qstep if e >= 0 else -((near - e) // qstep)
-                _enc_value(st, buf, probs, zero_ctx, sign_model, cbase, v, max_exp)
+                if mixing:
+                    _enc_value_mixed(st, buf, probs, zero_ctx, sign_model, cbase, v, max_exp,
+                                     zero_mixer, sign_mixer, xz, xs)
+                else:
+                    _enc_value(st, buf, probs, zero_ctx, sign_model, cbase, v, max_exp)
+            elif mixing:
+                v, code, rng, pos = _dec_value_mixed_local(code, rng, pos, buf, probs, zero_ctx,
+                                                           sign_model, cbase, max_exp,
+                                                           zero_mixer, sign_mixer, xz, xs)
             else:
                 v, code, rng, pos = _dec_value_local(code, rng, pos, buf, probs, zero_ctx,
                                                      sign_model, cbase, max_exp)
@@ -192,14 +215,16 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
 
 @allocating
 def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
-                nets, net_off, probs, bd, near, levels, fine, st, buf, pal_role, pal_table,
-                pal_entries, pal_luts, src_idx, idx, ref_idx, pal_probs, pal_recent):
+                nets, net_off, probs, bd, near, levels, fine, mixing, net_probs, st, buf,
+                pal_role, pal_table, pal_entries, pal_luts, src_idx, idx, ref_idx, pal_probs,
+                pal_recent):
     """Code plane-0 rows [y0, y1) and the matching rows of every other plane.
 
     Planes are coded in order; a palette set is coded as indices when its first
     plane comes (``pal_role``, ``pal_table``: see coding/tables.py). ``levels``:
     activity levels of the coding contexts (1 for files before format 2.3); ``fine``:
-    zero flags by eighths, signs by the neighbours' (2.6 on, groups of several frames).
+    zero flags by eighths, signs by the neighbours' (2.6 on, groups of several frames);
+    ``mixing``, ``net_probs``: zero flags and signs mixed with the network's (2.7 on).
     """
     width = 1
     for p in range(n_planes):
@@ -242,8 +267,8 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
             continue
         net = nets[net_off[p]:net_off[p + 1]]
         _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
-                         net, probs[p], bd, near, levels, fine, st, buf, full, feats, h1, h2,
-                         outs, acc, acc32, cols, lut, packed, pairs, stride, above)
+                         net, probs[p], bd, near, levels, fine, mixing, net_probs, st, buf, full,
+                         feats, h1, h2, outs, acc, acc32, cols, lut, packed, pairs, stride, above)
 
 
 @kernel

@@ -137,14 +137,21 @@ def _adapt(probs, ctx, bit):
 @inline
 def _enc_bit(st, buf, probs, ctx, bit):
     """Code ``bit`` (0/1) with the adaptive model ``probs[ctx]``, then adapt it."""
+    _enc_bit_p(st, buf, _prob(probs, ctx), bit)
+    _adapt(probs, ctx, bit)
+
+
+@inline
+def _enc_bit_p(st, buf, p, bit):
+    """Code ``bit`` with the probability ``p`` (1/65536, within [1, 65535]) that it is 1:
+    a mixed probability (mixer.py); the caller adapts what made it."""
     rng = st[RANGE]
-    bound = (rng >> PROB_BITS) * _prob(probs, ctx)
+    bound = (rng >> PROB_BITS) * p
     if bit:
         st[RANGE] = bound
     else:
         st[LOW] += bound
         st[RANGE] = rng - bound
-    _adapt(probs, ctx, bit)
     while st[RANGE] < TOP:
         st[RANGE] = st[RANGE] << 8
         _shift_low(st, buf)
@@ -250,7 +257,15 @@ def _dec_bit_local(code, rng, pos, buf, probs, ctx):
     For the per-sample loop: the state stays in registers instead of going
     through ``st`` on every decision. Bytes past the end read as zeros; the
     caller counts them from the position (``_dec_store``)."""
-    bound = (rng >> PROB_BITS) * _prob(probs, ctx)
+    bit, code, rng, pos = _dec_bit_local_p(code, rng, pos, buf, _prob(probs, ctx))
+    _adapt(probs, ctx, bit)
+    return bit, code, rng, pos
+
+
+@inline
+def _dec_bit_local_p(code, rng, pos, buf, p):
+    """``_dec_bit_local`` with the probability ``p`` given (``_enc_bit_p``)."""
+    bound = (rng >> PROB_BITS) * p
     bit = 0
     if code < bound:
         rng = bound
@@ -258,7 +273,6 @@ def _dec_bit_local(code, rng, pos, buf, probs, ctx):
     else:
         code -= bound
         rng -= bound
-    _adapt(probs, ctx, bit)
     while rng < TOP:
         rng = rng << 8
         byte = np.int64(buf[pos]) if pos < buf.shape[0] else np.int64(0)

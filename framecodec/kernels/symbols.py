@@ -18,7 +18,9 @@ the e bits of a below its leading one, most significant first. One
 import numpy as np
 
 from ._jit import inline, kernel
-from .rangecoder import _dec_bit, _dec_bit_local, _enc_bit
+from .mixer import STRETCH, _mix, _mix_update
+from .rangecoder import _adapt, _dec_bit, _dec_bit_local, _dec_bit_local_p, _enc_bit, _enc_bit_p, \
+    _prob
 
 SET_SIZE = 37
 _SIGN, _EXP, _MANT = 1, 5, 21
@@ -43,7 +45,11 @@ def _enc_value(st, buf, probs, zero_ctx, sign_model, base, v, max_exp):
         return
     _enc_bit(st, buf, probs, zero_ctx, 0)
     _enc_bit(st, buf, probs, sign_model, 1 if v < 0 else 0)
-    a = -v if v < 0 else v
+    _enc_magnitude(st, buf, probs, base, -v if v < 0 else v, max_exp)
+
+
+@inline
+def _enc_magnitude(st, buf, probs, base, a, max_exp):
     e = 0
     while (a >> (e + 1)) != 0:
         e += 1
@@ -76,6 +82,12 @@ def _dec_value_local(code, rng, pos, buf, probs, zero_ctx, sign_model, base, max
     if zero:
         return np.int64(0), code, rng, pos
     negative, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs, sign_model)
+    a, code, rng, pos = _dec_magnitude_local(code, rng, pos, buf, probs, base, max_exp)
+    return (-a if negative else a), code, rng, pos
+
+
+@inline
+def _dec_magnitude_local(code, rng, pos, buf, probs, base, max_exp):
     e = 0
     while e < max_exp:
         more, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs,
@@ -88,6 +100,54 @@ def _dec_value_local(code, rng, pos, buf, probs, zero_ctx, sign_model, base, max
         b, code, rng, pos = _dec_bit_local(code, rng, pos, buf, probs,
                                            base + _MANT + min(j, 15))
         a = (a << 1) | b
+    return a, code, rng, pos
+
+
+@inline
+def _enc_mixed_bit(st, buf, probs, ctx, mixer, xn, bit):
+    """``bit`` coded with model ``ctx`` mixed with the network's stretched probability
+    ``xn`` by the mixer whose weights are model ``mixer``'s two estimates (mixer.py);
+    the model and the mixer both adapt."""
+    xa = np.int64(STRETCH[_prob(probs, ctx) >> 4])
+    p = _mix(probs, mixer, xa, xn)
+    _enc_bit_p(st, buf, p, bit)
+    _adapt(probs, ctx, bit)
+    _mix_update(probs, mixer, xa, xn, p, bit)
+
+
+@inline
+def _dec_mixed_bit_local(code, rng, pos, buf, probs, ctx, mixer, xn):
+    xa = np.int64(STRETCH[_prob(probs, ctx) >> 4])
+    p = _mix(probs, mixer, xa, xn)
+    bit, code, rng, pos = _dec_bit_local_p(code, rng, pos, buf, p)
+    _adapt(probs, ctx, bit)
+    _mix_update(probs, mixer, xa, xn, p, bit)
+    return bit, code, rng, pos
+
+
+@inline
+def _enc_value_mixed(st, buf, probs, zero_ctx, sign_model, base, v, max_exp, zero_mixer,
+                     sign_mixer, xz, xs):
+    """``_enc_value`` with the zero flag and the sign mixed with the network's
+    probabilities (stretched: ``xz``, ``xs``) by mixers ``zero_mixer`` and ``sign_mixer``
+    (format 2.7, FORMAT.md 6.5.6)."""
+    _enc_mixed_bit(st, buf, probs, zero_ctx, zero_mixer, xz, 1 if v == 0 else 0)
+    if v == 0:
+        return
+    _enc_mixed_bit(st, buf, probs, sign_model, sign_mixer, xs, 1 if v < 0 else 0)
+    _enc_magnitude(st, buf, probs, base, -v if v < 0 else v, max_exp)
+
+
+@inline
+def _dec_value_mixed_local(code, rng, pos, buf, probs, zero_ctx, sign_model, base, max_exp,
+                           zero_mixer, sign_mixer, xz, xs):
+    zero, code, rng, pos = _dec_mixed_bit_local(code, rng, pos, buf, probs, zero_ctx,
+                                                zero_mixer, xz)
+    if zero:
+        return np.int64(0), code, rng, pos
+    negative, code, rng, pos = _dec_mixed_bit_local(code, rng, pos, buf, probs, sign_model,
+                                                    sign_mixer, xs)
+    a, code, rng, pos = _dec_magnitude_local(code, rng, pos, buf, probs, base, max_exp)
     return (-a if negative else a), code, rng, pos
 
 

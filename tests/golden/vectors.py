@@ -58,6 +58,9 @@ VECTORS: dict[str, tuple[str, dict]] = {
     "gbrp-gif-recency": ("cvjoint-64x48-gbrp.mkv", {"max_error": 0, "palette": "on"}),
     # red and blue coded as differences from green (format 2.4)
     "gbrp-differences": ("chelsea-64x48-gbrp.mkv", {"max_error": 0, "differences": "on"}),
+    # zero flags and signs mixed with the network's probabilities (format 2.7)
+    "yuv420p-mixing": ("carphone-64x48-yuv420p.mkv", {"max_error": 0, "mixing": True}),
+    "yuv420p-bound2-mixing": ("carphone-64x48-yuv420p.mkv", {"max_error": 2, "mixing": True}),
 }
 
 

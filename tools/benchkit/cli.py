@@ -15,6 +15,7 @@ from . import __doc__ as PACKAGE_DOC
 from .cache import Cache
 from .codecs import (
     ALL_CODECS,
+    CODECS,
     DEFAULT_CRF,
     DEFAULT_JPEG_QUALITY,
     IMAGE_CODECS,
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--codecs", type=parse_codecs, default=None,
                    help=f"comma-separated subset of {','.join(ALL_CODECS)} (default: "
                         f"{','.join(VIDEO_CODECS)}; with --images {','.join(IMAGE_CODECS)})")
+    p.add_argument("--framecodec-preset", choices=["fast", "default", "best"], default="default",
+                   help="framecodec's encoder preset (default: default)")
     p.add_argument("--threads-all", action="store_true",
                    help="also measure every point with all cores (speed and memory only)")
     p.add_argument("--in-process", action="store_true",
@@ -116,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     fc_reason = ""
+    CODECS["framecodec"].preset = args.framecodec_preset
     if "framecodec" in args.codecs:
         fc, fc_reason = load_framecodec()
         if fc is None:

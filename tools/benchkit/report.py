@@ -137,6 +137,10 @@ def methods_notes(mode: str, args, clips: Sequence[dict], rows: Sequence[Row],
                  "the timed decode (loading the cached kernels); an encode child imports "
                  "framecodec's encoder modules untimed (as the others' import av is), while "
                  "loading its cached kernels stays in the encode timing.")
+    fc_preset = getattr(args, "framecodec_preset", "default")
+    if fc_preset != "default":
+        lines.append(f"framecodec's encoder preset: {fc_preset} (--framecodec-preset; every "
+                     "framecodec row).")
     lines.append("Frames: " + ", ".join(
         f"{c['name']} {c['frames']} ({c['width']}x{c['height']} {c['pix_fmt']})" for c in clips)
         + ".")

@@ -143,7 +143,7 @@ def measure(codec: Codec, point: Point, src: Source, raw: Path, threads: str, ct
     decoded = ctx.workdir / f"{tag}.decoded.raw"
     job = {"codec": codec.key, "point": asdict(point), "threads": threads,
            "cpu_count": ctx.cpu, "layout": src.layout(), "source_raw": str(raw),
-           "coded": str(coded), "decoded": str(decoded)}
+           "coded": str(coded), "decoded": str(decoded), "settings": settings}
     try:
         enc = run_job(job, "encode", ctx.isolated, ctx.workdir)
         retime(enc, "encode", job, ctx)

@@ -38,13 +38,17 @@ class FramecodecCodec(Codec):
     title = "framecodec"
     kind = "bounded"
     extension = "fcv"
+    preset = "default"  # the encoder preset (bench --framecodec-preset)
 
     def points(self, opts: Options) -> list[Point]:
         return [Point(n, n, f"max_error={n}") for n in opts.bounds]
 
     def settings(self, point: Point, threads: str, cpu: int) -> dict:
         n = 1 if threads == "1" else cpu
-        return {"max_error": point.param, "jobs": 1, "threads": n}
+        settings = {"max_error": point.param, "jobs": 1, "threads": n}
+        if self.preset != "default":
+            settings["preset"] = self.preset
+        return settings
 
     def version(self) -> str:
         fp = framecodec_fingerprint()
@@ -53,6 +57,7 @@ class FramecodecCodec(Codec):
 
     def encode(self, job: dict, point: Point, mem: MemProbe) -> dict:
         import framecodec as fc
+        from framecodec.encoder.settings import preset
         # the modules encode() imports on its first call (the encoder, PyAV's media
         # layer), loaded untimed as the other codecs' ``import av`` is; numba's
         # cached kernels still load inside the timing
@@ -65,7 +70,9 @@ class FramecodecCodec(Codec):
         mem.start()
         with enc:
             # video only: the other codecs are given no audio either
-            result = fc.encode(job["layout"]["path"], str(out), max_error=point.param,
+            result = fc.encode(job["layout"]["path"], str(out),
+                               settings=preset(job.get("settings", {}).get("preset", "default")),
+                               max_error=point.param,
                                frames=(0, job["layout"]["frames"]), overwrite=True, jobs=1,
                                threads=threads, progress=False, audio=False)
         mem.stop()
