@@ -152,14 +152,14 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
 def test_mixer_tables_match_the_spec_oracle():
     """squash, stretch and the network table of the kernels (mixer.py) against the
     oracle's, written from FORMAT.md 6.5.6, for every entry."""
-    assert [mx.squash_py(x) for x in range(-2100, 2100)] == \
+    assert [mx.squash(x) for x in range(-2100, 2100)] == \
         [naive.squash(x) for x in range(-2100, 2100)]
     assert mx.STRETCH.tolist() == naive.STRETCH
     for near in (0, 1, 3):
         table = mx.network_table(near)
         for ls in range(mx.LS_MIN - 3, mx.LS_MAX + 4, 7):
             for f in range(16):
-                row = mx._network_index.py_func(ls, f)
+                row = mx._network_index(ls, f)
                 assert tuple(table[row]) == naive.network_probs(near, ls, f - 8 + 16 * 5)
     # a zero is likelier the nearer the centre lies to the prediction and the narrower
     # the logistic; a negative residual likelier with the centre below the prediction

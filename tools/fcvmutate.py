@@ -189,10 +189,12 @@ def _dictionary(data: bytes) -> list:
     return items
 
 
-def _group(r: _Reader) -> list:
+def _group(r: _Reader, version: tuple[int, int]) -> list:
     items = [r.field(n, k) for n, k in (
         ("group", "u32"), ("first_frame", "u32"), ("frame_count", "u32"), ("max_error", "u16"),
         ("log2_block", "u8"), ("slices", "u8"), ("refs", "u8"), ("reason", "u8"))]
+    if version >= (2, 7):
+        items.append(r.field("flags", "u8"))
     items += [r.field(f"slice_start[{s}]", "uvar") for s in range(1, items[5].value)]
     n = r.field("len", "u32").value
     items.append(Blob("dictionary", "blob", _dictionary(r.raw("d", n).data)))
@@ -244,7 +246,7 @@ def parse(data: bytes) -> Tree:
     """The tree of a valid file (the seeds are files the encoder wrote)."""
     if data[:8] != SIGNATURE:
         raise ValueError("not a .fcv file")
-    chunks, pos, hashed, slices = [], 8, False, 1
+    chunks, pos, hashed, slices, version = [], 8, False, 1, (2, 7)
     while pos + 12 <= len(data):
         tag = data[pos:pos + 4]
         (n,) = struct.unpack_from("<I", data, pos + 4)
@@ -252,8 +254,9 @@ def parse(data: bytes) -> Tree:
         if tag == b"HEAD":
             items = _head(r)
             hashed = items[20].value != 0
+            version = (items[0].value, items[1].value)
         elif tag == b"GRUP":
-            items = _group(r)
+            items = _group(r, version)
             slices = items[5].value
         elif tag == b"FRAM":
             items = _frame(r, hashed, slices)

@@ -213,8 +213,8 @@ class GroupState:
             fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
                            lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
                            offsets, probs[s], lay.bit_depth, self.header.max_error, levels, fine,
-                           mixing, net_probs, st, buf, pal.role, pal.table, pal.entries, pal.luts, src_idx, idx,
-                           ref_idx, pal_probs[s], pal_recent[s])
+                           mixing, net_probs, st, buf, pal.role, pal.table, pal.entries, pal.luts,
+                           src_idx, idx, ref_idx, pal_probs[s], pal_recent[s])
 
         if encode:
             slices = _map_slices(lambda s: rc.encode_substream(

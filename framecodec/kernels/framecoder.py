@@ -125,7 +125,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     for x in range(w):
         above[x] = 0
     fraction = EIGHTHS if fine else QUARTERS
-    xz = xs = zero_mixer = sign_mixer = np.int64(0)  # the network's stretched probabilities, the mixers (2.7)
+    # the network's stretched probabilities and the mixers (2.7)
+    xz = xs = zero_mixer = sign_mixer = np.int64(0)
     for y in range(ys, ye):
         left = np.int64(0)  # v of W
         brow = ((y << sy) >> log2u) * nux  # the unit grid, through plane 0 (FORMAT.md 5.2)

@@ -44,33 +44,24 @@ MIX_P_MIN, MIX_P_MAX = 32, 65536 - 32  # a mixed probability codes at most 11 bi
 ZERO, SIGN = 0, 1  # a mixer's decision kind: columns of the network table
 
 
-def squash_py(x: int) -> int:
-    """The logistic of x / 256 in 1/65536, by linear interpolation of the knots."""
-    x = min(max(x, -STRETCH_MAX), STRETCH_MAX)
+def squash(x):
+    """The logistic of x / 256 in 1/65536, by linear interpolation of the knots
+    (for an int or an integer array; the tables below are built with it)."""
+    x = np.clip(x, -STRETCH_MAX, STRETCH_MAX)
     w = x & 127
     j = (x >> 7) + 16
-    return (int(SQUASH_KNOTS[j]) * (128 - w) + int(SQUASH_KNOTS[j + 1]) * w + 64) >> 7
+    return (SQUASH_KNOTS[j] * (128 - w) + SQUASH_KNOTS[j + 1] * w + 64) >> 7
 
 
-def _squash_table() -> np.ndarray:
-    """squash(x) for x in [-2048, 2047] (index x + 2048), clamped for the coder: one lookup."""
-    return np.array([min(max(squash_py(x), MIX_P_MIN), MIX_P_MAX) for x in range(-2048, 2048)],
-                    np.int32)
-
-
-SQUASH = _squash_table()
+# squash(x) for x in [-2048, 2047] (index x + 2048), clamped for the coder: one lookup
+SQUASH = np.clip(squash(np.arange(-2048, 2048)), MIX_P_MIN, MIX_P_MAX).astype(np.int32)
 
 
 def _stretch_table() -> np.ndarray:
     """stretch(q) for a probability's top 12 bits q: the least x whose squash reaches q."""
-    table = np.full(4096, STRETCH_MAX, np.int16)
-    q = 0
-    for x in range(-STRETCH_MAX, STRETCH_MAX + 1):
-        top = squash_py(x) >> 4
-        while q <= top:
-            table[q] = x
-            q += 1
-    return table
+    xs = np.arange(-STRETCH_MAX, STRETCH_MAX + 1)
+    at = np.searchsorted(squash(xs) >> 4, np.arange(4096), side="left")
+    return np.where(at < xs.size, xs[np.minimum(at, xs.size - 1)], STRETCH_MAX).astype(np.int16)
 
 
 STRETCH = _stretch_table()
@@ -101,20 +92,15 @@ def network_table(near: int) -> np.ndarray:
 
     A residual v is 0 when the sample lies within half + near of the prediction, whose
     centre sits ``fraction16 - 8`` sixteenths away from it."""
-    inv = _inverse_scales()
+    inv = _inverse_scales()[:, None]
     half = 8 * (2 * near + 1)
-    table = np.zeros((LS_SPAN * FRACTIONS, 2), np.int16)
-    for s in range(LS_SPAN):
-        for f in range(FRACTIONS):
-            d = f - 8
-            upper = squash_py(((half - d) * int(inv[s])) >> 16)
-            lower = squash_py(((-half - d) * int(inv[s])) >> 16)
-            zero = min(max(upper - lower, 1), 65535)
-            negative = (lower << 16) // (lower + 65536 - upper)
-            negative = min(max(negative, 1), 65535)
-            table[s * FRACTIONS + f, ZERO] = STRETCH[zero >> 4]
-            table[s * FRACTIONS + f, SIGN] = STRETCH[negative >> 4]
-    return table
+    d = np.arange(FRACTIONS)[None, :] - 8
+    upper = squash(((half - d) * inv) >> 16)
+    lower = squash(((-half - d) * inv) >> 16)
+    zero = np.clip(upper - lower, 1, 65535)
+    negative = np.clip((lower << 16) // (lower + 65536 - upper), 1, 65535)
+    table = np.stack([STRETCH[zero >> 4].ravel(), STRETCH[negative >> 4].ravel()], axis=1)
+    return np.ascontiguousarray(table, np.int16)  # rows ls * FRACTIONS + f; columns ZERO, SIGN
 
 
 @inline

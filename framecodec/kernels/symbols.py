@@ -13,6 +13,9 @@ the e bits of a below its leading one, most significant first. One
     +1..+4   sign, one model per ``sign_ctx`` (0..3)
     +5..+20  exponent unary bits, by bit index (last one shared)
     +21..+36 mantissa bits, by bit position (last one shared)
+
+From format 2.7 a sample's zero flag and sign may instead be coded with their
+model's probability mixed with the network's (``_enc_value_mixed``, mixer.py).
 """
 
 import numpy as np
