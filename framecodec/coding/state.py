@@ -158,6 +158,8 @@ class GroupState:
         self.own_reference = threads > 1 and _alternating_slices(layout) and not self.pal.count
         self._slice_refs: np.ndarray | None = None
         self.coded_samples = budget.CodedSamples(layout, header)  # what a slice's length must allow
+        # the network's probabilities of zero and negative residuals at the group's bound (2.7)
+        self.net_probs = mx.network_table(header.max_error if header.mixing else 0)
 
     def code_frame(self, encode: bool, kind: int, index: int, *, src=None, src_idx=None,
                    mv=None, reader: ByteReader | None = None) -> tuple[bytes, np.ndarray]:
@@ -206,15 +208,14 @@ class GroupState:
         pal = self.pal
         levels = self.header.activity_levels
         fine = self.header.fine_contexts
-        mixing = self.header.mixing
-        net_probs = mx.network_table(self.header.max_error if mixing else 0)
 
         def run(s: int, ref: np.ndarray, st, buf) -> None:
             fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
                            lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
                            offsets, probs[s], lay.bit_depth, self.header.max_error, levels, fine,
-                           mixing, net_probs, st, buf, pal.role, pal.table, pal.entries, pal.luts,
-                           src_idx, idx, ref_idx, pal_probs[s], pal_recent[s])
+                           self.header.mixing, self.net_probs, st, buf, pal.role, pal.table,
+                           pal.entries, pal.luts, src_idx, idx, ref_idx, pal_probs[s],
+                           pal_recent[s])
 
         if encode:
             slices = _map_slices(lambda s: rc.encode_substream(
