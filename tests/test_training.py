@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 
 from framecodec.encoder import optim, train
 from framecodec.kernels import training as tk
@@ -250,3 +251,57 @@ def test_high_quantile_is_numpys_linear_quantile(q):
     sets.append(lopsided)
     for values in sets:
         assert train._high_quantile(values, q) == float(np.quantile(values, q))
+
+
+@njit
+def _layer_sums(outs, m, sources, weights, w_step, k_count, n):
+    tk._accumulate(outs, 0, m, sources, weights, 0, w_step, k_count, n)
+
+
+@njit
+def _weight_grads(d, xs, m, span, products, grad, g_step):
+    tk._dots(d, xs, 0, m, span, products, grad, 0, g_step)
+
+
+def _tree_oracle(x, d):
+    """sum(x * d) by halves in float32 (the order training.py fixes)."""
+    half = x.size // 2
+    p = x[:half] * d[:half] + x[half:] * d[half:]
+    while p.size > 1:
+        p = p[:p.size // 2] + p[p.size // 2:]
+    return p[0]
+
+
+@pytest.mark.parametrize("n", [1024, 1000, 512, 256, 100, 64, 16, 3])
+def test_layer_sums_in_vector_tiles_match_the_fixed_order(n):
+    """The forward pass's and the input gradients' sums (float_tiles.py: whole
+    tiles in registers, the rest by plain loops) equal numpy's float32 sums taken
+    input by input from the start value, bit for bit, for every output count."""
+    rng = np.random.default_rng(n)
+    span = 1 << max(n - 1, 0).bit_length()
+    for m, k_count in ((32, 12), (16, 32), (8, 16), (6, 16), (3, 5), (1, 1)):
+        sources = np.zeros((k_count, span), np.float32)
+        sources[:, :n] = rng.normal(0, 3, (k_count, n))
+        weights = rng.normal(0, 0.3, k_count * m + 5).astype(np.float32)
+        outs = np.zeros((m, span), np.float32)
+        outs[:, :n] = rng.normal(0, 1, (m, n))
+        want = outs.copy()
+        for i in range(m):
+            for k in range(k_count):
+                want[i, :n] = want[i, :n] + weights[i + k * m] * sources[k, :n]
+        _layer_sums(outs, m, sources, weights, m, k_count, n)
+        assert np.array_equal(outs, want), (m, k_count)
+
+
+@pytest.mark.parametrize("span", [2048, 1024, 512, 256, 128, 64, 32, 2])
+def test_weight_gradients_in_registers_match_the_tree(span):
+    """The weight gradients' sums by halves (evaluated depth first in registers
+    where the span allows) equal the tree in numpy float32, bit for bit."""
+    rng = np.random.default_rng(span)
+    for m in (4, 3, 1):
+        xs = rng.normal(0, 2, (m + 1, span)).astype(np.float32)
+        d = rng.normal(0, 1e-3, span).astype(np.float32)
+        grad = np.zeros(3 * m, np.float32)
+        _weight_grads(d, xs, m, span, np.zeros((4, span), np.float32), grad, 3)
+        want = [_tree_oracle(xs[i], d) for i in range(m)]
+        assert np.array_equal(grad[::3], np.array(want, np.float32)), m
