@@ -34,7 +34,7 @@ __all__ = ["Trial", "TuneTarget", "tune", "SEARCH"]
 # The settings tried, in order, each against the best found so far.
 SEARCH: list[tuple[str, list]] = [
     ("hidden", [(16, 8), (32, 16), (32, 32), (0, 0)]),
-    ("train_steps", [300, 600, 1200]),
+    ("train_steps", [400, 1000, 2000]),
     ("refs", [1, 2, 3, 4]),
     ("block", [8, 16, 32]),
     ("search_range", [16, 48, 96]),
