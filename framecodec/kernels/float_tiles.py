@@ -10,11 +10,19 @@ registers across the inputs itself, since numba's arrays may alias. Here a
 tile of ``LANES`` columns of up to eight outputs is loaded once into vector
 registers, every input adds its products to it, and it is stored once.
 
+The weight gradients are sums over the batch by halves (``training._dots``),
+which went through memory level by level; ``_tree_dots`` evaluates the same
+tree depth first with its partial sums in registers.
+
 Each output element still receives ``+ w_k * x_k`` for k = 0, 1, ... in order,
-one IEEE float32 multiply then one add (no fused multiply-add: LLVM fuses
-only when told to, and these instructions carry no fast-math flags), so
-the results are ``_accumulate``'s bit for bit (tested against it), on any
-vector width: a vector operation is its lanes' scalar operations.
+and each tree the same additions of the same values, one IEEE float32
+multiply or add at a time (no fused multiply-add: LLVM fuses only when told
+to, and these instructions carry no fast-math flags), so the results are
+training.py's plain loops' bit for bit (tested against numpy's float32), on
+any vector width: a vector operation is its lanes' scalar operations. One
+training step of a 12-32-16-8 network (1,024 rows) took 250 instead of 310
+ns a row, of a 30-32-32-8 one 580 instead of 910; a lossless encode of the
+corpus about a tenth less CPU time, a bound-2 encode a sixth less.
 """
 
 from llvmlite import ir
