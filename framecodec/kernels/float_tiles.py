@@ -30,6 +30,7 @@ from numba import config, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._ir import array_data, int64_args, splat
 from ._jit import VECTOR_BITS, inline
 
 # columns per tile; the vector type is legal IR on any CPU (LLVM splits it), and the
@@ -40,7 +41,6 @@ TILES = not config.DISABLE_JIT
 
 _F32, _I32, _I64 = ir.FloatType(), ir.IntType(32), ir.IntType(64)
 _ROW = ir.VectorType(_F32, LANES)
-_SPLAT = ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES)
 
 
 def _tile_sum(units: int):
@@ -58,11 +58,10 @@ def _tile_sum(units: int):
         def codegen(context, builder, signature, args):
             arg = signature.args
             (outs_v, o_at, o_stride, sources_v, s_at, s_stride, weights_v, w_at, w_step,
-             k_count) = [context.cast(builder, v, t, types.int64)
-                         if isinstance(t, types.Integer) else v for v, t in zip(args, arg)]
-            o_p = context.make_array(arg[0])(context, builder, outs_v).data
-            s_p = context.make_array(arg[3])(context, builder, sources_v).data
-            w_p = context.make_array(arg[6])(context, builder, weights_v).data
+             k_count) = int64_args(context, builder, signature, args)
+            o_p = array_data(context, builder, arg[0], outs_v)
+            s_p = array_data(context, builder, arg[3], sources_v)
+            w_p = array_data(context, builder, arg[6], weights_v)
 
             def row(base, at):
                 return builder.bitcast(builder.gep(base, [at]), _ROW.as_pointer())
@@ -83,8 +82,7 @@ def _tile_sum(units: int):
                 first = builder.add(w_at, builder.mul(k, w_step))
                 for u in range(units):
                     w = builder.load(builder.gep(w_p, [builder.add(first, ir.Constant(_I64, u))]))
-                    w = builder.insert_element(ir.Constant(_ROW, None), w, ir.Constant(_I32, 0))
-                    w = builder.shuffle_vector(w, w, _SPLAT)
+                    w = splat(builder, w, _ROW)
                     builder.store(builder.fadd(builder.load(sums[u]), builder.fmul(w, x)),
                                   sums[u])
             for u in range(units):
@@ -149,12 +147,11 @@ def _tree_dots(units: int, blocks: int):
 
         def codegen(context, builder, signature, args):
             arg = signature.args
-            xs_v, x_at, x_stride, d_v, d_at, grad_v, g_at, g_step = [
-                context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v
-                for v, t in zip(args, arg)]
-            x_p = context.make_array(arg[0])(context, builder, xs_v).data
-            d_p = context.make_array(arg[3])(context, builder, d_v).data
-            g_p = context.make_array(arg[5])(context, builder, grad_v).data
+            xs_v, x_at, x_stride, d_v, d_at, grad_v, g_at, g_step = \
+                int64_args(context, builder, signature, args)
+            x_p = array_data(context, builder, arg[0], xs_v)
+            d_p = array_data(context, builder, arg[3], d_v)
+            g_p = array_data(context, builder, arg[5], grad_v)
 
             def tile(base, at, block):
                 at = builder.add(at, ir.Constant(_I64, block * LANES))

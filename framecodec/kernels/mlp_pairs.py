@@ -30,6 +30,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._ir import array_data, int64_args, splat
 from ._jit import VECTOR_BITS, inline, kernel
 from .context import MAX_ROW_FEATURES
 from .mlp import HEADER, HIDDEN_MAX, MAX_HIDDEN, MAX_OUT
@@ -46,7 +47,6 @@ _PAIRS = ir.VectorType(_I16, 2 * LANES)  # a pair of 16-bit inputs per column of
 _SUMS = ir.VectorType(_I32, LANES)
 _WIDE = ir.VectorType(_I64, LANES)
 _UNITS16 = ir.VectorType(_I16, LANES)
-_SPLAT = ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES)
 _REPEAT_PAIR = ir.Constant(ir.VectorType(_I32, 2 * LANES), [k & 1 for k in range(2 * LANES)])
 _ZIP = ir.Constant(ir.VectorType(_I32, 2 * LANES), [(k >> 1) + LANES * (k & 1)
                                                     for k in range(2 * LANES)])
@@ -71,11 +71,6 @@ def _pair_products(builder, x, w):
     return builder.add(builder.mul(parts[0], parts[2]), builder.mul(parts[1], parts[3]))
 
 
-def _splat(builder, value, vector_type):
-    v = builder.insert_element(ir.Constant(vector_type, None), value, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(v, v, _SPLAT)
-
-
 def _weight_pair(builder, words, at):
     """The 32-bit word ``words[at]`` (two 16-bit weights) repeated over the lanes."""
     pair = builder.bitcast(builder.load(builder.gep(words, [at])), ir.VectorType(_I16, 2))
@@ -86,16 +81,6 @@ def _load_pairs(builder, data, at):
     load = builder.load(builder.bitcast(builder.gep(data, [at]), _PAIRS.as_pointer()))
     load.align = 2
     return load
-
-
-def _data(context, builder, array_type, value):
-    return context.make_array(array_type)(context, builder, value).data
-
-
-def _int64_args(context, builder, signature, args):
-    """Integer arguments as i64 (offsets and counts may come as int32 words)."""
-    return [context.cast(builder, v, t, types.int64) if isinstance(t, types.Integer) else v
-            for v, t in zip(args, signature.args)]
 
 
 @intrinsic
@@ -109,16 +94,16 @@ def _hidden_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, b_at, j0, shift
 
     def codegen(context, builder, signature, args):
         xp_v, x_at, x_stride, n2, words_v, w_at, b_at, j0, shift, y_v, y_at, y_stride = \
-            _int64_args(context, builder, signature, args)
+            int64_args(context, builder, signature, args)
         arg = signature.args
-        xp_p = _data(context, builder, arg[0], xp_v)
-        words_p = _data(context, builder, arg[4], words_v)
-        y_p = _data(context, builder, arg[9], y_v)
+        xp_p = array_data(context, builder, arg[0], xp_v)
+        words_p = array_data(context, builder, arg[4], words_v)
+        y_p = array_data(context, builder, arg[9], y_v)
         sums = []
         for u in range(UNITS):
             slot = cgutils.alloca_once(builder, _SUMS)
             b = builder.load(builder.gep(words_p, [builder.add(b_at, _i64(u))]))
-            builder.store(_splat(builder, b, _SUMS), slot)
+            builder.store(splat(builder, b, _SUMS), slot)
             sums.append(slot)
         with cgutils.for_range(builder, n2) as loop:
             i2 = loop.index
@@ -128,7 +113,7 @@ def _hidden_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, b_at, j0, shift
                                  builder.add(builder.add(w_at, builder.mul(_i64(u), n2)), i2))
                 builder.store(builder.add(builder.load(sums[u]), _pair_products(builder, x, w)),
                               sums[u])
-        bits = _splat(builder, builder.trunc(shift, _I32), _SUMS)
+        bits = splat(builder, builder.trunc(shift, _I32), _SUMS)
         low = ir.Constant(_SUMS, [0] * LANES)
         high = ir.Constant(_SUMS, [HIDDEN_MAX] * LANES)
         units = []
@@ -157,20 +142,20 @@ def _output_tile(typingctx, xp, x_at, x_stride, n2, words, w_at, bias, shift, ou
 
     def codegen(context, builder, signature, args):
         xp_v, x_at, x_stride, n2, words_v, w_at, bias, shift, out_v, o_at = \
-            _int64_args(context, builder, signature, args)
+            int64_args(context, builder, signature, args)
         arg = signature.args
-        xp_p = _data(context, builder, arg[0], xp_v)
-        words_p = _data(context, builder, arg[4], words_v)
-        out_p = _data(context, builder, arg[8], out_v)
+        xp_p = array_data(context, builder, arg[0], xp_v)
+        words_p = array_data(context, builder, arg[4], words_v)
+        out_p = array_data(context, builder, arg[8], out_v)
         total = cgutils.alloca_once(builder, _WIDE)
-        builder.store(_splat(builder, bias, _WIDE), total)
+        builder.store(splat(builder, bias, _WIDE), total)
         with cgutils.for_range(builder, n2) as loop:
             i2 = loop.index
             x = _load_pairs(builder, xp_p, builder.add(x_at, builder.mul(i2, x_stride)))
             w = _weight_pair(builder, words_p, builder.add(w_at, i2))
             wide = builder.sext(_pair_products(builder, x, w), _WIDE)
             builder.store(builder.add(builder.load(total), wide), total)
-        bits = _splat(builder, shift, _WIDE)
+        bits = splat(builder, shift, _WIDE)
         store = builder.store(builder.ashr(builder.load(total), bits),
                               builder.bitcast(builder.gep(out_p, [o_at]), _WIDE.as_pointer()))
         store.align = 8
