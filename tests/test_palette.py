@@ -294,20 +294,39 @@ def test_index_coding_matches_the_format_document(recent_size, n_entries):
 def test_auto_skips_a_palette_whose_escapes_alone_cost_more(monkeypatch):
     """The message-board screencast (4:4:4) has thousands of anti-aliased colours: they
     fit a palette, but escapes alone would cost more than the plain coding, so auto
-    codes it without one and never trains a palette network."""
+    codes it without one and never trains a palette network. The first frame's colours
+    already show it: the group's colours are never counted (fit_palette is not called)."""
     from framecodec.encoder import analysis, modelfit
 
     info, frames = read_frames(framecodec_corpus("screen_gnome-message-board_274x268.mkv"), 0, 10)
     settings = EncodeSettings()  # trained as by default: tiny training codes far larger
     fits = palettes.fit_palettes(info, frames, settings, 0)
     assert [fit.planes for fit in fits] == [(0, 1, 2)] and len(fits[0].entries) > 10000
+    planes_of = [f.planes for f in frames]
+    first = palettes.first_frame_colours(planes_of, (0, 1, 2))
+    assert 0 < palettes.index_bits(first) <= palettes.index_bits(len(fits[0].entries))
 
     def refuse(*args, **kwargs):
-        raise AssertionError("a palette was trained")
+        raise AssertionError("a palette was fitted or trained")
 
     monkeypatch.setattr(modelfit, "fit_palette_nets", refuse)
+    monkeypatch.setattr(analysis, "fit_palette", refuse)
     chosen = analysis.analyse_group(info, frames, settings)
     assert not chosen.dictionary.palettes
     size = len(chosen.trial[1].header_bytes) + sum(len(p) for p in chosen.trial[1].frames)
-    escapes = palettes.escape_bits(fits[0], [f.planes for f in frames])
+    escapes = palettes.escape_bits(fits[0], planes_of)
     assert escapes >= 8 * size
+    # the bound the skip used: the escapes at the first frame's colour count
+    assert palettes.index_bits(first) * palettes.escape_count(planes_of, (0, 1, 2)) >= 8 * size
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_frame_colours_bound_a_lossless_palette(seed):
+    """The skip's premise: a lossless palette has at least the first frame's colours."""
+    rng = np.random.default_rng(seed)
+    frames = [[rng.integers(0, 3 + seed, (7, 9)).astype(np.uint8) * 30 for _ in range(3)]
+              for _ in range(4)]
+    fit = palettes.fit_palette(frames, (0, 1, 2), 65536, 0)
+    first = palettes.first_frame_colours(frames, (0, 1, 2))
+    assert first == len({tuple(c) for c in np.stack(frames[0], -1).reshape(-1, 3).tolist()})
+    assert first <= len(fit.entries)

@@ -120,8 +120,7 @@ def _restore(undo: list) -> None:
 
 
 def _encode_stages():
-    from framecodec.encoder import (analysis, grouping, jobs, modelfit, motion, palettes,
-                                    targets, train)
+    from framecodec.encoder import analysis, grouping, jobs, modelfit, motion, targets, train
     from framecodec.format import container
     from framecodec.io import source
 
@@ -131,7 +130,9 @@ def _encode_stages():
         (motion, "estimate", "motion search", "call"),
         (modelfit, "_group_data", "data gathering", "call"),
         (modelfit, "fit_palette_nets", "palette networks", "call"),
-        (palettes, "fit_palettes", "palette fitting", "call"),
+        # analysis.py calls these by its own names (imported from palettes.py)
+        *[(analysis, name, "palette fitting", "call") for name in (
+            "fit_palettes", "fit_palette", "first_frame_colours", "escape_count", "escape_bits")],
         (train, "fit_many", "training", "call"),
         (modelfit.FittedNets, "freeze", "freezing to integers", "call"),
         (analysis, "code_group", "trial coding (measured choices)", "call"),

@@ -16,7 +16,9 @@ from ..frames import Frame, VideoInfo
 from ..kernels.colours import merge_colours
 from .settings import EncodeSettings
 
-__all__ = ["PaletteFit", "fit_palettes", "fit_palette", "escape_bits", "CHROMA_PALETTE_MAX"]
+__all__ = ["PaletteFit", "palette_limits", "fit_palettes", "colours_weighed", "fit_palette",
+           "first_frame_colours", "index_bits", "escape_count", "escape_bits",
+           "CHROMA_PALETTE_MAX"]
 
 # A chroma pair of a subsampled format is smooth and cheap to code sample by
 # sample: palettes of its 600 to 4,500 pairs made every corpus clip larger
@@ -39,21 +41,42 @@ class PaletteFit:
         return self.index[np.searchsorted(self.keys, keys)]
 
 
-def fit_palettes(info: VideoInfo, frames: list[Frame], settings: EncodeSettings,
-                 near: int) -> list[PaletteFit]:
-    """A fit for every plane set whose colours fit a palette."""
-    planes_of = [f.planes for f in frames]
-    fits = []
+def palette_limits(info: VideoInfo, settings: EncodeSettings) -> list[tuple[tuple[int, ...], int]]:
+    """Every plane set that may get a palette, with the most entries it may have."""
+    out = []
     for planes in plane_sets(info.format):
         limit = settings.palette_max
         if len(planes) == 1:  # an ordered scale: a palette only pays when it is sparse
             limit = min(limit, (info.format.max_value + 1) // 8)
         elif 0 not in planes:
             limit = min(limit, CHROMA_PALETTE_MAX)
+        out.append((planes, limit))
+    return out
+
+
+def fit_palettes(info: VideoInfo, frames: list[Frame], settings: EncodeSettings,
+                 near: int) -> list[PaletteFit]:
+    """A fit for every plane set whose colours fit a palette."""
+    planes_of = [f.planes for f in frames]
+    fits = []
+    for planes, limit in palette_limits(info, settings):
         fit = fit_palette(planes_of, planes, limit, near)
         if fit is not None:
             fits.append(fit)
     return fits
+
+
+def first_frame_colours(frames, planes: tuple[int, ...]) -> int:
+    """How many distinct colours the plane set has in the group's first frame: at most
+    as many as a lossless palette of the group has entries, found in a fraction of the
+    time counting every frame takes."""
+    return len(np.unique(_frame_keys(frames[0], planes))) if frames else 0
+
+
+def colours_weighed(max_entries: int, near: int) -> int:
+    """The most distinct colours a fit weighs: a lossless palette's entries, or colours
+    that may merge into them (``fit_palette``)."""
+    return max_entries if near == 0 else min(64 * max_entries, MAX_ENTRIES)
 
 
 def fit_palette(frames, planes: tuple[int, ...], max_entries: int, near: int) -> PaletteFit | None:
@@ -66,8 +89,7 @@ def fit_palette(frames, planes: tuple[int, ...], max_entries: int, near: int) ->
     colours, and never more than a palette can hold, are weighed (merging
     compares each with every entry made).
     """
-    most = max_entries if near == 0 else min(64 * max_entries, MAX_ENTRIES)
-    counted = _count_colours(frames, planes, most)
+    counted = _count_colours(frames, planes, colours_weighed(max_entries, near))
     if counted is None:
         return None
     keys, counts, first_frame = counted
@@ -138,22 +160,23 @@ def _count_colours(frames, planes, limit: int):
     return keys, counts, first
 
 
-def escape_bits(fit: PaletteFit, frames, stop_at: int | None = None) -> int:
-    """About what the palette's escapes alone would cost: positions whose colour
-    is none of W, N, NW, NE and the previous frame's at the same place, each at
-    its index bits after the first four (whose contexts adapt; the later ones
-    cost about a bit each). ``auto`` skips a palette this already makes larger
-    than the group coded without it; with ``stop_at``, counting stops once the
-    bits reach it (the result is then at least ``stop_at``)."""
-    bits = max(1, (len(fit.entries) - 1).bit_length()) - 4
-    if bits <= 0:
-        return 0
+def index_bits(n_entries: int) -> int:
+    """What an escape costs beyond the first four bits of its index (whose contexts
+    adapt; the later ones cost about a bit each); 0 for small palettes."""
+    return max(0, max(1, (n_entries - 1).bit_length()) - 4)
+
+
+def escape_count(frames, planes: tuple[int, ...], stop_at: int | None = None) -> int:
+    """Positions whose colour is none of W, N, NW, NE and the previous frame's at the
+    same place: what a palette of the plane set must code as escapes. With
+    ``stop_at``, counting stops after the frame that reaches it (the result is then
+    at least ``stop_at``)."""
     escapes = 0
     previous = None
     for f in frames:
-        if stop_at is not None and escapes * bits >= stop_at:
+        if stop_at is not None and escapes >= stop_at:
             break
-        keys = _frame_keys(f, fit.planes).reshape(f[fit.planes[0]].shape)
+        keys = _frame_keys(f, planes).reshape(f[planes[0]].shape)
         matched = np.zeros(keys.shape, bool)
         matched[:, 1:] |= keys[:, 1:] == keys[:, :-1]
         matched[1:, :] |= keys[1:, :] == keys[:-1, :]
@@ -163,4 +186,15 @@ def escape_bits(fit: PaletteFit, frames, stop_at: int | None = None) -> int:
             matched |= keys == previous
         escapes += int(matched.size - np.count_nonzero(matched))
         previous = keys
-    return escapes * bits
+    return escapes
+
+
+def escape_bits(fit: PaletteFit, frames, stop_at: int | None = None) -> int:
+    """About what the palette's escapes alone would cost (``escape_count`` times
+    ``index_bits``). ``auto`` skips a palette this already makes larger than the
+    group coded without it; with ``stop_at``, counting stops once the bits reach
+    it (the result is then at least ``stop_at``)."""
+    bits = index_bits(len(fit.entries))
+    if bits <= 0:
+        return 0
+    return bits * escape_count(frames, fit.planes, None if stop_at is None else -(-stop_at // bits))
