@@ -240,7 +240,8 @@ def test_affine_sums_in_the_fixed_order():
 
 @pytest.mark.parametrize("q", [0.9999, 0.999, 0.5, 1.0])
 def test_high_quantile_is_numpys_linear_quantile(q):
-    """Exactly np.quantile's value, on activations, ties, zeros and small sets."""
+    """Exactly np.quantile's value, on activations (also transposed views), ties, zeros
+    and small sets."""
     rng = np.random.default_rng(4)
     sets = [np.maximum(rng.normal(0, 40, (16384, 32)), 0.0),
             rng.integers(0, 4, 200000).astype(np.float64),
@@ -249,6 +250,12 @@ def test_high_quantile_is_numpys_linear_quantile(q):
     lopsided = np.zeros(64 * 1000)
     lopsided[::64] = 1000.0 + rng.random(1000)
     sets.append(lopsided)
+    # as quantize() passes them: (rows, units) views of (units, rows) arrays, read in
+    # memory order; and a unit whose largest value repeats (identical rows of flat areas)
+    sets.append(np.maximum(rng.normal(0, 40, (32, 16384)), 0.0).T)
+    tied = np.maximum(rng.normal(0, 40, (32, 16384)), 0.0)
+    tied[3, :6000] = tied.max() + 1.0
+    sets.append(tied.T)
     for values in sets:
         assert train._high_quantile(values, q) == float(np.quantile(values, q))
 

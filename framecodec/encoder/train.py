@@ -352,9 +352,12 @@ def _high_quantile(values: np.ndarray, q: float) -> float:
     """``np.quantile(values, q)`` (its linear method, to the last bit) for q near 1,
     from the few largest values instead of a partition of all of them: values
     at or above a cut that enough of them reach (read from a subsample, then
-    counted) are sorted, and the two order statistics around q are interpolated
-    as numpy does."""
-    flat = values.ravel()
+    counted) are partitioned at the two order statistics around q, which are
+    interpolated as numpy does. The values are read in memory order (a quantile
+    does not depend on it), so a transposed array is not copied; partitioned,
+    not sorted, since a hidden unit's largest value can repeat thousands of times
+    (flat areas give identical rows)."""
+    flat = values.ravel(order="K")
     n = flat.size
     virtual = (n - 1) * np.float64(q)
     lower = int(np.floor(virtual))
@@ -366,8 +369,8 @@ def _high_quantile(values: np.ndarray, q: float) -> float:
     top = flat[flat >= cut]
     if top.size < need:  # the subsample misled: take every value
         return float(np.quantile(flat, q))
-    top.sort()
     first = n - top.size  # the rank of top[0] among all values
+    top = np.partition(top, [lower - first, upper - first])
     a, b = top[lower - first], top[upper - first]
     gamma = virtual - lower
     diff = b - a
