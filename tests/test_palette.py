@@ -310,7 +310,7 @@ def test_auto_skips_a_palette_whose_escapes_alone_cost_more(monkeypatch):
         raise AssertionError("a palette was fitted or trained")
 
     monkeypatch.setattr(modelfit, "fit_palette_nets", refuse)
-    monkeypatch.setattr(analysis, "fit_palette", refuse)
+    monkeypatch.setattr(palettes, "fit_palette", refuse)
     chosen = analysis.analyse_group(info, frames, settings)
     assert not chosen.dictionary.palettes
     size = len(chosen.trial[1].header_bytes) + sum(len(p) for p in chosen.trial[1].frames)

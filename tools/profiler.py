@@ -132,7 +132,7 @@ def _encode_stages():
         (modelfit, "fit_palette_nets", "palette networks", "call"),
         # analysis.py calls these by its own names (imported from palettes.py)
         *[(analysis, name, "palette fitting", "call") for name in (
-            "fit_palettes", "fit_palette", "first_frame_colours", "escape_count", "escape_bits")],
+            "fit_palettes", "palette_candidates", "paying_fits")],
         (train, "fit_many", "training", "call"),
         (modelfit.FittedNets, "freeze", "freezing to integers", "call"),
         (analysis, "code_group", "trial coding (measured choices)", "call"),

@@ -19,8 +19,7 @@ from ..format.layout import FlatFrames, Layout
 from ..frames import Frame, VideoInfo
 from . import colour, modelfit, motion, slicing
 from .groupcoder import EncodedGroup, code_group
-from .palettes import colours_weighed, escape_bits, escape_count, first_frame_colours, \
-    fit_palette, fit_palettes, index_bits, palette_limits
+from .palettes import fit_palettes, palette_candidates, paying_fits
 from .settings import EncodeSettings
 
 __all__ = ["GroupAnalysis", "analyse_group", "default_slices"]
@@ -62,10 +61,8 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     0 keeps palettes exact, for bounds searched later). With ``palette="auto"``
     a group whose plane sets fit a palette is analysed and coded both ways and
     the smaller coding is kept (measured, not guessed), unless the palettes'
-    escapes alone would already cost more than the coding without them. A
-    lossless set whose escapes would, even at its first frame's colour count,
-    is dropped before the group's colours are counted: on the message-board
-    screencast that count was a tenth of the encode.
+    escapes alone would already cost more than the coding without them
+    (``paying_fits``).
     """
     near = settings.max_error if palette_near is None else palette_near
     if not 0 <= near <= settings.max_error:
@@ -85,38 +82,13 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     plain = _analyse(info, frames, settings, layout, plain_src, mvs, intra, [], 0, differences)
     if settings.palette != "auto":
         return plain
-    planes_of = [f.planes for f in frames]
-    # (planes, most entries, the first frame's colours): a set with more colours in its
-    # first frame than a fit weighs cannot fit a palette
-    candidates = [(planes, limit, first_frame_colours(planes_of, planes))
-                  for planes, limit in palette_limits(info, settings)]
-    candidates = [c for c in candidates if c[2] <= colours_weighed(c[1], near)]
+    candidates = palette_candidates(info, frames, settings, near)
     if not candidates:
         return plain
     budget = 8 * _coded_size(plain, settings.max_error)  # in bits
-    fits, escapes = [], 0
-    for planes, limit, first in candidates:
-        count = None  # the set's escape positions, when counted
-        if near == 0 and index_bits(first) > 0:
-            # a lossless palette has at least the first frame's colours as entries: a
-            # set whose escapes would cost more than the plain coding even at that
-            # count is not fitted (counting every frame's colours is what fitting costs)
-            need = -(-budget // index_bits(first))
-            count = escape_count(planes_of, planes, stop_at=need)
-            if count >= need:
-                continue
-        fit = fit_palette(planes_of, planes, limit, near)
-        if fit is None:
-            continue
-        fits.append(fit)
-        if count is None:
-            escapes += escape_bits(fit, planes_of, stop_at=budget - escapes)
-        else:  # counted to the end
-            escapes += index_bits(len(fit.entries)) * count
-        if escapes >= budget:
-            return plain  # the palettes' escapes alone would cost more: not worth a trial
+    fits = paying_fits(frames, candidates, near, budget)
     if not fits:
-        return plain
+        return plain  # no palette, or their escapes alone would cost more: not worth a trial
     with_palettes = _analyse(info, frames, settings, layout, src, mvs, intra, fits, near)
     return with_palettes if 8 * _coded_size(with_palettes, settings.max_error) < budget \
         else plain

@@ -17,8 +17,8 @@ from ..kernels.colours import merge_colours
 from .settings import EncodeSettings
 
 __all__ = ["PaletteFit", "palette_limits", "fit_palettes", "colours_weighed", "fit_palette",
-           "first_frame_colours", "index_bits", "escape_count", "escape_bits",
-           "CHROMA_PALETTE_MAX"]
+           "first_frame_colours", "palette_candidates", "paying_fits", "index_bits",
+           "escape_count", "escape_bits", "CHROMA_PALETTE_MAX"]
 
 # A chroma pair of a subsampled format is smooth and cheap to code sample by
 # sample: palettes of its 600 to 4,500 pairs made every corpus clip larger
@@ -158,6 +158,49 @@ def _count_colours(frames, planes, limit: int):
     if keys is None:
         return np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return keys, counts, first
+
+
+def palette_candidates(info: VideoInfo, frames: list[Frame], settings: EncodeSettings,
+                       near: int) -> list[tuple[tuple[int, ...], int, int]]:
+    """(planes, most entries, the first frame's colours) of every plane set that may fit a
+    palette: not one with more colours in its first frame than a fit weighs."""
+    planes_of = [f.planes for f in frames]
+    out = []
+    for planes, limit in palette_limits(info, settings):
+        first = first_frame_colours(planes_of, planes)
+        if first <= colours_weighed(limit, near):
+            out.append((planes, limit, first))
+    return out
+
+
+def paying_fits(frames: list[Frame], candidates, near: int, budget: int) -> list[PaletteFit]:
+    """The fits of ``palette_candidates`` worth a trial coding against a plain coding of
+    ``budget`` bits: none when their escapes alone (``escape_bits``) would cost that much.
+
+    A lossless set whose escapes would cost it even at its first frame's colour count
+    (a lossless palette has at least those entries) is not fitted: counting the colours
+    of every frame is what fitting costs (a tenth of the message-board screencast's
+    encode), the escapes a fraction of it."""
+    planes_of = [f.planes for f in frames]
+    fits, escapes = [], 0
+    for planes, limit, first in candidates:
+        count = None  # the set's escape positions, when counted to the end
+        if near == 0 and index_bits(first) > 0:
+            need = -(-budget // index_bits(first))
+            count = escape_count(planes_of, planes, stop_at=need)
+            if count >= need:
+                continue
+        fit = fit_palette(planes_of, planes, limit, near)
+        if fit is None:
+            continue
+        fits.append(fit)
+        if count is None:
+            escapes += escape_bits(fit, planes_of, stop_at=budget - escapes)
+        else:
+            escapes += index_bits(len(fit.entries)) * count
+        if escapes >= budget:
+            return []
+    return fits
 
 
 def index_bits(n_entries: int) -> int:
