@@ -177,12 +177,12 @@ def _row_features(rec, ref, err, geom, p, y, ys, inter, out):
 
 
 @inline
-def _intra_base(rec, i, x, y, w, ys, mid):
-    """N, or W in a slice's first row, or mid at its very first sample."""
+def _intra_base(rec, i, x, y, w, ys, mid, west):
+    """N, or W (``west``) in a slice's first row, or mid at its very first sample."""
     if y > ys:
         return np.int64(rec[i - w])
     if x > 0:
-        return np.int64(rec[i - 1])
+        return west
     return np.int64(mid)
 
 
@@ -203,15 +203,24 @@ def _sequential(rec, ref, i, x, y, w, ys, half, inter, near):
     there it is mostly quantisation noise). Inter: the temporal residuals at
     W and WW. A tuple, not an array: the values stay in registers.
     """
+    west = np.int64(rec[i - 1]) if x > 0 else np.int64(0)
+    west2 = np.int64(rec[i - 2]) if x > 1 else np.int64(0)
+    return _sequential_after(rec, ref, i, x, y, w, ys, half, inter, near, west, west2)
+
+
+@inline
+def _sequential_after(rec, ref, i, x, y, w, ys, half, inter, near, west, west2):
+    """``_sequential`` given the reconstructions of W and WW (read only where x > 0
+    and x > 1). The coder passes the ones it has just made: read back from ``rec``,
+    each sample's features would wait for its neighbour's store to reach the load."""
     if inter:
-        s0 = np.int64(rec[i - 1]) - np.int64(ref[i - 1]) if x > 0 else np.int64(0)
-        s1 = np.int64(rec[i - 2]) - np.int64(ref[i - 2]) if x > 1 else np.int64(0)
+        s0 = west - np.int64(ref[i - 1]) if x > 0 else np.int64(0)
+        s1 = west2 - np.int64(ref[i - 2]) if x > 1 else np.int64(0)
         return np.int64(ref[i]), s0, s1, np.int64(0)
-    base = _intra_base(rec, i, x, y, w, ys, half)
-    s0 = np.int64(rec[i - 1]) - base if x > 0 else np.int64(0)
-    s1 = np.int64(rec[i - 2]) - base if x > 1 else np.int64(0)
+    base = _intra_base(rec, i, x, y, w, ys, half, west)
+    s0 = west - base if x > 0 else np.int64(0)
+    s1 = west2 - base if x > 1 else np.int64(0)
     s2 = np.int64(0)
     if near == 0 and x > 1 and y > ys:
-        s2 = np.int64(rec[i - 1]) - _med(np.int64(rec[i - 2]), np.int64(rec[i - w - 1]),
-                                         np.int64(rec[i - w - 2]))
+        s2 = west - _med(west2, np.int64(rec[i - w - 1]), np.int64(rec[i - w - 2]))
     return base, s0, s1, s2

@@ -24,7 +24,7 @@ blocks has units narrower than one chroma sample).
 import numpy as np
 
 from ._jit import allocating, inline, kernel
-from .context import MAX_ROW_FEATURES, _row_features, _sequential
+from .context import MAX_ROW_FEATURES, _row_features, _sequential_after
 from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_LUT, MAX_OUT, MU_FRAC, _bucket_fast, \
     _bucket_table, _mlp_rows
 from .mlp_pairs import LANES, PACKED_WORDS, SIMD, mlp_rows, pack, pack_row
@@ -129,6 +129,7 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
     xz = xs = zero_mixer = sign_mixer = np.int64(0)
     for y in range(ys, ye):
         left = np.int64(0)  # v of W
+        west = west2 = np.int64(0)  # the reconstructions of W and WW, kept in registers
         brow = ((y << sy) >> log2u) * nux  # the unit grid, through plane 0 (FORMAT.md 5.2)
         row = off + y * w
         n = 0
@@ -151,12 +152,15 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
         for x in range(w):
             i = row + x
             if inter and skip[brow + ((x << sx) >> log2u)]:
-                rec[i] = ref[i]
+                west2 = west
+                west = np.int64(ref[i])
+                rec[i] = west
                 err[i] = 0
                 above[x] = 0
                 left = 0
                 continue
-            base, s0, s1, s2 = _sequential(rec, ref, i, x, y, w, ys, half, inter, near)
+            base, s0, s1, s2 = _sequential_after(rec, ref, i, x, y, w, ys, half, inter, near,
+                                                 west, west2)
             mu, ls = _prediction(outs, k, n_seq, s0, s1, s2)
             k += 1
             pred = base + ((mu + half_one) >> MU_FRAC)
@@ -208,6 +212,8 @@ def _code_plane_rows(encode, src, rec, ref, err, geom, p, ys, ye, inter, skip, l
                 r = 0 if r < 0 else (maxval if r > maxval else r)
             rec[i] = r
             err[i] = r - base
+            west2 = west
+            west = r
             left = v
             above[x] = v
     if not encode:
