@@ -331,10 +331,26 @@ def test_half_sample_lookup_matches_interpolation_inside_the_picture():
             assert search._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
 
 
-def test_block_sad_matches_the_plain_sum():
-    """The row-sliced SAD equals the sum over the block of the looked-up
-    prediction, at every quarter phase, inside the picture and reaching out of
-    it, for whole and partial blocks; past ``limit`` it stops above it."""
+def _plain_block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, smooth):
+    """Half of each row's sum of |d| + |d - d_left| (d_left 0 at the row's start;
+    |d| + |d| when not ``smooth``: the SAD) over the looked-up prediction's residuals d."""
+    total = 0
+    for y in range(y0, min(y0 + bs, h)):
+        row, last = 0, 0
+        for x in range(x0, min(x0 + bs, w)):
+            d = int(cur[y * w + x]) - int(search._qpel_lookup(planes, w, h, 4 * x + mvx,
+                                                              4 * y + mvy))
+            row += abs(d) + (abs(d - last) if smooth else abs(d))
+            last = d
+        total += row // 2
+    return total
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_block_cost_matches_the_plain_sum(smooth):
+    """The row-sliced block cost equals the plain sum over the block of the
+    looked-up prediction, at every quarter phase, inside the picture and reaching
+    out of it, for whole and partial blocks; past ``limit`` it stops above it."""
     rng = np.random.default_rng(12)
     h, w = 21, 30
     prev = rng.integers(0, 1024, h * w).astype(np.uint16)
@@ -344,13 +360,34 @@ def test_block_sad_matches_the_plain_sum():
     for x0, y0 in ((8, 8), (0, 0), (24, 16), (16, 0)):
         for mvy in range(-13, 14, 3):
             for mvx in range(-14, 15, 2):
-                want = sum(abs(int(cur[y * w + x]) - int(search._qpel_lookup(
-                    planes, w, h, 4 * x + mvx, 4 * y + mvy)))
-                    for y in range(y0, min(y0 + 8, h)) for x in range(x0, min(x0 + 8, w)))
-                got = search._block_sad(cur, planes, w, h, x0, y0, 8, mvx, mvy, 1 << 60)
+                want = _plain_block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, smooth)
+                got = search._block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, 1 << 60,
+                                         smooth)
                 assert got == want, (x0, y0, mvx, mvy)
                 if want > 100:
-                    assert search._block_sad(cur, planes, w, h, x0, y0, 8, mvx, mvy, 100) > 100
+                    assert search._block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, 100,
+                                              smooth) > 100
+
+
+def test_block_cost_prefers_the_smooth_residual():
+    """Of two references leaving the same SAD, the one whose residual is a constant
+    offset (a brightness change the network predicts from the neighbours'
+    residuals) costs less than the one leaving noise."""
+    rng = np.random.default_rng(5)
+    h, w = 16, 16
+    cur = rng.integers(100, 900, h * w).astype(np.uint16)
+    noise = rng.choice([-6, 6], h * w)
+    offset = (cur.astype(np.int64) + 6).astype(np.uint16)
+    noisy = (cur.astype(np.int64) + noise).astype(np.uint16)
+    costs = []
+    for ref in (offset, noisy):
+        planes = np.zeros((4, h * w), np.uint16)
+        search._half_planes(ref, w, h, 1023, planes)
+        sad = int(np.abs(cur.astype(np.int64) - ref).sum())
+        assert sad == 6 * h * w
+        assert search._block_cost(cur, planes, w, h, 0, 0, 16, 0, 0, 1 << 60, False) == sad
+        costs.append(search._block_cost(cur, planes, w, h, 0, 0, 16, 0, 0, 1 << 60, True))
+    assert costs[0] < costs[1]
 
 
 @pytest.mark.parametrize("w, h, log2b, radius", [(48, 40, 4, 16), (37, 29, 3, 8), (20, 12, 4, 48)])
@@ -397,7 +434,8 @@ def test_coarse_search_of_nearly_still_blocks_matches_the_full_search(noise):
         assert (got == want).all()
 
 
-def test_motion_estimation_finds_a_pan():
+@pytest.mark.parametrize("smooth", [True, False])
+def test_motion_estimation_finds_a_pan(smooth):
     rng = np.random.default_rng(7)
     big = rng.integers(0, 256, (80, 100)).astype(np.float64)
     for _ in range(3):  # a smooth texture, as pictures are
@@ -410,8 +448,8 @@ def test_motion_estimation_finds_a_pan():
     mv = np.zeros((nbx * nby, 3), np.int64)
     planes = np.zeros((1, 4, h * w), np.uint16)
     search._half_planes(prev.ravel(), w, h, 255, planes[0])
-    search._estimate(cur.ravel(), planes, np.zeros(1, np.int64), 1, w, h, 4, nbx, nby, 8, 4, 1,
-                     mv.copy(), mv)
+    search._estimate(cur.ravel(), planes, np.zeros(1, np.int64), 1, w, h, 4, nbx, nby, 8, 4,
+                     smooth, 1, mv.copy(), mv)
     inner = mv.reshape(nby, nbx, 3)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()
 

@@ -127,7 +127,7 @@ KEYS = {
     "refs": f"reference frames a block may predict from, 1 to {MAX_REFS}",
     "search_range": "motion search range in samples",
     "subpel": "search half and quarter sample motion",
-    "motion_lambda": "weight of a vector's estimated bits against its SAD in motion search",
+    "motion_lambda": "weight of a vector's estimated bits against its residuals' cost in motion search",
     "hidden": "widths of the network's two hidden layers [first, second] (second 0: one "
               "layer); [0, 0] chooses per group between [16, 8] and [32, 16]",
     "train_steps": "training steps per group, of 1024 rows each (lossless: twice as many "

@@ -2,10 +2,10 @@
 """Motion search (encoder only): a vector and a reference frame per block.
 
 Searches plane 0 of the source against previous source frames with their
-half-sample planes precomputed (``_half_planes``), so every candidate's SAD
-reads at most two samples per position. The cost of a vector is its SAD plus
-``lam`` times its estimated bits, with the median predictor the motion
-substream codes against.
+half-sample planes precomputed (``_half_planes``), so every candidate's cost
+reads at most two samples per position. The cost of a vector is what its
+residuals are estimated to cost (``_block_cost``) plus ``lam`` times its
+estimated bits, with the median predictor the motion substream codes against.
 """
 
 import numpy as np
@@ -84,6 +84,16 @@ def _mv_bits(d):
 
 
 @kernel
+def _block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit, smooth):
+    """What coding a plane-0 block against a reference (``_half_planes``) displaced
+    by (mvx, mvy) quarter samples is estimated to cost; stops early once above
+    ``limit``. ``smooth``: ``_block_smooth_cost``, else the SAD; motion.py chooses."""
+    if smooth:
+        return _block_smooth_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit)
+    return _block_sad(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit)
+
+
+@kernel
 def _block_sad(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit):
     """SAD of a plane-0 block against a reference (``_half_planes``) displaced by
     (mvx, mvy) quarter samples; stops early once above ``limit``.
@@ -94,18 +104,10 @@ def _block_sad(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit):
     vectorises (4.4x faster than indexing the planes at ``row + x``)."""
     x1 = min(x0 + bs, w)
     y1 = min(y0 + bs, h)
-    t = (mvy & 3) * 4 + (mvx & 3)
-    dx = mvx >> 2
-    dy = mvy >> 2
-    pa = _QPEL_TERMS[t, 0]
-    pb = _QPEL_TERMS[t, 3]
-    ax = dx + _QPEL_TERMS[t, 1]
-    ay = dy + _QPEL_TERMS[t, 2]
-    bx = dx + _QPEL_TERMS[t, 4]
-    by = dy + _QPEL_TERMS[t, 5]
+    t, pa, ax, ay, pb, bx, by = _terms(mvx, mvy)
     if not (x0 + min(ax, bx) >= 0 and x1 + max(ax, bx) <= w
             and y0 + min(ay, by) >= 0 and y1 + max(ay, by) <= h):
-        return _edge_block_sad(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit)
+        return _edge_block_cost(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit, False)
     n = x1 - x0
     total = np.int64(0)
     for y in range(y0, y1):
@@ -128,15 +130,75 @@ def _block_sad(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit):
 
 
 @kernel
-def _edge_block_sad(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit):
-    """``_block_sad`` of a block whose taps reach outside the picture (clamped)."""
+def _block_smooth_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit):
+    """Half the sum of a block's residual magnitudes (its SAD) and of their
+    differences along each row (the first sample's from 0), summed row by row.
+
+    The network predicts a residual from its neighbours', so a vector leaving a
+    smooth residual costs less than its SAD says (noisy camera clips, deforming
+    content): lossless, the corpus is 1.3 % smaller than with the SAD (motion.py).
+    Rows read the residual to the left again instead of carrying it, through
+    slices starting a column to the left, so that no column waits for the one
+    before it; about three times the SAD's time."""
+    x1 = min(x0 + bs, w)
+    y1 = min(y0 + bs, h)
+    t, pa, ax, ay, pb, bx, by = _terms(mvx, mvy)
+    if not (x0 >= 1 and x0 + min(ax, bx) >= 1 and x1 + max(ax, bx) <= w
+            and y0 + min(ay, by) >= 0 and y1 + max(ay, by) <= h):
+        return _edge_block_cost(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit, True)
+    n = x1 - x0
+    total = np.int64(0)
+    for y in range(y0, y1):
+        at = y * w + x0 - 1
+        ra = (y + ay) * w + x0 + ax - 1
+        rb = (y + by) * w + x0 + bx - 1
+        # a column to the left of the block row, then the row itself
+        cl, c = cur[at:at + n], cur[at + 1:at + 1 + n]
+        al, a = planes[pa, ra:ra + n], planes[pa, ra + 1:ra + 1 + n]
+        bl, b = planes[pb, rb:rb + n], planes[pb, rb + 1:rb + 1 + n]
+        row = np.int32(0)
+        if t == 0:
+            for i in range(n):
+                d = np.int32(c[i]) - np.int32(a[i])
+                left = (np.int32(cl[i]) - np.int32(al[i])) * np.int32(i > 0)
+                row += abs(d) + abs(d - left)
+        else:
+            for i in range(n):
+                d = np.int32(c[i]) - ((np.int32(a[i]) + np.int32(b[i]) + 1) >> 1)
+                left = (np.int32(cl[i]) - ((np.int32(al[i]) + np.int32(bl[i]) + 1) >> 1)) \
+                    * np.int32(i > 0)
+                row += abs(d) + abs(d - left)
+        total += row >> 1
+        if total > limit:
+            return total
+    return total
+
+
+@inline
+def _terms(mvx, mvy):
+    """(phase, plane a, its dx, dy, plane b, its dx, dy): the two terms H.264 averages
+    for a vector (``_QPEL_TERMS``), displaced by its whole samples."""
+    t = (mvy & 3) * 4 + (mvx & 3)
+    dx = mvx >> 2
+    dy = mvy >> 2
+    return (t, _QPEL_TERMS[t, 0], dx + _QPEL_TERMS[t, 1], dy + _QPEL_TERMS[t, 2],
+            _QPEL_TERMS[t, 3], dx + _QPEL_TERMS[t, 4], dy + _QPEL_TERMS[t, 5])
+
+
+@kernel
+def _edge_block_cost(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit, smooth):
+    """``_block_cost`` of a block whose taps reach outside the picture (clamped)."""
     total = np.int64(0)
     for y in range(y0, y1):
         row = y * w
+        row_cost = np.int64(0)
+        left = np.int64(0)
         for x in range(x0, x1):
             d = np.int64(cur[row + x]) - _qpel_lookup(planes, w, h, (x << 2) + mvx,
                                                       (y << 2) + mvy)
-            total += d if d >= 0 else -d
+            row_cost += abs(d) + (abs(d - left) if smooth else abs(d))
+            left = d
+        total += row_cost >> 1
         if total > limit:
             return total
     return total
@@ -261,7 +323,7 @@ def _coarse_blocks(dc, pad, ow, pw, r, log2b, nbx, nby, hints, coarse, costs):
 
 @inline
 def _least_cost(lam, extra):
-    """The least cost of any vector: a zero SAD, one bit per component (the
+    """The least cost of any vector: a zero residual, one bit per component (the
     predicted vector), and the reference's ``extra``. A search reaching it
     stops: the choice is the same, since only a strictly lower cost replaces
     the best (a still picture's blocks mostly stop at their first candidate)."""
@@ -269,12 +331,12 @@ def _least_cost(lam, extra):
 
 
 @kernel
-def _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra, best):
+def _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, smooth, extra, best):
     """Cost of one vector, or ``best`` unchanged when it is not better (or out of range)."""
     if cx < -lim or cx > lim or cy < -lim or cy > lim:
         return best
     cost = extra + lam * (_mv_bits(cx - px) + _mv_bits(cy - py))
-    cost += _block_sad(cur, planes, w, h, x0, y0, bs, cx, cy, best - cost)
+    cost += _block_cost(cur, planes, w, h, x0, y0, bs, cx, cy, best - cost, smooth)
     return cost
 
 
@@ -288,7 +350,8 @@ def _seen(cand, n, cx, cy, lim):
 
 
 @kernel
-def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam, extra, grid):
+def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam, smooth, extra,
+                  grid):
     """Best whole-sample (cost, mvx, mvy) for one block against one reference:
     the candidates, a grid of whole-sample steps within ``grid`` (quarter
     samples; 0: none) around the best, then a diamond.
@@ -307,7 +370,8 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
         cy = min(max(cand[c, 1], -lim), lim)
         if _seen(cand, c, cx, cy, lim):
             continue
-        cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra, best)
+        cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, smooth, extra,
+                    best)
         if cost < best:
             best, bmx, bmy = cost, cx, cy
             if best <= _least_cost(lam, extra):
@@ -318,7 +382,7 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
         for dx in range(-grid, grid + 1, 4):
             if (dx != 0 or dy != 0) and not _seen(cand, n_cand, gx + dx, gy + dy, lim):
                 cost = _try(cur, planes, w, h, x0, y0, bs, px, py, gx + dx, gy + dy, lim, lam,
-                            extra, best)
+                            smooth, extra, best)
                 if cost < best:
                     best, bmx, bmy = cost, gx + dx, gy + dy
     pcx = gx
@@ -332,7 +396,7 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
             cy = cy0 + (4 if d == 2 else (-4 if d == 3 else 0))
             if (cx == pcx and cy == pcy) or (abs(cx - gx) <= grid and abs(cy - gy) <= grid):
                 continue  # the centre it came from, or a point of the grid
-            cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra,
+            cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, smooth, extra,
                         best)
             if cost < best:
                 best, bmx, bmy = cost, cx, cy
@@ -345,7 +409,8 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
 
 
 @kernel
-def _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py, best, bmx, bmy, lim, lam, extra):
+def _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py, best, bmx, bmy, lim, lam, smooth,
+                      extra):
     """Half-sample then quarter-sample diamond steps around a whole-sample vector."""
     if best <= _least_cost(lam, extra):
         return best, bmx, bmy
@@ -355,7 +420,7 @@ def _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py, best, bmx, bmy, lim
         for d in range(8):
             cx = cx0 + (step if d in (0, 4, 5) else (-step if d in (1, 6, 7) else 0))
             cy = cy0 + (step if d in (2, 4, 6) else (-step if d in (3, 5, 7) else 0))
-            cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, extra,
+            cost = _try(cur, planes, w, h, x0, y0, bs, px, py, cx, cy, lim, lam, smooth, extra,
                         best)
             if cost < best:
                 best, bmx, bmy = cost, cx, cy
@@ -363,13 +428,13 @@ def _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py, best, bmx, bmy, lim
 
 
 @allocating
-def _estimate(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subpel, prev_mv,
-              mv):
+def _estimate(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, smooth, subpel,
+              prev_mv, mv):
     """Choose a reference and a vector per block (plane 0 only); return the total cost.
 
     ``refs[order[r]]`` is ``_half_planes`` of plane 0 of the frame r + 1 back (the
     caller reuses slots instead of moving pictures);
-    cost = SAD + lam * estimated
+    cost = block cost + lam * estimated
     bits of the vector and reference index. Each reference is searched in whole
     samples from candidates (its coarse candidate and the nearest reference's
     vector are scaled by distance), then refined to quarter samples. Only the
@@ -378,13 +443,13 @@ def _estimate(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subp
     """
     coarse = np.zeros((nbx * nby, 2), np.int64)
     _coarse_search(cur, refs[order[0], 0], w, h, log2b, nbx, nby, search, prev_mv, coarse)
-    return _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subpel,
-                            prev_mv, mv, coarse, np.zeros((N_CAND, 2), np.int64))
+    return _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, smooth,
+                            subpel, prev_mv, mv, coarse, np.zeros((N_CAND, 2), np.int64))
 
 
 @kernel
-def _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, subpel,
-                     prev_mv, mv, coarse, cand):
+def _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, lam, smooth,
+                     subpel, prev_mv, mv, coarse, cand):
     bs = 1 << log2b
     lim = 4 * search
     total = np.int64(0)
@@ -420,14 +485,14 @@ def _estimate_blocks(cur, refs, order, n_prev, w, h, log2b, nbx, nby, search, la
                 cand[N_CAND - 1, 1] = nmy * (r + 1)
                 planes = refs[order[r]]
                 cost, mx, my = _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand,
-                                             N_CAND if r > 0 else N_CAND - 1, lim, lam,
+                                             N_CAND if r > 0 else N_CAND - 1, lim, lam, smooth,
                                              lam * 2 * r, 8 if r == 0 else 0)
                 if r == 0:
                     nmx = mx
                     nmy = my
                 if subpel:
                     cost, mx, my = _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py,
-                                                     cost, mx, my, lim, lam, lam * 2 * r)
+                                                     cost, mx, my, lim, lam, smooth, lam * 2 * r)
                 if cost < best:
                     best, bref, bmx, bmy = cost, r, mx, my
             mv[k, 0] = bmx
