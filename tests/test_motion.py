@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -37,7 +35,7 @@ def test_lossless_search_prices_the_smooth_residual(max_error, chosen):
     and the nearer reference wins on its index's bits."""
     info, (picture,) = moving_pattern("gray", 64, 48, count=1)
     picture.planes[0][:] = np.clip(picture.planes[0], 8, 247)  # +-4 stays in range
-    settings = dataclasses.replace(EncodeSettings(), max_error=max_error, subpel=False)
+    settings = EncodeSettings(max_error=max_error, subpel=False)
     layout = Layout(info, settings.log2_block, 1)
     src = _references_of_equal_sad(layout, picture, seed=3)
     fields, intra = motion.estimate(layout, src, settings)
