@@ -580,7 +580,7 @@ def test_group_field_table_matches_header(coded, spec):
         for field in ("first_frame", "frame_count", "max_error", "log2_block", "slices", "refs",
                       "reason"):
             assert values[field] == getattr(header, field), field
-        assert values["flags"] == int(header.mixing)
+        assert values["flags"] == int(header.mixing) | 2 * int(header.long_rates)
         assert values["dictionary"] == header.dictionary.to_bytes()
         assert header.slices == 2 and [0] + values["slice_starts"] == list(header.slice_starts)
 

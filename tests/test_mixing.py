@@ -17,7 +17,7 @@ from framecodec.coding.decoder import read_group_header
 from framecodec.encoder.settings import PRESETS
 from framecodec.errors import CorruptError
 from framecodec.format.container import FcvReader
-from framecodec.format.group import MIXING_FLAG, GroupHeader
+from framecodec.format.group import LONG_RATES_FLAG, MIXING_FLAG, GroupHeader
 from helpers import FAST, SAMPLE, assert_frames_equal, corpus_clip, max_abs_error, read_frames
 
 MIXING = replace(FAST, mixing=True)
@@ -79,8 +79,8 @@ def test_group_header_flags(tmp_path):
     with pytest.raises(ValueError, match="no mixing"):
         replace(header, version=(2, 6)).to_bytes()
     flags_at = 4 + 4 + 2 + 1 + 1 + 1 + 1  # after reason (FORMAT.md 4.1)
-    assert data[flags_at] == MIXING_FLAG
-    for forged in (0x02, 0x80, 0xFF):
+    assert data[flags_at] == MIXING_FLAG | LONG_RATES_FLAG  # two frames: long rates (2.8)
+    for forged in (0x04, 0x80, 0xFF):
         bad = bytearray(data)
         bad[flags_at] = forged
         with pytest.raises(CorruptError, match="flags"):

@@ -63,7 +63,7 @@ HEAD_FIELDS = [  # FORMAT.md 3: (name, struct code)
     ("source_format_length", "B"),
 ]
 VERSION_MAJOR = 2
-NEWEST = (2, 7)  # the version this reader was written for: assumed without a HEAD
+NEWEST = (2, 8)  # the version this reader was written for: assumed without a HEAD
 # FORMAT.md 2.7: hash layout code -> (name, the stream formats it fits; None: any)
 HASH_LAYOUTS = {
     0: ("planar", None), 1: ("rgb24", {"gbrp"}), 2: ("bgr24", {"gbrp"}),
@@ -395,6 +395,15 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
     version = (head["version_major"], head["version_minor"]) if head else NEWEST
     g["flags"] = r.take("B") if version >= (2, 7) else 0  # bit 0: mixing (6.5.6)
     g["mixing"] = bool(g["flags"] & 1)
+    # bit 1 (2.8 on): the sample models' long rates (6.1); before 2.8 a group of
+    # several frames has them from 2.5 on
+    defined = 3 if version >= (2, 8) else 1
+    g["undefined_flags"] = g["flags"] & ~defined
+    if version >= (2, 8):
+        long_rates = bool(g["flags"] & 2)
+    else:
+        long_rates = version >= (2, 5) and g["frame_count"] > 1
+    g["sample_rates"] = (5, 9) if long_rates else (4, 7)
     if version >= (2, 1):  # where each slice starts, in block rows (5.2)
         g["slice_starts"] = [0] + [r.uvar() for _ in range(g["slices"] - 1)]
     else:  # version 2.0: slices cut evenly
@@ -540,8 +549,9 @@ def _consistency(report: dict) -> None:
                                 for p in (net or {}).get("problems", []))
         if group["group"] != g:
             problems.append(f"group {g}: GRUP says group {group['group']}")
-        if group["flags"] & ~1:
-            problems.append(f"group {g}: flags {group['flags']:#x} not defined (bit 0 only)")
+        if group["undefined_flags"]:
+            problems.append(f"group {g}: flags {group['flags']:#x} set bits this version "
+                            "does not define")
         dictionary = group["dictionary"]
         if dictionary["trailing_bytes"]:
             problems.append(f"group {g}: trailing bytes in its colour dictionary")
@@ -630,6 +640,7 @@ def print_report(report: dict, out=sys.stdout) -> None:
                 f"max error {g['max_error']}, block {g['block']}, slices {g['slices']} "
                 f"(from block rows {g['slice_starts']}), refs {g['refs']}, "
                 f"reason {g['reason']} ({REASONS.get(g['reason'], '?')})"
+                + f", sample rates {g['sample_rates'][0]}/{g['sample_rates'][1]}"
                 + (", mixing" if g["mixing"] else ""))
             say(f"    dictionary: {d['mode']}, {d['planes']} planes, {d['count']} palettes, "
                 f"{d['entries']} entries, {d['bytes']} bytes")

@@ -33,7 +33,9 @@ ACTIVITY_VERSION = (2, 3)  # the first whose coding contexts see the neighbours'
 WARM_UP_VERSION = (2, 5)  # the first whose adaptive models adapt faster while young
 FINE_VERSION = (2, 6)  # the first whose zero flags see eighths, signs the neighbours' signs
 MIXING_VERSION = (2, 7)  # the first whose headers have flags: mixing (6.5.6)
-MIXING_FLAG = 1  # the group header's flags: bit 0, mixing; the others are 0
+LONG_RATES_VERSION = (2, 8)  # the first whose headers say the sample models' rates
+MIXING_FLAG = 1  # the group header's flags: bit 0, mixing
+LONG_RATES_FLAG = 2  # bit 1 (2.8 on), the sample models' long rates; the others are 0
 
 
 @dataclass
@@ -53,6 +55,13 @@ class GroupHeader:
     version: tuple[int, int] = FORMAT_VERSION  # the file's: how its frames are coded
     # zero flags and signs mixed with the network's probabilities (6.5.6; a flag from 2.7)
     mixing: bool = False
+    # warmed-up sample models at the long rates (6.1): a flag from 2.8; before it, and
+    # when None, groups of several frames of versions 2.5 on
+    long_rates: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.long_rates is None:
+            self.long_rates = self.warm_up and self.frame_count > 1
 
     @property
     def recent_size(self) -> int:
@@ -81,13 +90,13 @@ class GroupHeader:
 
     @property
     def sample_rates(self) -> tuple[int, int]:
-        """The (fast, slow) shifts of the group's warmed-up sample models (6.1): slower
-        in a group of several frames from 2.5, whose models see many more decisions
-        (development corpus 0.4 to 0.6 % smaller; frames coded alone 0.6 % larger,
-        palette-coded clips up to 3 %, so palette and motion models keep the plain ones)."""
-        if self.warm_up and self.frame_count > 1:
-            return LONG_RATES
-        return PLAIN_RATES
+        """The (fast, slow) shifts of the group's warmed-up sample models (6.1). The
+        slower ones suit a group of several frames, whose models see many more
+        decisions (development corpus 0.4 to 0.6 % smaller; palette-coded clips up to
+        3 % larger, so palette and motion models keep the plain ones); a single frame
+        goes either way with its content (still photographs 0.4 % smaller, a screen
+        recording's frames 2 % larger), hence the flag from 2.8."""
+        return LONG_RATES if self.long_rates and self.warm_up else PLAIN_RATES
 
     def to_bytes(self) -> bytes:
         if len(self.slice_starts) != self.slices or self.slice_starts[0] != 0:
@@ -96,7 +105,12 @@ class GroupHeader:
         w = ByteWriter().u32(self.first_frame).u32(self.frame_count)
         w.u16(self.max_error).u8(self.log2_block).u8(self.slices).u8(self.refs)
         w.u8(self.reason)
-        if tuple(self.version) >= MIXING_VERSION:
+        if self.long_rates != (self.warm_up and self.frame_count > 1) \
+                and tuple(self.version) < LONG_RATES_VERSION:
+            raise ValueError(f"format {self.version} chooses no sample rates")
+        if tuple(self.version) >= LONG_RATES_VERSION:
+            w.u8((MIXING_FLAG if self.mixing else 0) | (LONG_RATES_FLAG if self.long_rates else 0))
+        elif tuple(self.version) >= MIXING_VERSION:
             w.u8(MIXING_FLAG if self.mixing else 0)
         elif self.mixing:
             raise ValueError(f"format {self.version} has no mixing")
@@ -116,7 +130,8 @@ class GroupHeader:
             r.u8("slices"), r.u8("references")
         reason = r.u8("start reason")
         flags = r.u8("flags") if tuple(version) >= MIXING_VERSION else 0
-        if flags & ~MIXING_FLAG:
+        defined = MIXING_FLAG | (LONG_RATES_FLAG if tuple(version) >= LONG_RATES_VERSION else 0)
+        if flags & ~defined:
             raise CorruptError("group header flags not defined by this format", group=group)
         if not MIN_LOG2_BLOCK <= log2_block <= MAX_LOG2_BLOCK or count == 0 \
                 or not 1 <= slices <= MAX_SLICES or not 1 <= refs <= MAX_REFS:
@@ -140,5 +155,8 @@ class GroupHeader:
         model = GroupModel.from_bytes(r.blob("model"), n_planes,
                                       warm_up=tuple(version) >= WARM_UP_VERSION)
         r.expect_end()
+        long_rates = bool(flags & LONG_RATES_FLAG) if tuple(version) >= LONG_RATES_VERSION \
+            else None  # the version's rule
         return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
-                           reason, tuple(starts), tuple(version), bool(flags & MIXING_FLAG))
+                           reason, tuple(starts), tuple(version), bool(flags & MIXING_FLAG),
+                           long_rates)

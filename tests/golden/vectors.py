@@ -61,6 +61,12 @@ VECTORS: dict[str, tuple[str, dict]] = {
     # zero flags and signs mixed with the network's probabilities (format 2.7)
     "yuv420p-mixing": ("carphone-64x48-yuv420p.mkv", {"max_error": 0, "mixing": True}),
     "yuv420p-bound2-mixing": ("carphone-64x48-yuv420p.mkv", {"max_error": 2, "mixing": True}),
+    # groups of one frame, each coded at both sample-model rates (format 2.8)
+    "gbrp-single-frames": ("chelsea-64x48-gbrp.mkv",
+                           {"max_error": 0, "group_size": 1, "min_group": 1}),
+    "gbrp-colours-single-frames": ("colours-48x32-gbrp.mkv",
+                                   {"max_error": 0, "group_size": 1, "min_group": 1,
+                                    "palette": "off"}),
 }
 
 
