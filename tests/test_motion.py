@@ -10,7 +10,7 @@ from framecodec.encoder import motion
 from framecodec.encoder.settings import EncodeSettings
 from framecodec.format.layout import Layout
 from framecodec.frames import Frame
-from helpers import moving_pattern
+from helpers import SAMPLE, moving_pattern, read_frames
 
 
 def _references_of_equal_sad(layout: Layout, picture: Frame, seed: int):
@@ -42,3 +42,30 @@ def test_lossless_search_prices_the_smooth_residual(max_error, chosen):
     assert not intra[2]
     assert (fields[2][:, 2] == chosen).all()
     assert (fields[2][:, :2] == 0).all()
+
+
+def test_the_search_lambda_is_the_bounds_unless_set():
+    assert motion.search_lambda(EncodeSettings()) == motion.LOSSLESS_LAMBDA == 3
+    for bound in (1, 2, 4):
+        assert motion.search_lambda(EncodeSettings(max_error=bound)) == motion.BOUNDED_LAMBDA == 4
+    assert motion.search_lambda(EncodeSettings(motion_lambda=9)) == 9
+    assert motion.search_lambda(EncodeSettings(max_error=2, motion_lambda=1)) == 1
+
+
+@pytest.mark.parametrize("max_error", [0, 2])
+def test_the_search_weighs_vectors_by_its_lambda(max_error):
+    """On real footage the default search is the one at the bound's lambda, and a
+    heavier weight on the vectors' bits gives other, cheaper-to-code fields."""
+    info, frames = read_frames(SAMPLE, 0, 4)
+    settings = EncodeSettings(max_error=max_error)
+    layout = Layout(info, settings.log2_block, 1)
+    src = [layout.flatten(f) for f in frames]
+    by_default, _ = motion.estimate(layout, src, settings)
+    explicit, _ = motion.estimate(layout, src, EncodeSettings(
+        max_error=max_error, motion_lambda=motion.search_lambda(settings)))
+    heavy, _ = motion.estimate(layout, src, EncodeSettings(max_error=max_error,
+                                                           motion_lambda=64))
+    assert all(np.array_equal(a, b) for a, b in zip(by_default, explicit))
+    assert not all(np.array_equal(a, b) for a, b in zip(by_default, heavy))
+    moved = sum(int(np.abs(f[:, :2]).sum()) for f in by_default)
+    assert sum(int(np.abs(f[:, :2]).sum()) for f in heavy) < moved

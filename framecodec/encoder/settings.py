@@ -50,7 +50,7 @@ class EncodeSettings:
     refs: int = 4
     search_range: int = 48
     subpel: bool = True
-    motion_lambda: int = 4
+    motion_lambda: int = 0  # 0: the bound's own (encoder/motion.py search_lambda)
     hidden: tuple[int, int] = (0, 0)
     # 1000 since training's sums run in registers (kernels/float_tiles.py): the time
     # that saved, spent on steps (corpus, 60 frames: lossless -0.64 %, bounds 1/2/4
@@ -127,7 +127,8 @@ KEYS = {
     "refs": f"reference frames a block may predict from, 1 to {MAX_REFS}",
     "search_range": "motion search range in samples",
     "subpel": "search half and quarter sample motion",
-    "motion_lambda": "weight of a vector's estimated bits against its residuals' cost in motion search",
+    "motion_lambda": "weight of a vector's estimated bits against its residuals' cost in motion search "
+                     "(0: 3 lossless, 4 with a bound)",
     "hidden": "widths of the network's two hidden layers [first, second] (second 0: one "
               "layer); [0, 0] chooses per group between [16, 8] and [32, 16]",
     "train_steps": "training steps per group, of 1024 rows each (lossless: twice as many "
