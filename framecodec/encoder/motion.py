@@ -36,11 +36,10 @@ def smooth_cost(max_error: int) -> bool:
 
 def search_lambda(settings: EncodeSettings) -> int:
     """The weight of a vector's estimated bits in motion search: the settings', or
-    when that is 0 the bound's. Lossless, where the cost also sees the residuals'
-    smoothness (``smooth_cost``), 3 (corpus, 60 frames, against 4: 0.47 % smaller,
-    in groups of at most 30 frames too; 1 and 2 came out 0.53 and 0.24 %, chaotic on
-    the surveillance clip, and the HD clip larger); with a bound 4 (bound 1 at 3:
-    0.14 % larger; bound 2 at 1: 0.84 % larger)."""
+    when that is 0 the bound's. Lossless 3: against 4, the corpus (60 frames) 0.47 %
+    smaller, in groups of 30 frames too; 1 was 0.06 % smaller still on the corpus but
+    larger with groups of 30 and on the HD and RGB clips. With a bound 4: bound 1 at 3
+    came out 0.14 % larger, bound 2 at 1 0.84 % larger (docs/NOTES.md)."""
     if settings.motion_lambda:
         return settings.motion_lambda
     return LOSSLESS_LAMBDA if settings.max_error == 0 else BOUNDED_LAMBDA
