@@ -285,8 +285,11 @@ def test_network_record_round_trip_and_validation():
     assert COEF_FRAC == 8 and HEADER == 16
 
 
+@pytest.mark.parametrize("bi", [False, True])
 @pytest.mark.parametrize("sub", [(0, 0), (1, 1), (1, 0)])
-def test_motion_compensation_matches_oracle(sub):
+def test_motion_compensation_matches_oracle(sub, bi):
+    """Every sample as the oracle interpolates it; with ``bi``, a third of the blocks
+    average two predictions from two reference frames, rounding up (format 2.9)."""
     rng = np.random.default_rng(5)
     sx, sy = sub
     h0, w0 = 24, 40
@@ -294,28 +297,74 @@ def test_motion_compensation_matches_oracle(sub):
     sizes = [h * w for h, w in shapes]
     geom = np.array([[0, w0, h0, 0, 0, 0], [sizes[0], shapes[1][1], shapes[1][0], sx, sy, 0]],
                     np.int64)
-    prev = rng.integers(0, 1024, sum(sizes)).astype(np.uint16)
+    prevs = rng.integers(0, 1024, (2, sum(sizes))).astype(np.uint16)
     nbx, nby = -(-w0 // 8), -(-h0 // 8)
-    mv = rng.integers(-40, 40, (nbx * nby, 2)).astype(np.int64)
-    mv[::2] &= ~7  # every other block moved by whole samples (copied, in every plane)
-    out = np.zeros_like(prev)
-    mv = np.concatenate([mv, np.zeros((len(mv), 1), np.int64)], axis=1)
+    mv = np.zeros((nbx * nby, motion.MV_FIELDS), np.int64)
+    mv[:, [motion.MVX, motion.MVY, motion.MVX2, motion.MVY2]] = rng.integers(
+        -40, 40, (nbx * nby, 4))
+    mv[::2, :2] &= ~7  # every other block moved by whole samples (copied, in every plane)
+    mv[:, motion.REF] = rng.integers(0, 2, nbx * nby)
+    if bi:
+        mv[::3, motion.REF2] = 2 - mv[::3, motion.REF]  # the other frame, + 1
+    out = np.zeros_like(prevs[0])
     # in two calls of disjoint block rows, as slices compensate (last rows first)
-    motion._compensate(prev[None], geom, 2, mv, 3, nbx, 1023, out, 1, nby)
-    motion._compensate(prev[None], geom, 2, mv, 3, nbx, 1023, out, 0, 1)
+    motion._compensate(prevs, geom, 2, mv, 3, nbx, 1023, out, 1, nby)
+    motion._compensate(prevs, geom, 2, mv, 3, nbx, 1023, out, 0, 1)
     for p, (h, w) in enumerate(shapes):
-        plane = prev[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
         got = out[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
         lbx, lby = 3 - geom[p, 3], 3 - geom[p, 4]
+
+        def predict(k, x, y, ref, mvx, mvy):
+            plane = prevs[ref, geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
+            if p == 0 or sub == (0, 0):
+                return naive.h264_qpel(plane, x, y, int(mv[k, mvx]), int(mv[k, mvy]), 1023)
+            return naive.bilinear(plane, x, y, int(mv[k, mvx]), int(mv[k, mvy]),
+                                  2 + int(geom[p, 3]), 2 + int(geom[p, 4]))
+
         for y in range(h):
             for x in range(w):
                 k = (y >> lby) * nbx + (x >> lbx)
-                if p == 0 or sub == (0, 0):
-                    want = naive.h264_qpel(plane, x, y, int(mv[k, 0]), int(mv[k, 1]), 1023)
-                else:
-                    want = naive.bilinear(plane, x, y, int(mv[k, 0]), int(mv[k, 1]),
-                                          2 + int(geom[p, 3]), 2 + int(geom[p, 4]))
+                want = predict(k, x, y, mv[k, motion.REF], motion.MVX, motion.MVY)
+                if mv[k, motion.REF2]:
+                    second = predict(k, x, y, mv[k, motion.REF2] - 1, motion.MVX2, motion.MVY2)
+                    want = (want + second + 1) >> 1
                 assert got[y, x] == want, (p, y, x)
+
+
+def test_bi_prediction_cost_matches_its_sample_by_sample_oracle():
+    """The row-sliced cost of an averaged pair of predictions equals the cost computed
+    sample by sample through clamped look-ups, inside the picture and at its edges."""
+    rng = np.random.default_rng(3)
+    w, h = 64, 48
+    for trial in range(200):
+        pictures = rng.integers(0, 256, (3, h * w)).astype(np.uint16)
+        planes = np.zeros((2, 4, h * w), np.uint16)
+        for r in range(2):
+            search._half_planes(pictures[r], w, h, 255, planes[r])
+        x0, y0 = 16 * rng.integers(0, 4), 16 * rng.integers(0, 3)
+        ax, ay, bx, by = (int(v) for v in rng.integers(-40, 40, 4))
+        smooth = bool(trial % 2)
+        got = search._bi_cost(pictures[2], planes[0], planes[1], w, h, x0, y0, 16, ax, ay, bx,
+                              by, 1 << 60, smooth)
+        want = 0
+        for y in range(y0, min(y0 + 16, h)):
+            row, left = 0, 0
+            for x in range(x0, min(x0 + 16, w)):
+                a = naive.h264_qpel(pictures[0].reshape(h, w), x, y, ax, ay, 255)
+                b = naive.h264_qpel(pictures[1].reshape(h, w), x, y, bx, by, 255)
+                d = int(pictures[2][y * w + x]) - ((a + b + 1) >> 1)
+                row += abs(d) + (abs(d - left) if smooth else abs(d))
+                left = d
+            want += row >> 1
+        inside = (min(x0 + (ax >> 2), x0 + (bx >> 2)) >= 3 and max(ax, bx) // 4 + x0 + 20 <= w
+                  and min(y0 + (ay >> 2), y0 + (by >> 2)) >= 3
+                  and max(ay, by) // 4 + y0 + 20 <= h)
+        if inside:  # the oracle clamps taps, the search positions: equal inside only
+            assert got == want, (trial, got, want)
+        edge = search._edge_bi_cost(pictures[2], planes[0], planes[1], w, h, x0, y0,
+                                    min(x0 + 16, w), min(y0 + 16, h), ax, ay, bx, by, 1 << 60,
+                                    smooth)
+        assert got == edge, trial
 
 
 def test_half_sample_lookup_matches_interpolation_inside_the_picture():
@@ -403,16 +452,16 @@ def test_coarse_search_matches_the_full_search(w, h, log2b, radius):
     for hints in _coarse_hints(nbx * nby, rng):
         got = np.zeros((nbx * nby, 2), np.int64)
         search._coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius, hints,
-                              got)
+                              got, 1)
         assert (got == want).all()
 
 
 def _coarse_hints(n_blocks, rng):
     """Hint fields for the coarse search: none, random ones (some beyond the radius,
     some not on the coarse grid), and the pan both coarse tests move by."""
-    yield np.zeros((n_blocks, 3), np.int64)
-    yield rng.integers(-200, 200, (n_blocks, 3))
-    yield np.tile(np.array([[12, -8, 0]], np.int64), (n_blocks, 1))
+    yield np.zeros((n_blocks, motion.MV_FIELDS), np.int64)
+    yield rng.integers(-200, 200, (n_blocks, motion.MV_FIELDS))
+    yield np.tile(np.array([[12, -8, 0, 0, 0, 0]], np.int64), (n_blocks, 1))
 
 
 @pytest.mark.parametrize("noise", [0, 1, 3])
@@ -430,7 +479,7 @@ def test_coarse_search_of_nearly_still_blocks_matches_the_full_search(noise):
     for hints in _coarse_hints(nbx * nby, rng):
         got = np.zeros((nbx * nby, 2), np.int64)
         search._coarse_search(cur.ravel(), prev.ravel(), w, h, log2b, nbx, nby, radius, hints,
-                              got)
+                              got, 1)
         assert (got == want).all()
 
 
@@ -445,33 +494,41 @@ def test_motion_estimation_finds_a_pan(smooth):
     cur = big[13:77, 8:88].copy()  # content moved up 3 and right 2: cur(y,x) = prev(y+3, x-2)
     h, w = cur.shape
     nbx, nby = w // 16, h // 16
-    mv = np.zeros((nbx * nby, 3), np.int64)
+    mv = np.zeros((nbx * nby, motion.MV_FIELDS), np.int64)
     planes = np.zeros((1, 4, h * w), np.uint16)
     search._half_planes(prev.ravel(), w, h, 255, planes[0])
-    search._estimate(cur.ravel(), planes, np.zeros(1, np.int64), 1, w, h, 4, nbx, nby, 8, 4,
-                     smooth, 1, mv.copy(), mv)
-    inner = mv.reshape(nby, nbx, 3)[1:-1, 1:-1]
+    search._estimate(cur.ravel(), planes, np.zeros(1, np.int64), 1, np.ones(1, np.int64), False,
+                     w, h, 4, nbx, nby, 8, 4, smooth, 1, mv.copy(), mv, 1)
+    inner = mv.reshape(nby, nbx, motion.MV_FIELDS)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()
 
 
+@pytest.mark.parametrize("bi", [False, True])
 @pytest.mark.parametrize("size", [(1, 1), (3, 2), (5, 4)])
-def test_motion_substream_round_trips_unit_skips(size):
-    """Vectors, references and per-unit skips (odd unit grids included) come back."""
+def test_motion_substream_round_trips_unit_skips(size, bi):
+    """Vectors, references and per-unit skips (odd unit grids included) come back;
+    in a two-sided group (``bi``) second references and vectors too, the decoder's
+    earlier field (which the decoder reuses) not leaking into blocks without them."""
     from framecodec.kernels import framecoder as fc
     nbx, nby = size
     rng = np.random.default_rng(nbx * 10 + nby)
     for nux, nuy in ((2 * nbx, 2 * nby), (2 * nbx - 1, 2 * nby - 1)):
-        for _ in range(10):
-            mv = np.zeros((nbx * nby, 3), np.int64)
-            mv[:, :2] = rng.integers(-40, 41, (nbx * nby, 2))
-            mv[:, 2] = rng.integers(0, 3, nbx * nby)
+        for n_refs in (1, 2, 3):
+            mv = np.zeros((nbx * nby, motion.MV_FIELDS), np.int64)
+            mv[:, [0, 1, 3, 4]] = rng.integers(-40, 41, (nbx * nby, 4))
+            mv[:, motion.REF] = rng.integers(0, n_refs, nbx * nby)
+            if bi and n_refs > 1:
+                second = (mv[:, motion.REF] + rng.integers(1, n_refs, nbx * nby)) % n_refs
+                mv[:, motion.REF2] = np.where(rng.random(nbx * nby) < 0.5, second + 1, 0)
+            mv[mv[:, motion.REF2] == 0, 3:] = 0
             skip = (rng.random(nux * nuy) < rng.random()).astype(np.uint8)
             probs = rc.new_probs(fc.MOTION_CONTEXTS)
             data = rc.encode_substream(lambda st, buf: fc._code_motion(
-                True, mv, skip, nbx, nby, nux, nuy, 3, probs, st, buf), 16, [probs])
-            got_mv, got_skip = np.zeros_like(mv), np.zeros_like(skip)
+                True, mv, skip, nbx, nby, nux, nuy, n_refs, bi, probs, st, buf), 16, [probs])
+            got_mv = rng.integers(-9, 9, mv.shape)  # what the previous frame left
+            got_skip = np.zeros_like(skip)
             coder = rc.RangeDecoder(data, "motion")
-            fc._code_motion(False, got_mv, got_skip, nbx, nby, nux, nuy, 3,
+            fc._code_motion(False, got_mv, got_skip, nbx, nby, nux, nuy, n_refs, bi,
                             rc.new_probs(fc.MOTION_CONTEXTS), coder.st, coder.buf)
             assert np.array_equal(got_mv, mv) and np.array_equal(got_skip, skip)
             coder.check_complete(used_up=True)

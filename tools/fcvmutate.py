@@ -246,7 +246,7 @@ def parse(data: bytes) -> Tree:
     """The tree of a valid file (the seeds are files the encoder wrote)."""
     if data[:8] != SIGNATURE:
         raise ValueError("not a .fcv file")
-    chunks, pos, hashed, slices, version = [], 8, False, 1, (2, 8)
+    chunks, pos, hashed, slices, version = [], 8, False, 1, (2, 9)
     while pos + 12 <= len(data):
         tag = data[pos:pos + 4]
         (n,) = struct.unpack_from("<I", data, pos + 4)

@@ -128,16 +128,17 @@ def decode_group(info: VideoInfo, header: GroupHeader, records: Iterable[FrameRe
                 (on_mismatch or _mismatch)(group, record.index)
         return record.index, frame
 
-    for record in records:
-        if stop is not None and record.index >= stop:
-            break
+    frames = _in_display_order(decoder, header, records, stop)
+    while True:
         try:
-            frame = decoder.decode_frame(record.payload, record.index, record.pts)
+            record, frame = next(frames, (None, None))
         except CorruptError:
             if held is not None:
                 yield release()
                 held = None
             raise
+        if record is None:
+            break
         frame.duration = record.duration
         digest = None
         if record.md5 is not None:
@@ -151,6 +152,35 @@ def decode_group(info: VideoInfo, header: GroupHeader, records: Iterable[FrameRe
             held = None
     if held is not None:
         yield release()
+
+
+def _in_display_order(decoder: GroupDecoder, header: GroupHeader,
+                      records: Iterable[FrameRecord],
+                      stop: int | None) -> Iterator[tuple[FrameRecord, Frame]]:
+    """(record, decoded frame) in display order until ``stop``, decoding in the
+    group's coding order (5.3): a two-sided group's odd frame comes out after the
+    even one that follows it, which is held meanwhile (and decoded even at ``stop``
+    when the frame before it needs it). Records come in display order; a record
+    read ahead waits here, so a group whose frames end early (a truncated file)
+    gives the frames before the first one it lacks."""
+    records = iter(records)
+    read: dict[int, FrameRecord] = {}  # read, not yet decoded: by place in the group
+    held: dict[int, tuple[FrameRecord, Frame]] = {}  # decoded, not yet given out
+    shown = 0  # the next frame to give out
+    end = header.frame_count if stop is None else stop - header.first_frame
+    for t in header.order:
+        if shown >= end:
+            return
+        while t not in read:
+            record = next(records, None)
+            if record is None:
+                return
+            read[record.index - header.first_frame] = record
+        record = read.pop(t)
+        held[t] = record, decoder.decode_frame(record.payload, record.index, record.pts)
+        while shown in held and shown < end:
+            yield held.pop(shown)
+            shown += 1
 
 
 _HASHER: list[ThreadPoolExecutor] = []

@@ -151,7 +151,7 @@ class GroupState:
         self.nets = {kind: header.model.kernel_nets(kind == INTER, skip_planes)
                      if header.model.complete(kind == INTER, skip_planes) else None
                      for kind in (INTRA, INTER)}
-        self.mv = np.zeros((layout.nbx * layout.nby, 3), np.int64)
+        self.mv = np.zeros((layout.nbx * layout.nby, mo.MV_FIELDS), np.int64)
         # decoding on threads: each slice compensates the block rows it reads into
         # one of two buffers (neighbouring slices alternate), so it need not wait
         # for the others' compensation before it codes
@@ -186,6 +186,8 @@ class GroupState:
             ref = np.zeros(lay.size, np.uint16)
         if kind == INTER:
             if encode:
+                if mv.shape != self.mv.shape:
+                    raise ValueError(f"motion field of shape {mv.shape}, not {self.mv.shape}")
                 self.mv = mv
                 ref_idx = self._reference(ref)
                 mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_unit, lay.nux,
@@ -262,7 +264,7 @@ class GroupState:
 
         def run(st, buf):
             fc._code_motion(encode, self.mv, skip, lay.nbx, lay.nby, lay.nux, lay.nuy,
-                            len(self.refs), self.ctx.motion, st, buf)
+                            len(self.refs), self.header.two_sided, self.ctx.motion, st, buf)
 
         if encode:
             return rc.encode_substream(run, lay.nbx * lay.nby * 12 + 64, [self.ctx.motion])
@@ -294,7 +296,9 @@ class GroupState:
         lay = self.layout
         prevs = self.refs.ring()
         mv = self.mv.copy()  # both rings move together
-        mv[:, 2] = self.refs.slots(self.mv[:, 2])
+        mv[:, mo.REF] = self.refs.slots(self.mv[:, mo.REF])
+        second = self.mv[:, mo.REF2] > 0
+        mv[second, mo.REF2] = self.refs.slots(self.mv[second, mo.REF2] - 1) + 1
 
         def compensate(out: np.ndarray, by0: int, by1: int) -> None:
             mo._compensate(prevs, lay.geom, lay.n_planes, mv, lay.log2_block, lay.nbx,

@@ -19,6 +19,7 @@ from ..format.layout import FlatFrames, Layout
 from ..frames import Frame, VideoInfo
 from . import colour, modelfit, motion, slicing
 from .groupcoder import EncodedGroup, code_group
+from .order import choose_order
 from .palettes import fit_palettes, palette_candidates, paying_fits
 from .settings import EncodeSettings
 
@@ -51,6 +52,12 @@ class GroupAnalysis:
     src_idx: list[np.ndarray]
     palette_near: int = 0  # the error palettes introduce: coding needs at least this bound
     trial: tuple[int, EncodedGroup] | None = None  # (bound, coding) measured during analysis
+    # where each of ``frames`` (in coding order) is shown: display order, or two-sided
+    order: list[int] | None = None
+
+    @property
+    def two_sided(self) -> bool:
+        return self.order is not None and self.order != sorted(self.order)
 
 
 def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings, *,
@@ -68,18 +75,22 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     if not 0 <= near <= settings.max_error:
         raise ValueError("palette colours may merge only within the error bound")
     layout = Layout(info, settings.log2_block, settings.slices or default_slices(info))
+    order = choose_order(layout, frames, settings)
+    frames = [frames[i] for i in order]  # from here on, in coding order
     src = FlatFrames(layout, frames, keep=settings.refs + 2)  # a frame and its references
-    mvs, intra = motion.estimate(layout, src, settings)
+    mvs, intra = motion.estimate(layout, src, settings, order)
     starts = slicing.balanced_starts(layout, src, mvs, intra, settings.max_error, settings.refs)
     layout = Layout(info, settings.log2_block, layout.n_slices, starts)
     if settings.palette == "on":
         fits = fit_palettes(info, frames, settings, near)
         if fits:
-            return _analyse(info, frames, settings, layout, src, mvs, intra, fits, near)
+            return _analyse(info, frames, settings, layout, src, mvs, intra, fits, near,
+                            order=order)
     differences = _differences(info, frames, settings, palette_near)
     plain_src = FlatFrames(layout, frames, keep=settings.refs + 2, differences=True) \
         if differences else src
-    plain = _analyse(info, frames, settings, layout, plain_src, mvs, intra, [], 0, differences)
+    plain = _analyse(info, frames, settings, layout, plain_src, mvs, intra, [], 0, differences,
+                     order)
     if settings.palette != "auto":
         return plain
     candidates = palette_candidates(info, frames, settings, near)
@@ -89,7 +100,8 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     fits = paying_fits(frames, candidates, near, budget)
     if not fits:
         return plain  # no palette, or their escapes alone would cost more: not worth a trial
-    with_palettes = _analyse(info, frames, settings, layout, src, mvs, intra, fits, near)
+    with_palettes = _analyse(info, frames, settings, layout, src, mvs, intra, fits, near,
+                             order=order)
     return with_palettes if 8 * _coded_size(with_palettes, settings.max_error) < budget \
         else plain
 
@@ -113,7 +125,7 @@ def _differences(info: VideoInfo, frames: list[Frame], settings: EncodeSettings,
 
 
 def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near,
-             differences=False) -> GroupAnalysis:
+             differences=False, order=None) -> GroupAnalysis:
     palettes = [Palette(fit.planes, fit.entries) for fit in fits]
     src_idx = [np.zeros(1, np.int32)] * len(frames)
     if fits:
@@ -124,7 +136,7 @@ def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near,
     if fits:
         modelfit.fit_palette_nets(layout, dictionary, src, src_idx, mvs, intra, settings)
     analyses = [GroupAnalysis(info, frames, layout, src, mvs, intra, fitted, settings,
-                              dictionary, src_idx, near) for fitted in candidates]
+                              dictionary, src_idx, near, order=order) for fitted in candidates]
     if len(analyses) > 1 or settings.max_error > 0:  # near-lossless refits from a coding
         chosen = min(analyses, key=lambda a: _coded_size(a, settings.max_error))  # measured
     else:

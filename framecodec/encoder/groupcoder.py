@@ -66,7 +66,8 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
     codings = [_code(a, GroupHeader(first_frame, len(a.frames), max_error, a.settings.log2_block,
                                     a.layout.n_slices, a.settings.refs, a.dictionary, model,
                                     reason, tuple(a.layout.slice_blocks[:-1]),
-                                    mixing=a.settings.mixing, long_rates=long_rates),
+                                    mixing=a.settings.mixing, long_rates=long_rates,
+                                    two_sided=a.two_sided),
                      threads, keep_reconstruction)
                for long_rates in choices]
     if progress:
@@ -94,6 +95,10 @@ def _code(a: GroupAnalysis, header: GroupHeader, threads: int,
             recon.append(frame)
         elif keep_reconstruction:
             recon.append(a.layout.unflatten(rec, frame.pts))
+    shown = header.order  # frames were coded in this order; the container keeps display order
+    if shown != list(range(len(shown))):
+        payloads = [payloads[j] for j in np.argsort(shown)]
+        recon = [recon[j] for j in np.argsort(shown)] if recon else recon
     return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None)
 
 

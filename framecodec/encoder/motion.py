@@ -16,7 +16,7 @@ from ..kernels import motion as mo
 from ..kernels import search
 from .settings import EncodeSettings
 
-__all__ = ["estimate", "compensated", "smooth_cost", "search_lambda", "INTER_SHARE"]
+__all__ = ["estimate", "sampled_blocks", "field", "compensated", "smooth_cost", "search_lambda", "INTER_SHARE"]
 
 # A frame is coded intra when motion compensation leaves more than this share
 # of what spatial prediction leaves (a scene cut, a flash, an inverted frame):
@@ -45,15 +45,21 @@ def search_lambda(settings: EncodeSettings) -> int:
     return LOSSLESS_LAMBDA if settings.max_error == 0 else BOUNDED_LAMBDA
 
 
-def estimate(layout: Layout, src: list[np.ndarray],
-             settings: EncodeSettings) -> tuple[list[np.ndarray], list[bool]]:
-    """Per frame: a field (n_blocks, 3) int64 (vector in quarter samples, reference
-    index; zeros for intra frames) and whether the frame is better coded intra."""
-    n_blocks = layout.nbx * layout.nby
+def estimate(layout: Layout, src: list[np.ndarray], settings: EncodeSettings,
+             shown: list[int] | None = None,
+             step: int = 1) -> tuple[list[np.ndarray], list[bool]]:
+    """Per frame of ``src`` (in coding order; ``shown``: each one's place in display
+    order, None: the same) a motion field (kernels/motion.py ``MV_FIELDS``; zeros for
+    intra frames) and whether the frame is better coded intra. Where frames are coded
+    out of display order (two-sided groups) blocks may be bi-predicted. ``step`` > 1
+    searches only one block in ``step`` (``sampled``), for an estimate."""
     if not settings.inter:  # --intra-only: nothing to search
-        return [np.zeros((n_blocks, 3), np.int64) for _ in src], [True] * len(src)
+        return [field(layout) for _ in src], [True] * len(src)
+    shown = list(range(len(src))) if shown is None else shown
+    bi = shown != sorted(shown)
     h, w = layout.shapes[0]
-    fields = [np.zeros((n_blocks, 3), np.int64)]
+    share = sampled_blocks(layout, step).mean()  # of plane 0's samples, about
+    fields = [field(layout)]
     intra = [True]
     # the previous plane-0 pictures with their half samples, newest first: one
     # array whose slots are reused (no copy of the references per frame)
@@ -63,15 +69,29 @@ def estimate(layout: Layout, src: list[np.ndarray],
         slot = (t - 1) % settings.refs  # frame t - 1 replaces the oldest
         search._half_planes(src[t - 1][: h * w], w, h, layout.max_value, refs[slot])
         order = np.array([(t - 1 - r) % settings.refs for r in range(n_refs)], np.int64)
-        mv = np.zeros((n_blocks, 3), np.int64)
-        cost = search._estimate(src[t][: h * w], refs, order, n_refs, w, h,
-                            layout.log2_block, layout.nbx, layout.nby, settings.search_range,
-                            search_lambda(settings), smooth_cost(settings.max_error),
-                            1 if settings.subpel else 0, fields[-1], mv)
-        spatial = search._intra_cost(src[t][: h * w], w, h)
+        dist = np.array([shown[t] - shown[t - 1 - r] for r in range(n_refs)], np.int64)
+        mv = field(layout)
+        cost = search._estimate(src[t][: h * w], refs, order, n_refs, dist, bi, w, h,
+                                layout.log2_block, layout.nbx, layout.nby,
+                                settings.search_range, search_lambda(settings),
+                                smooth_cost(settings.max_error),
+                                1 if settings.subpel else 0, fields[-1], mv, step)
+        spatial = search._intra_cost(src[t][: h * w], w, h) * share
         intra.append(cost > INTER_SHARE * spatial)
         fields.append(mv)
     return fields, intra
+
+
+def sampled_blocks(layout: Layout, step: int) -> np.ndarray:
+    """Which blocks (a flag per block, raster order) a search by ``step`` covers:
+    every ``step``-th block row (search.sampled)."""
+    by, bx = np.divmod(np.arange(layout.nbx * layout.nby), layout.nbx)
+    return by % step == 0
+
+
+def field(layout: Layout) -> np.ndarray:
+    """A motion field of zero vectors into the newest reference, none bi-predicted."""
+    return np.zeros((layout.nbx * layout.nby, mo.MV_FIELDS), np.int64)
 
 
 def compensated(layout: Layout, frames, t: int, mv: np.ndarray, refs: int, current: np.ndarray,

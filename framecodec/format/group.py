@@ -22,7 +22,7 @@ from .dictionary import ColorDictionary
 from .layout import MAX_LOG2_BLOCK, MAX_SLICES, MIN_LOG2_BLOCK, even_slice_starts
 from .model import GroupModel
 
-__all__ = ["GroupHeader", "INTRA", "INTER", "START", "CUT", "SIZE", "REASONS"]
+__all__ = ["GroupHeader", "INTRA", "INTER", "START", "CUT", "SIZE", "REASONS", "coding_order"]
 
 INTRA, INTER = 0, 1  # frame kinds (FORMAT.md 5.1)
 START, CUT, SIZE = 0, 1, 2  # why a group begins
@@ -34,8 +34,31 @@ WARM_UP_VERSION = (2, 5)  # the first whose adaptive models adapt faster while y
 FINE_VERSION = (2, 6)  # the first whose zero flags see eighths, signs the neighbours' signs
 MIXING_VERSION = (2, 7)  # the first whose headers have flags: mixing (6.5.6)
 LONG_RATES_VERSION = (2, 8)  # the first whose headers say the sample models' rates
+TWO_SIDED_VERSION = (2, 9)  # the first whose groups may code frames in two-sided order
 MIXING_FLAG = 1  # the group header's flags: bit 0, mixing
-LONG_RATES_FLAG = 2  # bit 1 (2.8 on), the sample models' long rates; the others are 0
+LONG_RATES_FLAG = 2  # bit 1 (2.8 on), the sample models' long rates
+TWO_SIDED_FLAG = 4  # bit 2 (2.9 on), two-sided order and bi-prediction; the others are 0
+
+
+def defined_flags(version: tuple[int, int]) -> int:
+    """The group header flags a file of ``version`` may set."""
+    v = tuple(version)
+    return (MIXING_FLAG if v >= MIXING_VERSION else 0) | \
+        (LONG_RATES_FLAG if v >= LONG_RATES_VERSION else 0) | \
+        (TWO_SIDED_FLAG if v >= TWO_SIDED_VERSION else 0)
+
+
+def coding_order(count: int, two_sided: bool) -> list[int]:
+    """The frames of a group of ``count`` in the order they are coded (FORMAT.md 5.3):
+    display order, or two-sided: 0, 2, 1, 4, 3, ... (each odd frame after the even
+    one following it, so that it predicts from both sides; an even count ends on
+    its last odd frame, predicted from one side)."""
+    if not two_sided:
+        return list(range(count))
+    order = [0]
+    for even in range(2, count + 1, 2):
+        order += [even, even - 1] if even < count else [even - 1]
+    return order
 
 
 @dataclass
@@ -58,6 +81,8 @@ class GroupHeader:
     # warmed-up sample models at the long rates (6.1): a flag from 2.8; before it, and
     # when None, groups of several frames of versions 2.5 on
     long_rates: bool | None = None
+    # frames coded in two-sided order, blocks bi-predicted (5.3, 6.3; a flag from 2.9)
+    two_sided: bool = False
 
     def __post_init__(self) -> None:
         if self.long_rates is None:
@@ -98,6 +123,11 @@ class GroupHeader:
         recording's frames 2 % larger), hence the flag from 2.8."""
         return LONG_RATES if self.long_rates and self.warm_up else PLAIN_RATES
 
+    @property
+    def order(self) -> list[int]:
+        """The group's frames (0: its first) in coding order."""
+        return coding_order(self.frame_count, self.two_sided)
+
     def to_bytes(self) -> bytes:
         if len(self.slice_starts) != self.slices or self.slice_starts[0] != 0:
             raise ValueError(f"{self.slices} slices need as many starts, the first 0: "
@@ -108,12 +138,13 @@ class GroupHeader:
         if self.long_rates != (self.warm_up and self.frame_count > 1) \
                 and tuple(self.version) < LONG_RATES_VERSION:
             raise ValueError(f"format {self.version} chooses no sample rates")
-        if tuple(self.version) >= LONG_RATES_VERSION:
-            w.u8((MIXING_FLAG if self.mixing else 0) | (LONG_RATES_FLAG if self.long_rates else 0))
-        elif tuple(self.version) >= MIXING_VERSION:
-            w.u8(MIXING_FLAG if self.mixing else 0)
-        elif self.mixing:
-            raise ValueError(f"format {self.version} has no mixing")
+        flags = (MIXING_FLAG if self.mixing else 0) | \
+            (LONG_RATES_FLAG if self.long_rates and tuple(self.version) >= LONG_RATES_VERSION
+             else 0) | (TWO_SIDED_FLAG if self.two_sided else 0)
+        if flags & ~defined_flags(self.version):
+            raise ValueError(f"format {self.version} cannot say flags {flags}")
+        if tuple(self.version) >= MIXING_VERSION:
+            w.u8(flags)
         for start in self.slice_starts[1:]:
             w.uvar(start)
         w.blob(self.dictionary.to_bytes()).blob(self.model.to_bytes())
@@ -130,8 +161,7 @@ class GroupHeader:
             r.u8("slices"), r.u8("references")
         reason = r.u8("start reason")
         flags = r.u8("flags") if tuple(version) >= MIXING_VERSION else 0
-        defined = MIXING_FLAG | (LONG_RATES_FLAG if tuple(version) >= LONG_RATES_VERSION else 0)
-        if flags & ~defined:
+        if flags & ~defined_flags(version):
             raise CorruptError("group header flags not defined by this format", group=group)
         if not MIN_LOG2_BLOCK <= log2_block <= MAX_LOG2_BLOCK or count == 0 \
                 or not 1 <= slices <= MAX_SLICES or not 1 <= refs <= MAX_REFS:
@@ -159,4 +189,4 @@ class GroupHeader:
             else None  # the version's rule
         return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
                            reason, tuple(starts), tuple(version), bool(flags & MIXING_FLAG),
-                           long_rates)
+                           long_rates, bool(flags & TWO_SIDED_FLAG))

@@ -28,7 +28,7 @@ from .context import MAX_ROW_FEATURES, _row_features, _sequential_after
 from .mlp import COEF_FRAC, MAX_BUCKETS, MAX_HIDDEN, MAX_LUT, MAX_OUT, MU_FRAC, _bucket_fast, \
     _bucket_table, _mlp_rows
 from .mlp_pairs import LANES, PACKED_WORDS, SIMD, mlp_rows, pack, pack_row
-from .motion import MAX_REFS, MV_MAX, _predict_mv
+from .motion import MAX_REFS, MV_MAX, MVX, MVX2, REF, REF2, _predict_mv
 from .palette import N_CAND, _code_index_rows, _palette_fill
 from .rangecoder import CODE, DPOS, DRANGE, _dec_bit, _dec_store, _enc_bit
 from .mixer import SIGN, ZERO, _network_index
@@ -62,7 +62,13 @@ SKIP_CONTEXTS = 2 * SET_SIZE
 REF_CONTEXTS = SKIP_CONTEXTS + 3
 PARTIAL_CONTEXTS = REF_CONTEXTS + 3 * (MAX_REFS - 1)
 UNIT_CONTEXTS = PARTIAL_CONTEXTS + 3
-MOTION_CONTEXTS = UNIT_CONTEXTS + 8
+# Format 2.9, two-sided groups: whether a block is bi-predicted (by the left and
+# upper blocks'), its second reference (truncated unary over the references but
+# its first, one model per level) and its second vector's two context sets.
+BI_CONTEXTS = UNIT_CONTEXTS + 8
+REF2_CONTEXTS = BI_CONTEXTS + 3
+MV2_SETS = REF2_CONTEXTS + MAX_REFS - 2
+MOTION_CONTEXTS = MV2_SETS + 2 * SET_SIZE
 MV_MAX_EXP = 14
 
 
@@ -294,8 +300,10 @@ def _code_block_flag(encode, flags, k, bx, by, nbx, base, value, probs, st, buf)
 
 
 @allocating
-def _code_motion(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf):
-    """Per block in raster order: reference index, vector (median-predicted), skip flags.
+def _code_motion(encode, mv, skip, nbx, nby, nux, nuy, n_refs, bi, probs, st, buf):
+    """Per block in raster order: reference index, vector (median-predicted), in a
+    two-sided group (``bi``) whether the block is bi-predicted and if so its second
+    reference and vector, then skip flags.
 
     Skip is coded per block as "all its units skip"; if not, and the block has
     more than one unit inside the frame, "some units skip"; if so, one flag per
@@ -304,22 +312,50 @@ def _code_motion(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf):
     """
     whole = np.zeros(nbx * nby, np.uint8)  # every unit of the block skips
     partial = np.zeros(nbx * nby, np.uint8)  # some, not all, units skip
-    _code_motion_blocks(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf, whole,
-                        partial, np.zeros(4, np.int64))
+    two = np.zeros(nbx * nby, np.uint8)  # bi-predicted
+    _code_motion_blocks(encode, mv, skip, nbx, nby, nux, nuy, n_refs, bi and n_refs > 1, probs,
+                        st, buf, whole, partial, two, np.zeros(4, np.int64))
 
 
 @kernel
-def _code_motion_blocks(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st, buf, whole,
-                        partial, units):
+def _code_second(encode, mv, k, first, n_refs, probs, st, buf):
+    """A bi-predicted block's second reference (any but its ``first``; truncated unary
+    over the others) and second vector, predicted as the first one mirrored."""
+    ref = mv[k, REF2] - 1 if encode else 0
+    code = ref - 1 if ref > first else ref
+    for level in range(n_refs - 2):
+        if encode:
+            _enc_bit(st, buf, probs, REF2_CONTEXTS + level, 1 if code > level else 0)
+            if code <= level:
+                break
+        else:
+            if not _dec_bit(st, buf, probs, REF2_CONTEXTS + level):
+                break
+            code = level + 1
+    if not encode:
+        mv[k, REF2] = (code + 1 if code >= first else code) + 1
+    for c in range(2):
+        pred = -mv[k, MVX + c]
+        if encode:
+            _enc_signed(st, buf, probs, MV2_SETS + c * SET_SIZE, mv[k, MVX2 + c] - pred, 0,
+                        MV_MAX_EXP)
+        else:
+            v = pred + _dec_signed(st, buf, probs, MV2_SETS + c * SET_SIZE, 0, MV_MAX_EXP)
+            mv[k, MVX2 + c] = min(max(v, -MV_MAX), MV_MAX)
+
+
+@kernel
+def _code_motion_blocks(encode, mv, skip, nbx, nby, nux, nuy, n_refs, bi, probs, st, buf, whole,
+                        partial, two, units):
     for by in range(nby):
         for bx in range(nbx):
             k = by * nbx + bx
-            ref = mv[k, 2] if encode else 0
+            ref = mv[k, REF] if encode else 0
             for level in range(n_refs - 1):  # truncated unary, contexts from neighbours
                 ctx = REF_CONTEXTS + 3 * level
-                if bx > 0 and mv[k - 1, 2] > level:
+                if bx > 0 and mv[k - 1, REF] > level:
                     ctx += 1
-                if by > 0 and mv[k - nbx, 2] > level:
+                if by > 0 and mv[k - nbx, REF] > level:
                     ctx += 1
                 if encode:
                     _enc_bit(st, buf, probs, ctx, 1 if ref > level else 0)
@@ -329,7 +365,7 @@ def _code_motion_blocks(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st,
                     if not _dec_bit(st, buf, probs, ctx):
                         break
                     ref = level + 1
-            mv[k, 2] = ref
+            mv[k, REF] = ref
             for c in range(2):
                 pred = _predict_mv(mv, nbx, bx, by, c)
                 if encode:
@@ -337,6 +373,14 @@ def _code_motion_blocks(encode, mv, skip, nbx, nby, nux, nuy, n_refs, probs, st,
                 else:
                     v = pred + _dec_signed(st, buf, probs, c * SET_SIZE, 0, MV_MAX_EXP)
                     mv[k, c] = min(max(v, -MV_MAX), MV_MAX)
+            if bi:
+                _code_block_flag(encode, two, k, bx, by, nbx, BI_CONTEXTS,
+                                 1 if mv[k, REF2] > 0 else 0, probs, st, buf)
+                if two[k]:
+                    _code_second(encode, mv, k, ref, n_refs, probs, st, buf)
+            if not two[k]:
+                for c in range(MVX2, REF2 + 1):
+                    mv[k, c] = 0
             n_units = 0
             n_skipped = 0
             for uy in range(2 * by, min(2 * by + 2, nuy)):

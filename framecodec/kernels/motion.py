@@ -14,6 +14,11 @@ decoded from H.264 can be predicted exactly where its own encoder predicted:
   4:2:0 chroma), bilinear as H.264 chroma.
 
 Integer vectors copy samples exactly (docs/FORMAT.md, "Motion compensation").
+
+A block of a two-sided group (format 2.9) may be *bi-predicted*: the rounded
+average of two such predictions, each with its own vector and reference, as
+H.264's B-blocks are (so that frames its encoder coded that way can be
+predicted exactly too).
 """
 
 import numpy as np
@@ -22,6 +27,11 @@ from ._jit import allocating, inline, kernel
 
 MV_MAX = 4 * 1024  # |component| in quarter samples, enforced by the decoder
 MAX_REFS = 4
+# A motion field is an (n_blocks, MV_FIELDS) int64 array: the vector (mvx, mvy) in
+# quarter samples and reference index of the block, then for a bi-predicted block
+# its second vector and second reference index + 1 (0: one prediction only).
+MV_FIELDS = 6
+MVX, MVY, REF, MVX2, MVY2, REF2 = range(MV_FIELDS)
 
 
 @kernel
@@ -279,18 +289,31 @@ def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1):
     """out = motion-compensated prediction of every plane, in block rows [by0, by1).
 
     ``prevs[r]`` is the reconstructed frame r + 1 frames back; block k reads
-    ``prevs[mv[k, 2]]`` displaced by ``mv[k, 0:2]``. Work goes block by block
-    (one vector, one fraction), so the inside of the picture runs as row loops.
-    Disjoint block rows write disjoint samples, so slices compensate in parallel.
+    ``prevs[mv[k, REF]]`` displaced by ``mv[k, MVX:MVY + 1]``, averaged with
+    ``prevs[mv[k, REF2] - 1]`` displaced by its second vector where ``mv[k, REF2]``
+    is not 0. Work goes block by block (one vector, one fraction), so the inside of
+    the picture runs as row loops. Disjoint block rows write disjoint samples, so
+    slices compensate in parallel.
     """
     size = (1 << log2b) + 8
+    second = np.empty(out.size if np.any(mv[:, REF2]) else 1, out.dtype)
     _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1,
                        np.empty(size, np.int64), np.empty(size, np.int64),
-                       np.empty(size, np.int64))
+                       np.empty(size, np.int64), second)
 
 
 @kernel
-def _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1, ta, tb, vs):
+def _predict_block(prev, off, w, h, full, sx, sy, x0, x1, y0, y1, mx, my, maxval, out, ta, tb,
+                   vs):
+    if full:
+        _qpel_block(prev, off, w, h, x0, x1, y0, y1, mx, my, maxval, out, ta, tb, vs)
+    else:
+        _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mx, my, 2 + sx, 2 + sy, out)
+
+
+@kernel
+def _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1, ta, tb, vs,
+                       second):
     for p in range(n_planes):
         off = geom[p, 0]
         w = geom[p, 1]
@@ -311,13 +334,17 @@ def _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, 
                     break
                 x1 = min(x0 + (1 << lbx), w)
                 k = byk * nbx + bxk
-                prev = prevs[mv[k, 2]]
-                if full:
-                    _qpel_block(prev, off, w, h, x0, x1, y0, y1, mv[k, 0], mv[k, 1], maxval,
-                                out, ta, tb, vs)
-                else:
-                    _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mv[k, 0], mv[k, 1],
-                                    2 + sx, 2 + sy, out)
+                _predict_block(prevs[mv[k, REF]], off, w, h, full, sx, sy, x0, x1, y0, y1,
+                               mv[k, MVX], mv[k, MVY], maxval, out, ta, tb, vs)
+                if mv[k, REF2] == 0:
+                    continue
+                _predict_block(prevs[mv[k, REF2] - 1], off, w, h, full, sx, sy, x0, x1, y0,
+                               y1, mv[k, MVX2], mv[k, MVY2], maxval, second, ta, tb, vs)
+                for y in range(y0, y1):
+                    a = out[off + y * w + x0:off + y * w + x1]
+                    b = second[off + y * w + x0:off + y * w + x1]
+                    for c in range(x1 - x0):
+                        a[c] = (np.int64(a[c]) + np.int64(b[c]) + 1) >> 1
 
 
 @kernel

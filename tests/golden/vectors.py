@@ -45,8 +45,8 @@ FAST = {"hidden": [8, 8], "train_steps": 40, "train_samples": 6000}
 
 # name -> (input file, encoder settings)
 VECTORS: dict[str, tuple[str, dict]] = {
-    "yuv420p-lossless": ("carphone-64x48-yuv420p.mkv", {"max_error": 0}),
-    "yuv420p-bound2": ("carphone-64x48-yuv420p.mkv", {"max_error": 2}),
+    "yuv420p-lossless": ("carphone-64x48-yuv420p.mkv", {"max_error": 0, "order": "display"}),
+    "yuv420p-bound2": ("carphone-64x48-yuv420p.mkv", {"max_error": 2, "order": "display"}),
     "yuv444p-lossless": ("pattern-40x24-yuv444p.mkv", {"max_error": 0}),
     "gbrp-lossless": ("pattern-32x24-gbrp.mkv", {"max_error": 0}),
     "gray-bound1": ("pattern-33x17-gray.mkv", {"max_error": 1}),
@@ -67,6 +67,13 @@ VECTORS: dict[str, tuple[str, dict]] = {
     "gbrp-colours-single-frames": ("colours-48x32-gbrp.mkv",
                                    {"max_error": 0, "group_size": 1, "min_group": 1,
                                     "palette": "off"}),
+    # frames coded 0, 2, 1: the last predicted from both sides, blocks averaging two
+    # references (format 2.9)
+    "yuv420p-two-sided": ("carphone-64x48-yuv420p.mkv", {"max_error": 0, "order": "two-sided"}),
+    "yuv420p-bound2-two-sided": ("carphone-64x48-yuv420p.mkv",
+                                 {"max_error": 2, "order": "two-sided"}),
+    "gbrp-palette-two-sided": ("colours-48x32-gbrp.mkv",
+                               {"max_error": 0, "palette": "on", "order": "two-sided"}),
 }
 
 
