@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--differences", choices=["auto", "on", "off"], default=None,
                    help="lossless RGB: code red and blue as differences from green: auto "
                         "(default: where that is estimated smaller), on or off")
+    e.add_argument("--order", choices=["auto", "display", "two-sided"], default=None,
+                   help="coding order in a group: auto (default: two-sided where estimated "
+                        "smaller, lossless), display, or two-sided (0, 2, 1, 4, 3, ...: odd "
+                        "frames predicted from both sides)")
     e.add_argument("--group-size", type=int, default=None, metavar="FRAMES",
                    help="exactly this many frames per group (default: groups start at scene "
                         "cuts, within --min-group and --max-group)")
@@ -193,6 +197,7 @@ def encode_settings(args):
                                    ("group_size", args.group_size),
                                    ("palette", getattr(args, "palette", None)),
                                    ("differences", getattr(args, "differences", None)),
+                                   ("order", getattr(args, "order", None)),
                                    ("inter", False if getattr(args, "intra_only", False)
                                     else None)) if v is not None}
     return settings.replace(**overrides) if overrides else settings
@@ -340,7 +345,7 @@ def _info(args) -> int:
           f"format {s['version']}, {report['bytes']:,} bytes "
           f"({report['bits_per_sample']:.3f} bits/sample); {s['fixity']}")
     print(f"{'group':>5} {'frames':>13} {'started':>7} {'bytes':>11} {'model':>7} "
-          f"{'dictionary':>10} {'max err':>7}")
+          f"{'dictionary':>10} {'max err':>7} {'order':>9}")
     for g in report["groups"]:
         dictionary = "identity" if not g["palettes"] else "+".join(
             f"{p['colours']}" for p in g["palettes"]) + " colours"
@@ -348,7 +353,7 @@ def _info(args) -> int:
             dictionary = "differences" if not g["palettes"] else dictionary + ", diff."
         print(f"{g['index']:>5} {g['first_frame']:>6}-{g['first_frame'] + g['frames'] - 1:<6} "
               f"{g['started']:>7} {g['bytes']:>11,} {g['model_bytes']:>7,} {dictionary:>10} "
-              f"{g['max_error']:>7}")
+              f"{g['max_error']:>7} {g['order']:>9}")
     return 0
 
 

@@ -69,6 +69,7 @@ def describe(path: str | os.PathLike) -> dict:
                 "slices": header.slices, "slice_starts": list(header.slice_starts),
                 "block": 1 << header.log2_block,
                 "references": header.refs,
+                "order": "two-sided" if header.two_sided else "display",
                 "started": REASONS.get(header.reason, f"reason {header.reason}"),
                 "decode_memory": budget.working_memory(layout, header),
             })

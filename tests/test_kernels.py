@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numba import config as numba_config, njit
 
-from framecodec.kernels import _jit, mlp_pairs, motion, rangecoder as rc, search
+from framecodec.kernels import _jit, blockcost, mlp_pairs, motion, rangecoder as rc, search
 from framecodec.kernels.mlp import COEF_FRAC, HEADER, MAX_HIDDEN, _mlp_rows
 from framecodec.kernels.symbols import SET_SIZE, _dec_signed, _enc_signed
 from framecodec.format.model import N_RECORD_CLASSES, IntNet
@@ -344,7 +344,7 @@ def test_bi_prediction_cost_matches_its_sample_by_sample_oracle():
         x0, y0 = 16 * rng.integers(0, 4), 16 * rng.integers(0, 3)
         ax, ay, bx, by = (int(v) for v in rng.integers(-40, 40, 4))
         smooth = bool(trial % 2)
-        got = search._bi_cost(pictures[2], planes[0], planes[1], w, h, x0, y0, 16, ax, ay, bx,
+        got = blockcost._bi_cost(pictures[2], planes[0], planes[1], w, h, x0, y0, 16, ax, ay, bx,
                               by, 1 << 60, smooth)
         want = 0
         for y in range(y0, min(y0 + 16, h)):
@@ -361,7 +361,7 @@ def test_bi_prediction_cost_matches_its_sample_by_sample_oracle():
                   and max(ay, by) // 4 + y0 + 20 <= h)
         if inside:  # the oracle clamps taps, the search positions: equal inside only
             assert got == want, (trial, got, want)
-        edge = search._edge_bi_cost(pictures[2], planes[0], planes[1], w, h, x0, y0,
+        edge = blockcost._edge_bi_cost(pictures[2], planes[0], planes[1], w, h, x0, y0,
                                     min(x0 + 16, w), min(y0 + 16, h), ax, ay, bx, by, 1 << 60,
                                     smooth)
         assert got == edge, trial
@@ -377,7 +377,7 @@ def test_half_sample_lookup_matches_interpolation_inside_the_picture():
     for yq in range(0, 4 * (h - 1)):
         for xq in range(0, 4 * (w - 1)):
             want = naive.h264_qpel(plane, 0, 0, xq, yq, 1023)
-            assert search._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
+            assert blockcost._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
 
 
 def _plain_block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, smooth):
@@ -387,7 +387,7 @@ def _plain_block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, smooth):
     for y in range(y0, min(y0 + bs, h)):
         row, last = 0, 0
         for x in range(x0, min(x0 + bs, w)):
-            d = int(cur[y * w + x]) - int(search._qpel_lookup(planes, w, h, 4 * x + mvx,
+            d = int(cur[y * w + x]) - int(blockcost._qpel_lookup(planes, w, h, 4 * x + mvx,
                                                               4 * y + mvy))
             row += abs(d) + (abs(d - last) if smooth else abs(d))
             last = d
@@ -410,11 +410,11 @@ def test_block_cost_matches_the_plain_sum(smooth):
         for mvy in range(-13, 14, 3):
             for mvx in range(-14, 15, 2):
                 want = _plain_block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, smooth)
-                got = search._block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, 1 << 60,
+                got = blockcost._block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, 1 << 60,
                                          smooth)
                 assert got == want, (x0, y0, mvx, mvy)
                 if want > 100:
-                    assert search._block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, 100,
+                    assert blockcost._block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, 100,
                                               smooth) > 100
 
 
@@ -434,8 +434,8 @@ def test_block_cost_prefers_the_smooth_residual():
         search._half_planes(ref, w, h, 1023, planes)
         sad = int(np.abs(cur.astype(np.int64) - ref).sum())
         assert sad == 6 * h * w
-        assert search._block_cost(cur, planes, w, h, 0, 0, 16, 0, 0, 1 << 60, False) == sad
-        costs.append(search._block_cost(cur, planes, w, h, 0, 0, 16, 0, 0, 1 << 60, True))
+        assert blockcost._block_cost(cur, planes, w, h, 0, 0, 16, 0, 0, 1 << 60, False) == sad
+        costs.append(blockcost._block_cost(cur, planes, w, h, 0, 0, 16, 0, 0, 1 << 60, True))
     assert costs[0] < costs[1]
 
 

@@ -196,6 +196,7 @@ def test_static_parts_of_a_changed_block_are_skipped(tmp_path):
     from framecodec.encoder.groupcoder import code_group
     from framecodec.frames import Frame, VideoInfo
     from framecodec.kernels import framecoder as fc
+    from framecodec.kernels.motion import MV_FIELDS
     from framecodec.kernels import rangecoder as rc
     rng = np.random.default_rng(5)
     info = VideoInfo(64, 64, "yuv444p", Fraction(25), Fraction(1, 25))
@@ -210,8 +211,8 @@ def test_static_parts_of_a_changed_block_are_skipped(tmp_path):
     r = ByteReader(coded.frames[1])
     assert r.u8() == 1  # inter
     motion = rc.RangeDecoder(r.vblob(), "motion")
-    skip, mv = np.zeros(64, np.uint8), np.zeros((16, 3), np.int64)
-    fc._code_motion(False, mv, skip, 4, 4, 8, 8, 1, rc.new_probs(fc.MOTION_CONTEXTS),
+    skip, mv = np.zeros(64, np.uint8), np.zeros((16, MV_FIELDS), np.int64)
+    fc._code_motion(False, mv, skip, 4, 4, 8, 8, 1, False, rc.new_probs(fc.MOTION_CONTEXTS),
                     motion.st, motion.buf)
     assert np.flatnonzero(skip == 0).tolist() == [2 * 8 + 2]
     assert len(coded.frames[1]) < 200  # ~48 noise samples, 8 bits each, and little else

@@ -4,6 +4,8 @@ two references; stored and given back in display order, exactly or within the bo
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -141,3 +143,17 @@ def test_headers_refuse_the_two_sided_flag_before_version_2_9(tmp_path):
         GroupHeader(**{**header.__dict__, "version": (2, 8)}).to_bytes()
     with pytest.raises(CorruptError, match="flags"):
         GroupHeader.from_bytes(data, info, 0, (2, 8))
+
+
+def test_the_command_line_chooses_the_order_and_info_shows_it(tmp_path, capsys):
+    from framecodec import cli
+
+    out = tmp_path / "s.fcv"
+    assert cli.main(["encode", str(SAMPLE), "-o", str(out), "--frames", "0:5", "--order",
+                     "two-sided", "--preset", "fast", "-y", "-q"]) == 0
+    assert cli.main(["info", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [g["order"] for g in report["groups"]] == ["two-sided"]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["encode", str(SAMPLE), "-o", str(out), "--order", "sideways", "-y"])
+    assert exit_.value.code == 2

@@ -146,6 +146,9 @@ def working_memory(layout: Layout, header: GroupHeader, threads: int = 1) -> int
         group += 2 * frame
     out = layout.size * (1 if layout.bit_depth <= 8 else 2)  # the frame handed out
     per_frame = 2 * frame + 4 * layout.size + 2 * idx + layout.nux * layout.nuy + out
+    if header.two_sided:  # a decoded frame held for the one before it, and each
+        # compensation's second prediction (kernels/motion.py), one per thread
+        per_frame += out + max(1, threads) * frame
     width = int(layout.geom[:, 1].max())
     scratch = width * (4 * MAX_ROW_FEATURES + 8 * MAX_HIDDEN + 8 * MAX_OUT + 24)
     return group + per_frame + max(1, min(threads, layout.n_slices)) * scratch

@@ -163,7 +163,7 @@ def _in_display_order(decoder: GroupDecoder, header: GroupHeader,
     when the frame before it needs it). Records come in display order; a record
     read ahead waits here, so a group whose frames end early (a truncated file)
     gives the frames before the first one it lacks."""
-    records = iter(records)
+    records = enumerate(records)  # the group's frames, from its first
     read: dict[int, FrameRecord] = {}  # read, not yet decoded: by place in the group
     held: dict[int, tuple[FrameRecord, Frame]] = {}  # decoded, not yet given out
     shown = 0  # the next frame to give out
@@ -172,10 +172,10 @@ def _in_display_order(decoder: GroupDecoder, header: GroupHeader,
         if shown >= end:
             return
         while t not in read:
-            record = next(records, None)
+            place, record = next(records, (None, None))
             if record is None:
                 return
-            read[record.index - header.first_frame] = record
+            read[place] = record
         record = read.pop(t)
         held[t] = record, decoder.decode_frame(record.payload, record.index, record.pts)
         while shown in held and shown < end:

@@ -142,7 +142,10 @@ class GroupHeader:
             (LONG_RATES_FLAG if self.long_rates and tuple(self.version) >= LONG_RATES_VERSION
              else 0) | (TWO_SIDED_FLAG if self.two_sided else 0)
         if flags & ~defined_flags(self.version):
-            raise ValueError(f"format {self.version} cannot say flags {flags}")
+            named = [name for flag, name in ((MIXING_FLAG, "mixing"), (LONG_RATES_FLAG, "long rates"),
+                                             (TWO_SIDED_FLAG, "two-sided order"))
+                     if flags & flag & ~defined_flags(self.version)]
+            raise ValueError(f"format {self.version} has no {' or '.join(named)}")
         if tuple(self.version) >= MIXING_VERSION:
             w.u8(flags)
         for start in self.slice_starts[1:]:

@@ -1,17 +1,18 @@
 # SPDX-License-Identifier: MIT
-"""Motion search (encoder only): a vector and a reference frame per block.
+"""Motion search (encoder only): a vector and a reference frame per block, or two.
 
-Searches plane 0 of the source against previous source frames with their
+Searches plane 0 of the source against its reference frames with their
 half-sample planes precomputed (``_half_planes``), so every candidate's cost
 reads at most two samples per position. The cost of a vector is what its
-residuals are estimated to cost (``_block_cost``) plus ``lam`` times its
+residuals are estimated to cost (blockcost.py) plus ``lam`` times its
 estimated bits, with the median predictor the motion substream codes against.
 """
 
 import numpy as np
 
 from ._jit import allocating, inline, kernel
-from .motion import _QPEL_TERMS, _clip, _predict_mv
+from .blockcost import _bi_cost, _block_cost, _mv_bits
+from .motion import _clip, _predict_mv
 
 # whole-sample candidates per block and reference: zero, the predicted vector, the coarse
 # vector, the previous frame's, the left and upper blocks', the nearest reference's
@@ -49,159 +50,6 @@ def _half_planes(src, w, h, maxval, out):
             j1 = (vert[v - 2] - 5 * vert[v - 1] + 20 * vert[v] + 20 * vert[v + 1]
                   - 5 * vert[v + 2] + vert[v + 3])
             out[3, i] = _clip((j1 + 512) >> 10, maxval)
-
-
-# For each quarter position fy * 4 + fx: the two (plane, dx, dy) terms H.264 averages
-# (the same term twice where it takes one sample as it is). Planes as in _half_planes.
-
-
-@inline
-def _qpel_lookup(planes, w, h, xq, yq):
-    """``_qpel`` from ``_half_planes``. Equal to it wherever the position lies inside
-    the picture; outside, positions rather than taps are clamped (good enough for
-    choosing vectors, never used to reconstruct)."""
-    t = (yq & 3) * 4 + (xq & 3)
-    x = xq >> 2
-    y = yq >> 2
-    a = planes[_QPEL_TERMS[t, 0], min(max(y + _QPEL_TERMS[t, 2], 0), h - 1) * w
-               + min(max(x + _QPEL_TERMS[t, 1], 0), w - 1)]
-    b = planes[_QPEL_TERMS[t, 3], min(max(y + _QPEL_TERMS[t, 5], 0), h - 1) * w
-               + min(max(x + _QPEL_TERMS[t, 4], 0), w - 1)]
-    return (np.int64(a) + np.int64(b) + 1) >> 1
-
-
-
-
-@inline
-def _mv_bits(d):
-    """Rough cost in bits of a vector difference component (Exp-Golomb-like)."""
-    a = d if d >= 0 else -d
-    n = 1
-    while a > 0:
-        n += 2
-        a >>= 1
-    return n
-
-
-@kernel
-def _block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit, smooth):
-    """What coding a plane-0 block against a reference (``_half_planes``) displaced
-    by (mvx, mvy) quarter samples is estimated to cost; stops early once above
-    ``limit``. ``smooth``: ``_block_smooth_cost``, else the SAD; motion.py chooses."""
-    if smooth:
-        return _block_smooth_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit)
-    return _block_sad(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit)
-
-
-@kernel
-def _block_sad(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit):
-    """SAD of a plane-0 block against a reference (``_half_planes``) displaced by
-    (mvx, mvy) quarter samples; stops early once above ``limit``.
-
-    A block whose taps all lie inside the picture (nearly all of them) reads
-    each row through slices indexed from 0, with an int32 sum per row: indices
-    the compiler knows are not negative need no wraparound select, so the row
-    vectorises (4.4x faster than indexing the planes at ``row + x``)."""
-    x1 = min(x0 + bs, w)
-    y1 = min(y0 + bs, h)
-    t, pa, ax, ay, pb, bx, by = _terms(mvx, mvy)
-    if not (x0 + min(ax, bx) >= 0 and x1 + max(ax, bx) <= w
-            and y0 + min(ay, by) >= 0 and y1 + max(ay, by) <= h):
-        return _edge_block_cost(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit, False)
-    n = x1 - x0
-    total = np.int64(0)
-    for y in range(y0, y1):
-        c = cur[y * w + x0:y * w + x1]
-        ra = (y + ay) * w + x0 + ax
-        a = planes[pa, ra:ra + n]
-        row = np.int32(0)
-        if t == 0:
-            for i in range(n):
-                row += abs(np.int32(c[i]) - np.int32(a[i]))
-        else:
-            rb = (y + by) * w + x0 + bx
-            b = planes[pb, rb:rb + n]
-            for i in range(n):
-                row += abs(np.int32(c[i]) - ((np.int32(a[i]) + np.int32(b[i]) + 1) >> 1))
-        total += row
-        if total > limit:
-            return total
-    return total
-
-
-@kernel
-def _block_smooth_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit):
-    """Half the sum of a block's residual magnitudes (its SAD) and of their
-    differences along each row (the first sample's from 0), summed row by row.
-
-    The network predicts a residual from its neighbours', so a vector leaving a
-    smooth residual costs less than its SAD says (noisy camera clips, deforming
-    content): lossless, the corpus is 1.3 % smaller than with the SAD (motion.py).
-    Rows read the residual to the left again instead of carrying it, through
-    slices starting a column to the left, so that no column waits for the one
-    before it; about three times the SAD's time."""
-    x1 = min(x0 + bs, w)
-    y1 = min(y0 + bs, h)
-    t, pa, ax, ay, pb, bx, by = _terms(mvx, mvy)
-    if not (x0 >= 1 and x0 + min(ax, bx) >= 1 and x1 + max(ax, bx) <= w
-            and y0 + min(ay, by) >= 0 and y1 + max(ay, by) <= h):
-        return _edge_block_cost(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit, True)
-    n = x1 - x0
-    total = np.int64(0)
-    for y in range(y0, y1):
-        at = y * w + x0 - 1
-        ra = (y + ay) * w + x0 + ax - 1
-        rb = (y + by) * w + x0 + bx - 1
-        # a column to the left of the block row, then the row itself
-        cl, c = cur[at:at + n], cur[at + 1:at + 1 + n]
-        al, a = planes[pa, ra:ra + n], planes[pa, ra + 1:ra + 1 + n]
-        bl, b = planes[pb, rb:rb + n], planes[pb, rb + 1:rb + 1 + n]
-        row = np.int32(0)
-        if t == 0:
-            for i in range(n):
-                d = np.int32(c[i]) - np.int32(a[i])
-                left = (np.int32(cl[i]) - np.int32(al[i])) * np.int32(i > 0)
-                row += abs(d) + abs(d - left)
-        else:
-            for i in range(n):
-                d = np.int32(c[i]) - ((np.int32(a[i]) + np.int32(b[i]) + 1) >> 1)
-                left = (np.int32(cl[i]) - ((np.int32(al[i]) + np.int32(bl[i]) + 1) >> 1)) \
-                    * np.int32(i > 0)
-                row += abs(d) + abs(d - left)
-        total += row >> 1
-        if total > limit:
-            return total
-    return total
-
-
-@inline
-def _terms(mvx, mvy):
-    """(phase, plane a, its dx, dy, plane b, its dx, dy): the two terms H.264 averages
-    for a vector (``_QPEL_TERMS``), displaced by its whole samples."""
-    t = (mvy & 3) * 4 + (mvx & 3)
-    dx = mvx >> 2
-    dy = mvy >> 2
-    return (t, _QPEL_TERMS[t, 0], dx + _QPEL_TERMS[t, 1], dy + _QPEL_TERMS[t, 2],
-            _QPEL_TERMS[t, 3], dx + _QPEL_TERMS[t, 4], dy + _QPEL_TERMS[t, 5])
-
-
-@kernel
-def _edge_block_cost(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit, smooth):
-    """``_block_cost`` of a block whose taps reach outside the picture (clamped)."""
-    total = np.int64(0)
-    for y in range(y0, y1):
-        row = y * w
-        row_cost = np.int64(0)
-        left = np.int64(0)
-        for x in range(x0, x1):
-            d = np.int64(cur[row + x]) - _qpel_lookup(planes, w, h, (x << 2) + mvx,
-                                                      (y << 2) + mvy)
-            row_cost += abs(d) + (abs(d - left) if smooth else abs(d))
-            left = d
-        total += row_cost >> 1
-        if total > limit:
-            return total
-    return total
 
 
 @kernel
@@ -539,68 +387,6 @@ def _estimate_blocks(cur, refs, order, n_prev, dist, near, bi, w, h, log2b, nbx,
                 best = _search_bi(cur, refs, order, n_prev, dist, w, h, x0, y0, bs, px, py, lim,
                                   lam, smooth, subpel, found, best, mv, k)
             total += best
-    return total
-
-
-@kernel
-def _bi_cost(cur, pa, pb, w, h, x0, y0, bs, ax, ay, bx, by, limit, smooth):
-    """``_block_cost`` of the average of two predictions, by vector (ax, ay) into
-    reference planes ``pa`` and (bx, by) into ``pb``, each as ``_qpel`` and
-    averaged rounding up as the decoder does (motion._compensate_blocks). Rows
-    read through slices, as ``_block_smooth_cost`` does, where every term of both
-    lies inside the picture, and a column to the left of the block."""
-    x1 = min(x0 + bs, w)
-    y1 = min(y0 + bs, h)
-    ta, a1, a1x, a1y, a2, a2x, a2y = _terms(ax, ay)
-    tb, b1, b1x, b1y, b2, b2x, b2y = _terms(bx, by)
-    if not (x0 >= 1 and x0 + min(a1x, a2x, b1x, b2x) >= 1
-            and x1 + max(a1x, a2x, b1x, b2x) <= w
-            and y0 + min(a1y, a2y, b1y, b2y) >= 0 and y1 + max(a1y, a2y, b1y, b2y) <= h):
-        return _edge_bi_cost(cur, pa, pb, w, h, x0, y0, x1, y1, ax, ay, bx, by, limit, smooth)
-    n = x1 - x0
-    total = np.int64(0)
-    for y in range(y0, y1):
-        at = y * w + x0 - 1
-        r1 = (y + a1y) * w + x0 + a1x - 1
-        r2 = (y + a2y) * w + x0 + a2x - 1
-        r3 = (y + b1y) * w + x0 + b1x - 1
-        r4 = (y + b2y) * w + x0 + b2x - 1
-        c = cur[at:at + n + 1]
-        p1 = pa[a1, r1:r1 + n + 1]
-        p2 = pa[a2, r2:r2 + n + 1]
-        p3 = pb[b1, r3:r3 + n + 1]
-        p4 = pb[b2, r4:r4 + n + 1]
-        row = np.int32(0)
-        for i in range(n):  # the residual at i + 1 and the one to its left (0 first)
-            d = np.int32(c[i + 1]) - ((((np.int32(p1[i + 1]) + np.int32(p2[i + 1]) + 1) >> 1)
-                                       + ((np.int32(p3[i + 1]) + np.int32(p4[i + 1]) + 1) >> 1)
-                                       + 1) >> 1)
-            left = (np.int32(c[i]) - ((((np.int32(p1[i]) + np.int32(p2[i]) + 1) >> 1)
-                                       + ((np.int32(p3[i]) + np.int32(p4[i]) + 1) >> 1)
-                                       + 1) >> 1)) * np.int32(i > 0)
-            row += abs(d) + (abs(d - left) if smooth else abs(d))
-        total += row >> 1
-        if total > limit:
-            return total
-    return total
-
-
-@kernel
-def _edge_bi_cost(cur, pa, pb, w, h, x0, y0, x1, y1, ax, ay, bx, by, limit, smooth):
-    """``_bi_cost`` of a block some of whose terms lie outside the picture."""
-    total = np.int64(0)
-    for y in range(y0, y1):
-        row_cost = np.int64(0)
-        left = np.int64(0)
-        for x in range(x0, x1):
-            a = _qpel_lookup(pa, w, h, (x << 2) + ax, (y << 2) + ay)
-            b = _qpel_lookup(pb, w, h, (x << 2) + bx, (y << 2) + by)
-            d = np.int64(cur[y * w + x]) - ((a + b + 1) >> 1)
-            row_cost += abs(d) + (abs(d - left) if smooth else abs(d))
-            left = d
-        total += row_cost >> 1
-        if total > limit:
-            return total
     return total
 
 
