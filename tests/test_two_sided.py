@@ -121,13 +121,16 @@ def test_auto_chooses_per_group_and_never_codes_bounded_groups_two_sided(tmp_pat
         screen_info = source.info
     auto = FAST.replace(order="auto")
 
-    def chosen(info, frames, settings):
-        return coding_order_choice.choose_order(Layout(info, 4, 1), frames, settings)
+    def chosen(info, frames, settings, lossless=True):
+        return coding_order_choice.choose_order(Layout(info, 4, 1), frames, settings,
+                                                lossless=lossless)
 
     assert chosen(wave_info, wave, auto) == coding_order(16, True)
     assert chosen(screen_info, screen, auto) == coding_order(16, False)
-    assert chosen(wave_info, wave, auto.replace(max_error=1)) == coding_order(16, False)
+    assert chosen(wave_info, wave, auto, lossless=False) == coding_order(16, False)
     assert chosen(wave_info, wave, auto.replace(inter=False)) == coding_order(16, False)
+    assert chosen(wave_info, wave, auto.replace(order="two-sided"),
+                  lossless=False) == coding_order(16, True)
 
 
 def test_headers_refuse_the_two_sided_flag_before_version_2_9(tmp_path):
@@ -157,3 +160,19 @@ def test_the_command_line_chooses_the_order_and_info_shows_it(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["encode", str(SAMPLE), "-o", str(out), "--order", "sideways", "-y"])
     assert exit_.value.code == 2
+
+
+def test_a_size_target_measures_a_two_sided_group_frame_by_frame(tmp_path):
+    """Bounds searched for a target compare each decoded frame with its own source
+    (the group was coded out of display order): the file's stated max error is the
+    one measured on its decoded frames. ``auto`` keeps display order there."""
+    src = corpus_clip("synthetic_lebiniou-wave_320x180.mkv")
+    _, source = read_frames(src, 0, 5)
+    out = tmp_path / "s.fcv"
+    result = framecodec.encode(src, out, settings=TWO_SIDED, frames=(0, 5), target_size=60_000)
+    decoded = list(framecodec.decode_frames(out))
+    assert [h.two_sided for h in _headers(out)] == [True]
+    assert 0 < result.max_error == max_abs_error(decoded, source)
+    framecodec.encode(src, out, settings=FAST, frames=(0, 5), target_size=60_000,
+                      overwrite=True)
+    assert [h.two_sided for h in _headers(out)] == [False]

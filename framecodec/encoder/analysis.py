@@ -59,6 +59,12 @@ class GroupAnalysis:
     def two_sided(self) -> bool:
         return self.order is not None and self.order != sorted(self.order)
 
+    def shown_frames(self) -> list[Frame]:
+        """``frames`` in display order, as ``code_group`` gives its reconstruction."""
+        if not self.two_sided:
+            return self.frames
+        return [self.frames[j] for j in np.argsort(self.order)]
+
 
 def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings, *,
                   palette_near: int | None = None) -> GroupAnalysis:
@@ -75,7 +81,9 @@ def analyse_group(info: VideoInfo, frames: list[Frame], settings: EncodeSettings
     if not 0 <= near <= settings.max_error:
         raise ValueError("palette colours may merge only within the error bound")
     layout = Layout(info, settings.log2_block, settings.slices or default_slices(info))
-    order = choose_order(layout, frames, settings)
+    # (a group whose bound is searched later is coded with one)
+    order = choose_order(layout, frames, settings,
+                         lossless=settings.max_error == 0 and palette_near is None)
     frames = [frames[i] for i in order]  # from here on, in coding order
     src = FlatFrames(layout, frames, keep=settings.refs + 2)  # a frame and its references
     mvs, intra = motion.estimate(layout, src, settings, order)

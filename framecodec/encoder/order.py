@@ -46,14 +46,15 @@ TWO_SIDED_SHARE = 0.975  # two-sided where its estimate is below this share of d
 # separates them, so ``auto`` codes bounded groups in display order.
 
 
-def choose_order(layout: Layout, frames: Sequence[Frame], settings: EncodeSettings,
-                 step: int = ESTIMATE_STEP) -> list[int]:
+def choose_order(layout: Layout, frames: Sequence[Frame], settings: EncodeSettings, *,
+                 lossless: bool, step: int = ESTIMATE_STEP) -> list[int]:
     """The group's coding order (frame numbers in display order, as coded): the
-    settings' ``order``, or for ``auto`` the estimate's choice, lossless; with a
-    bound ``auto`` keeps display order (see ``TWO_SIDED_SHARE``)."""
+    settings' ``order``, or for ``auto`` the estimate's choice where the group is
+    coded ``lossless``; with a bound ``auto`` keeps display order (see
+    ``TWO_SIDED_SHARE``)."""
     n = len(frames)
     if not settings.inter or n < 3 or settings.order == "display" or (
-            settings.order == "auto" and settings.max_error > 0):
+            settings.order == "auto" and not lossless):
         return coding_order(n, False)
     if settings.order == "two-sided":
         return coding_order(n, True)

@@ -52,7 +52,7 @@ def first_guess(psnr: float, peak: int) -> int:
 
 def _stats(analysis: GroupAnalysis, coded: EncodedGroup) -> PlaneStats:
     stats = PlaneStats()
-    for src, rec in zip(analysis.frames, coded.reconstructed):
+    for src, rec in zip(analysis.shown_frames(), coded.reconstructed):
         stats.add(src, rec)
     return stats
 
