@@ -405,6 +405,15 @@ def _bi_bits(lam, px, py, amx, amy, bmx, bmy):
 
 
 @kernel
+def _try_bi(cur, pa, pb, w, h, x0, y0, bs, px, py, ax, ay, bx, by, lam, smooth, extra, best):
+    """Cost of one pair of vectors, or ``best`` unchanged when it is not better."""
+    cost = extra + _bi_bits(lam, px, py, ax, ay, bx, by)
+    if cost >= best:
+        return best
+    return cost + _bi_cost(cur, pa, pb, w, h, x0, y0, bs, ax, ay, bx, by, best - cost, smooth)
+
+
+@kernel
 def _search_bi(cur, refs, order, n_prev, dist, w, h, x0, y0, bs, px, py, lim, lam, smooth,
                subpel, found, best, mv, k):
     """Bi-prediction for block k. Every pair of searched references (each way round
@@ -436,11 +445,8 @@ def _search_bi(cur, refs, order, n_prev, dist, w, h, x0, y0, bs, px, py, lim, la
                 cay = found[a, 2]
                 cbx = -cax if mirrored else found[b, 1]
                 cby = -cay if mirrored else found[b, 2]
-                c = extra + _bi_bits(lam, px, py, cax, cay, cbx, cby)
-                if c >= cost:
-                    continue
-                c += _bi_cost(cur, pa, pb, w, h, x0, y0, bs, cax, cay, cbx, cby, cost - c,
-                              smooth)
+                c = _try_bi(cur, pa, pb, w, h, x0, y0, bs, px, py, cax, cay, cbx, cby, lam,
+                            smooth, extra, cost)
                 if c < cost:
                     cost, ba, bb, amx, amy, bmx, bmy = c, a, b, cax, cay, cbx, cby
     if ba < 0:
@@ -463,11 +469,8 @@ def _search_bi(cur, refs, order, n_prev, dist, w, h, x0, y0, bs, px, py, lim, la
                 nay = amy if side == 0 else cy
                 nbx = cx if side == 0 else bmx
                 nby = cy if side == 0 else bmy
-                c = extra + _bi_bits(lam, px, py, nax, nay, nbx, nby)
-                if c >= cost:
-                    continue
-                c += _bi_cost(cur, pa, pb, w, h, x0, y0, bs, nax, nay, nbx, nby, cost - c,
-                              smooth)
+                c = _try_bi(cur, pa, pb, w, h, x0, y0, bs, px, py, nax, nay, nbx, nby, lam,
+                            smooth, extra, cost)
                 if c < cost:
                     cost, amx, amy, bmx, bmy = c, nax, nay, nbx, nby
     mv[k, 0] = amx
