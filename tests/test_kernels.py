@@ -380,6 +380,37 @@ def test_half_sample_lookup_matches_interpolation_inside_the_picture():
             assert blockcost._qpel_lookup(planes, w, h, xq, yq) == want, (xq, yq)
 
 
+@pytest.mark.parametrize("maxval", [255, 65535])
+def test_half_planes_match_interpolation_everywhere(maxval):
+    """Every sample of the four planes, edges and pictures narrower than the filter
+    included, equals H.264's interpolation with clamped taps; 16-bit pictures of
+    extreme values reach the largest sums the int32 passes hold."""
+    rng = np.random.default_rng(5)
+    for h, w in [(1, 1), (1, 7), (5, 2), (3, 3), (9, 13), (17, 40)]:
+        for extreme in (False, True):
+            prev = (rng.choice([0, maxval], h * w) if extreme else
+                    rng.integers(0, maxval + 1, h * w)).astype(np.uint16)
+            planes = np.zeros((4, h * w), np.uint16)
+            search._half_planes(prev, w, h, maxval, planes)
+            plane = prev.reshape(h, w)
+            for k, (fx, fy) in enumerate([(0, 0), (2, 0), (0, 2), (2, 2)]):
+                want = [naive.h264_qpel(plane, x, y, fx, fy, maxval)
+                        for y in range(h) for x in range(w)]
+                assert planes[k].tolist() == want, (h, w, k)
+
+
+def test_intra_cost_is_the_median_predictors_residual_sum():
+    rng = np.random.default_rng(9)
+    for h, w in [(1, 5), (4, 1), (2, 2), (23, 31)]:
+        for maxval in (255, 65535):
+            cur = rng.integers(0, maxval + 1, h * w).astype(np.uint16)
+            p = cur.reshape(h, w).astype(np.int64)
+            a, b, c = p[1:, :-1], p[:-1, 1:], p[:-1, :-1]
+            med = np.where(c >= np.maximum(a, b), np.minimum(a, b),
+                           np.where(c <= np.minimum(a, b), np.maximum(a, b), a + b - c))
+            assert search._intra_cost(cur, w, h) == np.abs(p[1:, 1:] - med).sum()
+
+
 def _plain_block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, smooth):
     """Half of each row's sum of |d| + |d - d_left| (d_left 0 at the row's start;
     |d| + |d| when not ``smooth``: the SAD) over the looked-up prediction's residuals d."""

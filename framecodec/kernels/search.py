@@ -26,30 +26,63 @@ def _half_planes(src, w, h, maxval, out):
     (j) half samples, each at its sample's lower right. Same values as ``_qpel``,
     computed in two separable passes over an edge-padded copy."""
     pw = w + 6
-    pad = np.empty((h + 6) * pw, np.int64)
+    _half_rows(src, w, h, maxval, out, np.empty((h + 6) * pw, np.int32),
+               np.empty(h * pw, np.int32))
+
+
+@inline
+def _six_tap(a, b, c, d, e, f):
+    """H.264's half-sample filter (1, -5, 20, 20, -5, 1), unscaled, in the lanes' type."""
+    return a + f - np.int32(5) * (b + e) + np.int32(20) * (c + d)
+
+
+@kernel
+def _half_rows(src, w, h, maxval, out, pad, vert):
+    """``_half_planes``'s passes on row slices of int32 scratch (``pad``: the picture
+    edge-padded by 3, ``vert``: unscaled vertical sums of every padded column), so
+    the loops run in vector lanes. int32 holds every sum: at most 52 * 65535 for
+    one pass, 52 times that for the centre's two."""
+    pw = w + 6
+    top = np.int32(maxval)
     for y in range(h + 6):
         sy = min(max(y - 3, 0), h - 1) * w
-        for x in range(pw):
-            pad[y * pw + x] = src[sy + min(max(x - 3, 0), w - 1)]
-    vert = np.empty(h * pw, np.int64)  # unscaled vertical six-tap sums, every padded column
-    for y in range(h):
-        for x in range(pw):
-            c = (y + 3) * pw + x
-            vert[y * pw + x] = (pad[c - 2 * pw] - 5 * pad[c - pw] + 20 * pad[c]
-                                + 20 * pad[c + pw] - 5 * pad[c + 2 * pw] + pad[c + 3 * pw])
-    for y in range(h):
+        row = pad[y * pw:(y + 1) * pw]
+        line = src[sy:sy + w]
         for x in range(w):
-            i = y * w + x
-            c = (y + 3) * pw + x + 3
-            v = y * pw + x + 3
-            out[0, i] = src[i]
-            hb = (pad[c - 2] - 5 * pad[c - 1] + 20 * pad[c] + 20 * pad[c + 1] - 5 * pad[c + 2]
-                  + pad[c + 3])
-            out[1, i] = _clip((hb + 16) >> 5, maxval)
-            out[2, i] = _clip((vert[v] + 16) >> 5, maxval)
-            j1 = (vert[v - 2] - 5 * vert[v - 1] + 20 * vert[v] + 20 * vert[v + 1]
-                  - 5 * vert[v + 2] + vert[v + 3])
-            out[3, i] = _clip((j1 + 512) >> 10, maxval)
+            row[3 + x] = np.int32(line[x])
+        for x in range(3):
+            row[x] = np.int32(line[0])
+            row[w + 3 + x] = np.int32(line[w - 1])
+    for y in range(h):
+        v = vert[y * pw:(y + 1) * pw]
+        r0 = pad[(y + 1) * pw:(y + 2) * pw]
+        r1 = pad[(y + 2) * pw:(y + 3) * pw]
+        r2 = pad[(y + 3) * pw:(y + 4) * pw]
+        r3 = pad[(y + 4) * pw:(y + 5) * pw]
+        r4 = pad[(y + 5) * pw:(y + 6) * pw]
+        r5 = pad[(y + 6) * pw:(y + 7) * pw]
+        for x in range(pw):
+            v[x] = _six_tap(r0[x], r1[x], r2[x], r3[x], r4[x], r5[x])
+        _half_row(r2, v, w, top, out[0, y * w:(y + 1) * w], out[1, y * w:(y + 1) * w],
+                  out[2, y * w:(y + 1) * w], out[3, y * w:(y + 1) * w])
+
+
+@inline
+def _half_row(c, v, w, top, samples, across, down, centre):
+    """One row of the four planes from its padded row ``c`` and vertical sums ``v``,
+    read through slices shifted by each tap (indices the loop can prove in range)."""
+    c1, c2, c3, c4, c5, c6 = c[1:w + 1], c[2:w + 2], c[3:w + 3], c[4:w + 4], c[5:w + 5], \
+        c[6:w + 6]
+    v1, v2, v3, v4, v5, v6 = v[1:w + 1], v[2:w + 2], v[3:w + 3], v[4:w + 4], v[5:w + 5], \
+        v[6:w + 6]
+    for x in range(w):
+        samples[x] = c3[x]
+        b = (_six_tap(c1[x], c2[x], c3[x], c4[x], c5[x], c6[x]) + np.int32(16)) >> 5
+        across[x] = min(max(b, np.int32(0)), top)
+        d = (v3[x] + np.int32(16)) >> 5
+        down[x] = min(max(d, np.int32(0)), top)
+        j = (_six_tap(v1[x], v2[x], v3[x], v4[x], v5[x], v6[x]) + np.int32(512)) >> 10
+        centre[x] = min(max(j, np.int32(0)), top)
 
 
 @kernel
@@ -484,16 +517,18 @@ def _search_bi(cur, refs, order, n_prev, dist, w, h, x0, y0, bs, px, py, lim, la
 
 @kernel
 def _intra_cost(cur, w, h):
-    """Sum of |x - MED(W, N, NW)| over plane 0: what spatial prediction leaves."""
+    """Sum of |x - MED(W, N, NW)| over plane 0: what spatial prediction leaves.
+    Row slices shifted by each neighbour, so the loop runs in vector lanes."""
     total = np.int64(0)
     for y in range(1, h):
-        for x in range(1, w):
-            a = np.int64(cur[y * w + x - 1])
-            b = np.int64(cur[(y - 1) * w + x])
-            c = np.int64(cur[(y - 1) * w + x - 1])
-            mx = max(a, b)
-            mn = min(a, b)
-            pred = mn if c >= mx else (mx if c <= mn else a + b - c)
-            d = np.int64(cur[y * w + x]) - pred
-            total += d if d >= 0 else -d
+        here = cur[y * w + 1:(y + 1) * w]
+        west = cur[y * w:(y + 1) * w - 1]
+        north = cur[(y - 1) * w + 1:y * w]
+        corner = cur[(y - 1) * w:y * w - 1]
+        for x in range(w - 1):
+            a = np.int32(west[x])
+            b = np.int32(north[x])
+            c = np.int32(corner[x])
+            pred = min(max(a + b - c, min(a, b)), max(a, b))  # MED, without branches
+            total += abs(np.int32(here[x]) - pred)
     return total
