@@ -285,11 +285,13 @@ def test_network_record_round_trip_and_validation():
     assert COEF_FRAC == 8 and HEADER == 16
 
 
+@pytest.mark.parametrize("maxval", [1023, 65535])
 @pytest.mark.parametrize("bi", [False, True])
-@pytest.mark.parametrize("sub", [(0, 0), (1, 1), (1, 0)])
-def test_motion_compensation_matches_oracle(sub, bi):
+@pytest.mark.parametrize("sub", [(0, 0), (1, 1), (1, 0), (2, 2)])
+def test_motion_compensation_matches_oracle(sub, bi, maxval):
     """Every sample as the oracle interpolates it; with ``bi``, a third of the blocks
-    average two predictions from two reference frames, rounding up (format 2.9)."""
+    average two predictions from two reference frames, rounding up (format 2.9).
+    16-bit pictures of extreme samples reach the largest sums the int32 rows hold."""
     rng = np.random.default_rng(5)
     sx, sy = sub
     h0, w0 = 24, 40
@@ -297,7 +299,8 @@ def test_motion_compensation_matches_oracle(sub, bi):
     sizes = [h * w for h, w in shapes]
     geom = np.array([[0, w0, h0, 0, 0, 0], [sizes[0], shapes[1][1], shapes[1][0], sx, sy, 0]],
                     np.int64)
-    prevs = rng.integers(0, 1024, (2, sum(sizes))).astype(np.uint16)
+    prevs = (rng.choice([0, maxval], (2, sum(sizes))) if maxval > 1023 else
+             rng.integers(0, maxval + 1, (2, sum(sizes)))).astype(np.uint16)
     nbx, nby = -(-w0 // 8), -(-h0 // 8)
     mv = np.zeros((nbx * nby, motion.MV_FIELDS), np.int64)
     mv[:, [motion.MVX, motion.MVY, motion.MVX2, motion.MVY2]] = rng.integers(
@@ -308,8 +311,8 @@ def test_motion_compensation_matches_oracle(sub, bi):
         mv[::3, motion.REF2] = 2 - mv[::3, motion.REF]  # the other frame, + 1
     out = np.zeros_like(prevs[0])
     # in two calls of disjoint block rows, as slices compensate (last rows first)
-    motion._compensate(prevs, geom, 2, mv, 3, nbx, 1023, out, 1, nby)
-    motion._compensate(prevs, geom, 2, mv, 3, nbx, 1023, out, 0, 1)
+    motion._compensate(prevs, geom, 2, mv, 3, nbx, maxval, out, 1, nby)
+    motion._compensate(prevs, geom, 2, mv, 3, nbx, maxval, out, 0, 1)
     for p, (h, w) in enumerate(shapes):
         got = out[geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
         lbx, lby = 3 - geom[p, 3], 3 - geom[p, 4]
@@ -317,7 +320,7 @@ def test_motion_compensation_matches_oracle(sub, bi):
         def predict(k, x, y, ref, mvx, mvy):
             plane = prevs[ref, geom[p, 0]:geom[p, 0] + h * w].reshape(h, w)
             if p == 0 or sub == (0, 0):
-                return naive.h264_qpel(plane, x, y, int(mv[k, mvx]), int(mv[k, mvy]), 1023)
+                return naive.h264_qpel(plane, x, y, int(mv[k, mvx]), int(mv[k, mvy]), maxval)
             return naive.bilinear(plane, x, y, int(mv[k, mvx]), int(mv[k, mvy]),
                                   2 + int(geom[p, 3]), 2 + int(geom[p, 4]))
 

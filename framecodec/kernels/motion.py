@@ -142,7 +142,7 @@ _QPEL_TERMS = np.array([
 
 
 
-@kernel
+@inline
 def _term_row(prev, off, w, plane, x0, y, n, vs, out):
     """out[:n] = the H.264 term ``plane`` (0 integer, 1 b, 2 h, 3 j; as in
     ``_QPEL_TERMS``) at columns x0..x0+n-1 of row y, every tap inside the plane
@@ -161,9 +161,8 @@ def _term_row(prev, off, w, plane, x0, y, n, vs, out):
         p2 = prev[row + x0 + 2:row + x0 + 2 + n]
         p3 = prev[row + x0 + 3:row + x0 + 3 + n]
         for c in range(n):
-            v = (np.int64(m2[c]) - 5 * np.int64(m1[c]) + 20 * np.int64(z0[c])
-                 + 20 * np.int64(p1[c]) - 5 * np.int64(p2[c]) + np.int64(p3[c]) + 16) >> 5
-            o[c] = v
+            o[c] = (_tap6(np.int32(m2[c]), np.int32(m1[c]), np.int32(z0[c]), np.int32(p1[c]),
+                          np.int32(p2[c]), np.int32(p3[c])) + np.int32(16)) >> 5
     else:  # h (vertical half sample) or j (the centre, from vertical sums)
         lo = 0 if plane == 2 else -2
         m = n if plane == 2 else n + 5
@@ -175,15 +174,22 @@ def _term_row(prev, off, w, plane, x0, y, n, vs, out):
         s2 = prev[row + 2 * w + x0 + lo:row + 2 * w + x0 + lo + m]
         s3 = prev[row + 3 * w + x0 + lo:row + 3 * w + x0 + lo + m]
         for c in range(m):
-            v0[c] = (np.int64(r2[c]) - 5 * np.int64(r1[c]) + 20 * np.int64(z0[c])
-                     + 20 * np.int64(s1[c]) - 5 * np.int64(s2[c]) + np.int64(s3[c]))
+            v0[c] = _tap6(np.int32(r2[c]), np.int32(r1[c]), np.int32(z0[c]), np.int32(s1[c]),
+                          np.int32(s2[c]), np.int32(s3[c]))
         if plane == 2:
             for c in range(n):
-                o[c] = (v0[c] + 16) >> 5
+                o[c] = (v0[c] + np.int32(16)) >> 5
         else:
+            v1, v2, v3, v4, v5 = v0[1:n + 1], v0[2:n + 2], v0[3:n + 3], v0[4:n + 4], v0[5:n + 5]
             for c in range(n):
-                o[c] = (v0[c] - 5 * v0[c + 1] + 20 * v0[c + 2] + 20 * v0[c + 3] - 5 * v0[c + 4]
-                        + v0[c + 5] + 512) >> 10
+                o[c] = (_tap6(v0[c], v1[c], v2[c], v3[c], v4[c], v5[c]) + np.int32(512)) >> 10
+
+
+@inline
+def _tap6(a, b, c, d, e, f):
+    """H.264's half-sample filter (1, -5, 20, 20, -5, 1), unscaled, in int32 lanes: it
+    holds 52 times a 16-bit sample, and the centre's 52 times that again."""
+    return a + f - np.int32(5) * (b + e) + np.int32(20) * (c + d)
 
 
 @inline
@@ -262,14 +268,15 @@ def _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mx, my, bx, by, out):
                 out[off + y * w + x] = _sample_at(prev, off, w, h, (x << bx) + mx,
                                                   (y << by) + my, bx, by)
         return
+    # int32 lanes: the four weights sum to 2 ** shift, at most 2 ** 8 (4:1:0 chroma)
     sxw = np.int64(1) << bx
     syw = np.int64(1) << by
-    wa = (sxw - fx) * (syw - fy)
-    wb = fx * (syw - fy)
-    wc = (sxw - fx) * fy
-    wd = fx * fy
+    wa = np.int32((sxw - fx) * (syw - fy))
+    wb = np.int32(fx * (syw - fy))
+    wc = np.int32((sxw - fx) * fy)
+    wd = np.int32(fx * fy)
     shift = bx + by
-    rnd = np.int64(1) << (shift - 1)
+    rnd = np.int32(1 << (shift - 1))
     for y in range(y0, y1):
         src = off + (y + iy) * w + x0 + ix
         dst = out[off + y * w + x0:off + y * w + x1]
@@ -280,8 +287,8 @@ def _bilinear_block(prev, off, w, h, x0, x1, y0, y1, mx, my, bx, by, out):
             continue
         r1 = prev[src + w:src + w + n + 1]
         for c in range(n):
-            dst[c] = (wa * np.int64(r0[c]) + wb * np.int64(r0[c + 1]) + wc * np.int64(r1[c])
-                      + wd * np.int64(r1[c + 1]) + rnd) >> shift
+            dst[c] = (wa * np.int32(r0[c]) + wb * np.int32(r0[c + 1]) + wc * np.int32(r1[c])
+                      + wd * np.int32(r1[c + 1]) + rnd) >> shift
 
 
 @allocating
@@ -298,8 +305,8 @@ def _compensate(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1):
     size = (1 << log2b) + 8
     second = np.empty(out.size if np.any(mv[:, REF2]) else 1, out.dtype)
     _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, by1,
-                       np.empty(size, np.int64), np.empty(size, np.int64),
-                       np.empty(size, np.int64), second)
+                       np.empty(size, np.int32), np.empty(size, np.int32),
+                       np.empty(size, np.int32), second)
 
 
 @kernel
@@ -344,7 +351,7 @@ def _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, 
                     a = out[off + y * w + x0:off + y * w + x1]
                     b = second[off + y * w + x0:off + y * w + x1]
                     for c in range(x1 - x0):
-                        a[c] = (np.int64(a[c]) + np.int64(b[c]) + 1) >> 1
+                        a[c] = (np.int32(a[c]) + np.int32(b[c]) + np.int32(1)) >> 1
 
 
 @kernel
