@@ -414,6 +414,39 @@ def test_intra_cost_is_the_median_predictors_residual_sum():
             assert search._intra_cost(cur, w, h) == np.abs(p[1:, 1:] - med).sum()
 
 
+@pytest.mark.parametrize("sub", [(0, 0), (1, 1), (1, 0), (2, 2)])
+@pytest.mark.parametrize("log2b", [1, 2, 3])
+def test_skip_map_matches_its_definition(sub, log2b):
+    """A block skips where every sample of every plane whose plane-0 position's top
+    left lies in it is within ``near`` of the reference; chroma columns wider than a
+    block (4:1:0, blocks of two samples) belong to the block of their left edge."""
+    rng = np.random.default_rng(log2b + 3 * sub[0] + sub[1])
+    sx, sy = sub
+    h0, w0 = 19, 27
+    shapes = [(h0, w0), (-(-h0 >> sy), -(-w0 >> sx))]
+    sizes = [h * w for h, w in shapes]
+    geom = np.array([[0, w0, h0, 0, 0, 0], [sizes[0], shapes[1][1], shapes[1][0], sx, sy, 0]],
+                    np.int64)
+    nbx, nby = -(-w0 >> log2b), -(-h0 >> log2b)
+    for near in (0, 2):
+        ref = rng.integers(8, 248, sum(sizes))
+        src = ref + rng.integers(-near, near + 1, ref.size)
+        moved = rng.choice(ref.size, 4, replace=False)  # most blocks still, some not
+        src[moved] = ref[moved] + near + 1
+        ref, src = ref.astype(np.uint16), src.astype(np.uint16)
+        want = np.ones(nbx * nby, np.uint8)
+        for p, (h, w) in enumerate(shapes):
+            off, _, _, px, py, _ = geom[p]
+            for y in range(h):
+                for x in range(w):
+                    if abs(int(src[off + y * w + x]) - int(ref[off + y * w + x])) > near:
+                        want[((y << py) >> log2b) * nbx + ((x << px) >> log2b)] = 0
+        got = np.zeros(nbx * nby, np.uint8)
+        motion._skip_map(src, ref, geom, 2, log2b, nbx, nby, near, got)
+        assert np.array_equal(got, want)
+        assert 0 < want.sum() < want.size
+
+
 def _plain_block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, smooth):
     """Half of each row's sum of |d| + |d - d_left| (d_left 0 at the row's start;
     |d| + |d| when not ``smooth``: the SAD) over the looked-up prediction's residuals d."""

@@ -357,7 +357,11 @@ def _compensate_blocks(prevs, geom, n_planes, mv, log2b, nbx, maxval, out, by0, 
 @kernel
 def _skip_map(src, ref, geom, n_planes, log2b, nbx, nby, near, skip):
     """skip[k] = 1 where every sample of block k lies within ``near`` of ref
-    (blocks of ``2**log2b`` plane-0 samples: the encoder passes the unit grid)."""
+    (blocks of ``2**log2b`` plane-0 samples: the encoder passes the unit grid).
+
+    A sample belongs to the block of its plane-0 position's top left; a row is
+    read as runs of columns sharing a block, and a block already found moving
+    is not read again (moving content: each block reads one row)."""
     for k in range(nbx * nby):
         skip[k] = 1
     for p in range(n_planes):
@@ -368,11 +372,21 @@ def _skip_map(src, ref, geom, n_planes, log2b, nbx, nby, near, skip):
         sy = geom[p, 4]
         for y in range(h):
             brow = ((y << sy) >> log2b) * nbx
-            for x in range(w):
-                i = off + y * w + x
-                d = np.int64(src[i]) - np.int64(ref[i])
-                if d > near or d < -near:
-                    skip[brow + ((x << sx) >> log2b)] = 0
+            row = off + y * w
+            x = 0
+            while x < w:
+                u = (x << sx) >> log2b
+                end = min(w, (((u + 1) << log2b) + (1 << sx) - 1) >> sx)  # the next block's
+                if skip[brow + u]:
+                    a = src[row + x:row + end]
+                    b = ref[row + x:row + end]
+                    moved = False
+                    for c in range(end - x):
+                        d = np.int32(a[c]) - np.int32(b[c])
+                        moved |= (d > near) | (d < -near)
+                    if moved:
+                        skip[brow + u] = 0
+                x = end
 
 
 @inline
