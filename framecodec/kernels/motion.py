@@ -63,20 +63,28 @@ def _px(src, off, w, h, x, y):
     return np.int64(src[off + min(max(y, 0), h - 1) * w + min(max(x, 0), w - 1)])
 
 
+@inline
+def _six_tap(a, b, c, d, e, f):
+    """H.264's half-sample filter (1, -5, 20, 20, -5, 1), unscaled, in the type of its
+    arguments: int32 holds 52 times a 16-bit sample, and the centre's 52 times that
+    again, so row loops run it in int32 lanes."""
+    return a + f - np.int32(5) * (b + e) + np.int32(20) * (c + d)
+
+
 @kernel
 def _half_h1(src, off, w, h, x, y):
     """Unscaled horizontal six-tap sum between (x, y) and (x + 1, y)."""
-    return (_px(src, off, w, h, x - 2, y) - 5 * _px(src, off, w, h, x - 1, y)
-            + 20 * _px(src, off, w, h, x, y) + 20 * _px(src, off, w, h, x + 1, y)
-            - 5 * _px(src, off, w, h, x + 2, y) + _px(src, off, w, h, x + 3, y))
+    return _six_tap(_px(src, off, w, h, x - 2, y), _px(src, off, w, h, x - 1, y),
+                    _px(src, off, w, h, x, y), _px(src, off, w, h, x + 1, y),
+                    _px(src, off, w, h, x + 2, y), _px(src, off, w, h, x + 3, y))
 
 
 @kernel
 def _half_v1(src, off, w, h, x, y):
     """Unscaled vertical six-tap sum between (x, y) and (x, y + 1)."""
-    return (_px(src, off, w, h, x, y - 2) - 5 * _px(src, off, w, h, x, y - 1)
-            + 20 * _px(src, off, w, h, x, y) + 20 * _px(src, off, w, h, x, y + 1)
-            - 5 * _px(src, off, w, h, x, y + 2) + _px(src, off, w, h, x, y + 3))
+    return _six_tap(_px(src, off, w, h, x, y - 2), _px(src, off, w, h, x, y - 1),
+                    _px(src, off, w, h, x, y), _px(src, off, w, h, x, y + 1),
+                    _px(src, off, w, h, x, y + 2), _px(src, off, w, h, x, y + 3))
 
 
 @inline
@@ -87,9 +95,9 @@ def _clip(v, maxval):
 @kernel
 def _half_centre(src, off, w, h, x, y, maxval):
     """j: the six-tap of vertical sums, between the four samples at (x..x+1, y..y+1)."""
-    j1 = (_half_v1(src, off, w, h, x - 2, y) - 5 * _half_v1(src, off, w, h, x - 1, y)
-          + 20 * _half_v1(src, off, w, h, x, y) + 20 * _half_v1(src, off, w, h, x + 1, y)
-          - 5 * _half_v1(src, off, w, h, x + 2, y) + _half_v1(src, off, w, h, x + 3, y))
+    j1 = _six_tap(_half_v1(src, off, w, h, x - 2, y), _half_v1(src, off, w, h, x - 1, y),
+                  _half_v1(src, off, w, h, x, y), _half_v1(src, off, w, h, x + 1, y),
+                  _half_v1(src, off, w, h, x + 2, y), _half_v1(src, off, w, h, x + 3, y))
     return _clip((j1 + 512) >> 10, maxval)
 
 
@@ -141,7 +149,6 @@ _QPEL_TERMS = np.array([
 ], np.int64)
 
 
-
 @inline
 def _term_row(prev, off, w, plane, x0, y, n, vs, out):
     """out[:n] = the H.264 term ``plane`` (0 integer, 1 b, 2 h, 3 j; as in
@@ -161,8 +168,9 @@ def _term_row(prev, off, w, plane, x0, y, n, vs, out):
         p2 = prev[row + x0 + 2:row + x0 + 2 + n]
         p3 = prev[row + x0 + 3:row + x0 + 3 + n]
         for c in range(n):
-            o[c] = (_tap6(np.int32(m2[c]), np.int32(m1[c]), np.int32(z0[c]), np.int32(p1[c]),
-                          np.int32(p2[c]), np.int32(p3[c])) + np.int32(16)) >> 5
+            o[c] = (_six_tap(np.int32(m2[c]), np.int32(m1[c]), np.int32(z0[c]),
+                             np.int32(p1[c]), np.int32(p2[c]), np.int32(p3[c]))
+                    + np.int32(16)) >> 5
     else:  # h (vertical half sample) or j (the centre, from vertical sums)
         lo = 0 if plane == 2 else -2
         m = n if plane == 2 else n + 5
@@ -174,22 +182,15 @@ def _term_row(prev, off, w, plane, x0, y, n, vs, out):
         s2 = prev[row + 2 * w + x0 + lo:row + 2 * w + x0 + lo + m]
         s3 = prev[row + 3 * w + x0 + lo:row + 3 * w + x0 + lo + m]
         for c in range(m):
-            v0[c] = _tap6(np.int32(r2[c]), np.int32(r1[c]), np.int32(z0[c]), np.int32(s1[c]),
-                          np.int32(s2[c]), np.int32(s3[c]))
+            v0[c] = _six_tap(np.int32(r2[c]), np.int32(r1[c]), np.int32(z0[c]),
+                             np.int32(s1[c]), np.int32(s2[c]), np.int32(s3[c]))
         if plane == 2:
             for c in range(n):
                 o[c] = (v0[c] + np.int32(16)) >> 5
         else:
             v1, v2, v3, v4, v5 = v0[1:n + 1], v0[2:n + 2], v0[3:n + 3], v0[4:n + 4], v0[5:n + 5]
             for c in range(n):
-                o[c] = (_tap6(v0[c], v1[c], v2[c], v3[c], v4[c], v5[c]) + np.int32(512)) >> 10
-
-
-@inline
-def _tap6(a, b, c, d, e, f):
-    """H.264's half-sample filter (1, -5, 20, 20, -5, 1), unscaled, in int32 lanes: it
-    holds 52 times a 16-bit sample, and the centre's 52 times that again."""
-    return a + f - np.int32(5) * (b + e) + np.int32(20) * (c + d)
+                o[c] = (_six_tap(v0[c], v1[c], v2[c], v3[c], v4[c], v5[c]) + np.int32(512)) >> 10
 
 
 @inline

@@ -12,7 +12,7 @@ import numpy as np
 
 from ._jit import allocating, inline, kernel
 from .blockcost import _bi_cost, _block_cost, _mv_bits
-from .motion import _clip, _predict_mv
+from .motion import _predict_mv, _six_tap
 
 # whole-sample candidates per block and reference: zero, the predicted vector, the coarse
 # vector, the previous frame's, the left and upper blocks', the nearest reference's
@@ -28,12 +28,6 @@ def _half_planes(src, w, h, maxval, out):
     pw = w + 6
     _half_rows(src, w, h, maxval, out, np.empty((h + 6) * pw, np.int32),
                np.empty(h * pw, np.int32))
-
-
-@inline
-def _six_tap(a, b, c, d, e, f):
-    """H.264's half-sample filter (1, -5, 20, 20, -5, 1), unscaled, in the lanes' type."""
-    return a + f - np.int32(5) * (b + e) + np.int32(20) * (c + d)
 
 
 @kernel
