@@ -285,6 +285,17 @@ def test_network_record_round_trip_and_validation():
     assert COEF_FRAC == 8 and HEADER == 16
 
 
+def _two_planes(h0, w0, sub):
+    """A plane of h0 x w0 samples and one subsampled by ``sub`` (x, y shifts): their
+    shapes, sizes and kernel geometry (offset, width, height, shifts)."""
+    sx, sy = sub
+    shapes = [(h0, w0), (-(-h0 >> sy), -(-w0 >> sx))]
+    sizes = [h * w for h, w in shapes]
+    geom = np.array([[0, w0, h0, 0, 0, 0], [sizes[0], shapes[1][1], shapes[1][0], sx, sy, 0]],
+                    np.int64)
+    return shapes, sizes, geom
+
+
 @pytest.mark.parametrize("maxval", [1023, 65535])
 @pytest.mark.parametrize("bi", [False, True])
 @pytest.mark.parametrize("sub", [(0, 0), (1, 1), (1, 0), (2, 2)])
@@ -293,12 +304,8 @@ def test_motion_compensation_matches_oracle(sub, bi, maxval):
     average two predictions from two reference frames, rounding up (format 2.9).
     16-bit pictures of extreme samples reach the largest sums the int32 rows hold."""
     rng = np.random.default_rng(5)
-    sx, sy = sub
     h0, w0 = 24, 40
-    shapes = [(h0, w0), (-(-h0 >> sy), -(-w0 >> sx))]
-    sizes = [h * w for h, w in shapes]
-    geom = np.array([[0, w0, h0, 0, 0, 0], [sizes[0], shapes[1][1], shapes[1][0], sx, sy, 0]],
-                    np.int64)
+    shapes, sizes, geom = _two_planes(h0, w0, sub)
     prevs = (rng.choice([0, maxval], (2, sum(sizes))) if maxval > 1023 else
              rng.integers(0, maxval + 1, (2, sum(sizes)))).astype(np.uint16)
     nbx, nby = -(-w0 // 8), -(-h0 // 8)
@@ -421,12 +428,8 @@ def test_skip_map_matches_its_definition(sub, log2b):
     left lies in it is within ``near`` of the reference; chroma columns wider than a
     block (4:1:0, blocks of two samples) belong to the block of their left edge."""
     rng = np.random.default_rng(log2b + 3 * sub[0] + sub[1])
-    sx, sy = sub
     h0, w0 = 19, 27
-    shapes = [(h0, w0), (-(-h0 >> sy), -(-w0 >> sx))]
-    sizes = [h * w for h, w in shapes]
-    geom = np.array([[0, w0, h0, 0, 0, 0], [sizes[0], shapes[1][1], shapes[1][0], sx, sy, 0]],
-                    np.int64)
+    shapes, sizes, geom = _two_planes(h0, w0, sub)
     nbx, nby = -(-w0 >> log2b), -(-h0 >> log2b)
     for near in (0, 2):
         ref = rng.integers(8, 248, sum(sizes))
