@@ -103,8 +103,8 @@ def _block_smooth_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, limit):
     x1 = min(x0 + bs, w)
     y1 = min(y0 + bs, h)
     t, pa, ax, ay, pb, bx, by = _terms(mvx, mvy)
-    if not (x0 >= 1 and x0 + min(ax, bx) >= 1 and x1 + max(ax, bx) <= w
-            and y0 + min(ay, by) >= 0 and y1 + max(ay, by) <= h):
+    if not _rows_inside(x0, x1, y0, y1, w, h, min(ax, bx), max(ax, bx), min(ay, by),
+                        max(ay, by)):
         return _edge_block_cost(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit, True)
     n = x1 - x0
     total = np.int64(0)
@@ -145,24 +145,21 @@ def _terms(mvx, mvy):
             _QPEL_TERMS[t, 3], dx + _QPEL_TERMS[t, 4], dy + _QPEL_TERMS[t, 5])
 
 
+@inline
+def _rows_inside(x0, x1, y0, y1, w, h, dx_lo, dx_hi, dy_lo, dy_hi):
+    """Whether a block's rows, and the column to their left, read inside the picture
+    at every displacement in [dx_lo, dx_hi] x [dy_lo, dy_hi]: the sliced costs'
+    condition (else the clamped ``_edge_*`` costs)."""
+    return (x0 >= 1 and x0 + dx_lo >= 1 and x1 + dx_hi <= w and y0 + dy_lo >= 0
+            and y1 + dy_hi <= h)
+
+
 @kernel
 def _edge_block_cost(cur, planes, w, h, x0, y0, x1, y1, mvx, mvy, limit, smooth):
-    """``_block_cost`` of a block whose taps reach outside the picture (clamped)."""
-    total = np.int64(0)
-    for y in range(y0, y1):
-        row = y * w
-        row_cost = np.int64(0)
-        left = np.int64(0)
-        for x in range(x0, x1):
-            d = np.int64(cur[row + x]) - _qpel_lookup(planes, w, h, (x << 2) + mvx,
-                                                      (y << 2) + mvy)
-            row_cost += abs(d) + (abs(d - left) if smooth else abs(d))
-            left = d
-        total += row_cost >> 1
-        if total > limit:
-            return total
-    return total
-
+    """``_block_cost`` of a block whose taps reach outside the picture (clamped):
+    ``_edge_bi_cost`` of the same prediction twice, whose rounded average is itself."""
+    return _edge_bi_cost(cur, planes, planes, w, h, x0, y0, x1, y1, mvx, mvy, mvx, mvy, limit,
+                         smooth)
 
 
 @kernel
@@ -176,9 +173,9 @@ def _bi_cost(cur, pa, pb, w, h, x0, y0, bs, ax, ay, bx, by, limit, smooth):
     y1 = min(y0 + bs, h)
     ta, a1, a1x, a1y, a2, a2x, a2y = _terms(ax, ay)
     tb, b1, b1x, b1y, b2, b2x, b2y = _terms(bx, by)
-    if not (x0 >= 1 and x0 + min(a1x, a2x, b1x, b2x) >= 1
-            and x1 + max(a1x, a2x, b1x, b2x) <= w
-            and y0 + min(a1y, a2y, b1y, b2y) >= 0 and y1 + max(a1y, a2y, b1y, b2y) <= h):
+    if not _rows_inside(x0, x1, y0, y1, w, h, min(a1x, a2x, b1x, b2x),
+                        max(a1x, a2x, b1x, b2x), min(a1y, a2y, b1y, b2y),
+                        max(a1y, a2y, b1y, b2y)):
         return _edge_bi_cost(cur, pa, pb, w, h, x0, y0, x1, y1, ax, ay, bx, by, limit, smooth)
     n = x1 - x0
     total = np.int64(0)
