@@ -228,7 +228,7 @@ def _seen(cand, n, cx, cy, lim):
 
 @kernel
 def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam, smooth, extra,
-                  grid):
+                  grid, cap):
     """Best whole-sample (cost, mvx, mvy) for one block against one reference:
     the candidates, a grid of whole-sample steps within ``grid`` (quarter
     samples; 0: none) around the best, then a diamond.
@@ -238,8 +238,8 @@ def _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand, n_cand, lim, lam,
     best it lost to, so the choice is the same. Every diamond point lies on the
     grid's lattice, so one inside the grid's square was costed. A search stops
     at the least cost any vector can have (``_least_cost``): nothing after it
-    could be chosen."""
-    best = np.int64(1) << 62
+    could be chosen. Only costs below ``cap`` count (else ``cap`` is returned)."""
+    best = cap
     bmx = 0
     bmy = 0
     for c in range(n_cand):
@@ -334,6 +334,26 @@ def _estimate(cur, refs, order, n_prev, dist, bi, w, h, log2b, nbx, nby, search,
                             step)
 
 
+@kernel
+def _exact_reference(cur, refs, order, n_prev, w, h, x0, y0, bs, px, py, lim, lam, smooth):
+    """The first reference (by index) that a whole-sample predicted vector matches
+    exactly, and the least cost (``_least_cost``) that has there; or (-1, a cost
+    above any). Each search tries that vector among its first candidates and
+    stops at it, so the matched reference's search would choose it; the others
+    need only look for a cost no higher (``_estimate_blocks``), and give up on a
+    candidate as soon as it costs more: a screen recording alternating between
+    two pictures matches its second reference while the first one, all noise,
+    was searched in full (its motion search 2.7 times faster)."""
+    if (px & 3) != 0 or (py & 3) != 0:
+        return -1, np.int64(1) << 62
+    for r in range(n_prev):
+        least = _least_cost(lam, lam * 2 * r)
+        if _try(cur, refs[order[r]], w, h, x0, y0, bs, px, py, px, py, lim, lam, smooth,
+                lam * 2 * r, least + 1) <= least:
+            return r, least
+    return -1, np.int64(1) << 62
+
+
 @inline
 def sampled(bx, by, step):
     """Whether block (bx, by) is searched when estimating by ``step``: whole block
@@ -380,11 +400,25 @@ def _estimate_blocks(cur, refs, order, n_prev, dist, near, bi, w, h, log2b, nbx,
             bmy = 0
             nmx = 0  # the nearest reference's whole-sample vector
             nmy = 0
+            matched, least = _exact_reference(cur, refs, order, n_prev, w, h, x0, y0, bs, px,
+                                              py, lim, lam, smooth)
+            # the other references' searches count only costs up to the match's
+            cap = least + 1 if matched >= 0 else least
             for i in range(n_prev):
                 r = near if i == 0 else (i - 1 if i <= near else i)  # the nearest first
                 found[r, 0] = np.int64(1) << 62
                 if best <= _least_cost(lam, lam * 2 * r):
                     continue  # no vector into this reference could cost less
+                if r == matched:  # what its search would find, first
+                    found[r, 0] = least
+                    found[r, 1] = px
+                    found[r, 2] = py
+                    if i == 0:
+                        nmx = px
+                        nmy = py
+                    if least < best:
+                        best, bref, bmx, bmy = least, r, px, py
+                    continue
                 cand[2, 0] = _scaled(coarse[k, 0], dist[r], dist[near])
                 cand[2, 1] = _scaled(coarse[k, 1], dist[r], dist[near])
                 cand[N_CAND - 1, 0] = _scaled(nmx, dist[r], dist[near])
@@ -392,13 +426,15 @@ def _estimate_blocks(cur, refs, order, n_prev, dist, near, bi, w, h, log2b, nbx,
                 planes = refs[order[r]]
                 cost, mx, my = _search_whole(cur, planes, w, h, x0, y0, bs, px, py, cand,
                                              N_CAND if i > 0 else N_CAND - 1, lim, lam, smooth,
-                                             lam * 2 * r, 8 if i == 0 else 0)
+                                             lam * 2 * r, 8 if i == 0 else 0, cap)
                 if i == 0:
                     nmx = mx
                     nmy = my
                 if subpel:
                     cost, mx, my = _refine_subsample(cur, planes, w, h, x0, y0, bs, px, py,
                                                      cost, mx, my, lim, lam, smooth, lam * 2 * r)
+                if cost >= cap:
+                    continue  # nothing here costs as little as the matched reference
                 found[r, 0] = cost
                 found[r, 1] = mx
                 found[r, 2] = my
