@@ -465,27 +465,29 @@ def _plain_block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, smooth):
     return total
 
 
+@pytest.mark.parametrize("bs", [8, blockcost.ROW])
 @pytest.mark.parametrize("smooth", [True, False])
-def test_block_cost_matches_the_plain_sum(smooth):
+def test_block_cost_matches_the_plain_sum(smooth, bs):
     """The row-sliced block cost equals the plain sum over the block of the
     looked-up prediction, at every quarter phase, inside the picture and reaching
-    out of it, for whole and partial blocks; past ``limit`` it stops above it."""
+    out of it, for whole and partial blocks (rows of ``blockcost.ROW`` samples
+    take a loop of their own); past ``limit`` it stops above it."""
     rng = np.random.default_rng(12)
-    h, w = 21, 30
+    h, w = 21 * bs // 8, 30 * bs // 8
     prev = rng.integers(0, 1024, h * w).astype(np.uint16)
     cur = rng.integers(0, 1024, h * w).astype(np.uint16)
     planes = np.zeros((4, h * w), np.uint16)
     search._half_planes(prev, w, h, 1023, planes)
-    for x0, y0 in ((8, 8), (0, 0), (24, 16), (16, 0)):
+    for x0, y0 in ((bs, bs), (0, 0), (3 * bs, 2 * bs), (2 * bs, 0)):
         for mvy in range(-13, 14, 3):
             for mvx in range(-14, 15, 2):
-                want = _plain_block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, smooth)
-                got = blockcost._block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, 1 << 60,
-                                         smooth)
+                want = _plain_block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, smooth)
+                got = blockcost._block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, 1 << 60,
+                                            smooth)
                 assert got == want, (x0, y0, mvx, mvy)
                 if want > 100:
-                    assert blockcost._block_cost(cur, planes, w, h, x0, y0, 8, mvx, mvy, 100,
-                                              smooth) > 100
+                    assert blockcost._block_cost(cur, planes, w, h, x0, y0, bs, mvx, mvy, 100,
+                                                 smooth) > 100
 
 
 def test_block_cost_prefers_the_smooth_residual():
@@ -571,6 +573,27 @@ def test_motion_estimation_finds_a_pan(smooth):
                      w, h, 4, nbx, nby, 8, 4, smooth, 1, mv.copy(), mv, 1)
     inner = mv.reshape(nby, nbx, motion.MV_FIELDS)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()
+
+
+@pytest.mark.parametrize("first_matches", [False, True])
+def test_motion_estimation_takes_an_exact_match_in_an_older_reference(first_matches):
+    """A picture alternating with another (a screen recording's blink) matches its
+    second reference exactly: every block takes it, still, at the least cost a
+    block can have there, although the first reference is searched for a cost no
+    higher only. Where the first reference matches too, it wins (it costs less)."""
+    rng = np.random.default_rng(11)
+    h, w, lam = 48, 64, 3
+    shown, other = rng.integers(0, 256, (2, h * w)).astype(np.uint16)
+    planes = np.zeros((2, 4, h * w), np.uint16)
+    search._half_planes(shown if first_matches else other, w, h, 255, planes[0])  # newest
+    search._half_planes(shown, w, h, 255, planes[1])
+    nbx, nby = w // 16, h // 16
+    mv = np.zeros((nbx * nby, motion.MV_FIELDS), np.int64)
+    total = search._estimate(shown, planes, np.arange(2), 2, np.array([1, 2]), False, w, h, 4,
+                             nbx, nby, 16, lam, True, 1, mv.copy(), mv, 1)
+    ref = 0 if first_matches else 1
+    assert (mv[:, :3] == [0, 0, ref]).all()
+    assert total == nbx * nby * (lam * 2 * ref + lam * 2 * blockcost._mv_bits(0))
 
 
 @pytest.mark.parametrize("bi", [False, True])
