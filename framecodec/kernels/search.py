@@ -343,7 +343,10 @@ def _exact_reference(cur, refs, order, n_prev, w, h, x0, y0, bs, px, py, lim, la
     need only look for a cost no higher (``_estimate_blocks``), and give up on a
     candidate as soon as it costs more: a screen recording alternating between
     two pictures matches its second reference while the first one, all noise,
-    was searched in full (its motion search 2.7 times faster)."""
+    was searched in full (its motion search 2.7 times faster). A search so
+    bounded can miss a vector its full search reaches through dearer ones: every
+    lossless and bound-1 coding of the corpus and extra clips came out the same,
+    the animation clip's at bound 2 0.9 % smaller."""
     if (px & 3) != 0 or (py & 3) != 0:
         return -1, np.int64(1) << 62
     for r in range(n_prev):
