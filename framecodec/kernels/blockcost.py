@@ -16,8 +16,10 @@ from .motion import _QPEL_TERMS
 # The default block's width. A row of a block this wide is costed by a loop of
 # this many iterations, known when compiling: LLVM then vectorises the whole row,
 # where with the width a variable its vector loop (several vectors a step) skips
-# 16 samples and the row goes sample by sample (the smooth cost 2.3 to 0.8-1.3 ns
-# a sample); other widths take the same loop with a variable count.
+# 16 samples and the row goes sample by sample (the smooth cost 1.5-2.2 to 0.8-0.9 ns
+# a sample, the two-reference cost 3.4-5.9 to 1.0-1.3); other widths take the same
+# loop with a variable count. The SAD's and motion compensation's rows were
+# vectorised already and got slower with it (docs/NOTES.md).
 ROW = 16
 
 

@@ -338,7 +338,7 @@ def _estimate(cur, refs, order, n_prev, dist, bi, w, h, log2b, nbx, nby, search,
 def _exact_reference(cur, refs, order, n_prev, w, h, x0, y0, bs, px, py, lim, lam, smooth):
     """The first reference (by index) that a whole-sample predicted vector matches
     exactly, and the least cost (``_least_cost``) that has there; or (-1, a cost
-    above any). Each search tries that vector among its first candidates and
+    above any, so that one more bounds nothing). Each search tries that vector among its first candidates and
     stops at it, so the matched reference's search would choose it; the others
     need only look for a cost no higher (``_estimate_blocks``), and give up on a
     candidate as soon as it costs more: a screen recording alternating between
@@ -405,8 +405,7 @@ def _estimate_blocks(cur, refs, order, n_prev, dist, near, bi, w, h, log2b, nbx,
             nmy = 0
             matched, least = _exact_reference(cur, refs, order, n_prev, w, h, x0, y0, bs, px,
                                               py, lim, lam, smooth)
-            # the other references' searches count only costs up to the match's
-            cap = least + 1 if matched >= 0 else least
+            cap = least + 1  # the other references' searches count costs up to the match's
             for i in range(n_prev):
                 r = near if i == 0 else (i - 1 if i <= near else i)  # the nearest first
                 found[r, 0] = np.int64(1) << 62
