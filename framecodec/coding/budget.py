@@ -142,13 +142,17 @@ def working_memory(layout: Layout, header: GroupHeader, threads: int = 1) -> int
     luts = 8 * n_pal * pk.N_PATTERNS * pk.N_CAND
     blocks = layout.nbx * layout.nby
     group = header.refs * (frame + idx) + contexts + luts + 26 * blocks
-    if threads > 1:  # slices compensating their own reach: two buffers (coding/state.py)
-        group += 2 * frame
+    if header.dictionary.palettes:  # the errors a palette reference's fill discards
+        group += 8 * layout.size
     out = layout.size * (1 if layout.bit_depth <= 8 else 2)  # the frame handed out
     per_frame = 2 * frame + 4 * layout.size + 2 * idx + layout.nux * layout.nuy + out
     if header.two_sided:  # a decoded frame held for the one before it, and each
         # compensation's second prediction (kernels/motion.py), one per thread
         per_frame += out + max(1, threads) * frame
+    if threads > 1:  # frame threads (coding/state.py): two frames in flight, two ring
+        # slots more, and two buffers of slices compensating their own reach per frame
+        group += 2 * (frame + idx) + 4 * frame
+        per_frame *= 2
     width = int(layout.geom[:, 1].max())
     scratch = width * (4 * MAX_ROW_FEATURES + 8 * MAX_HIDDEN + 8 * MAX_OUT + 24)
     return group + per_frame + max(1, min(threads, layout.n_slices)) * scratch

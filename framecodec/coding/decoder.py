@@ -26,7 +26,8 @@ from ..format.group import INTER, INTRA, GroupHeader
 from ..format.layout import Layout
 from ..frames import Frame, VideoInfo
 from . import budget
-from .state import GroupState
+from .frame_threads import FrameThreads, StartedFrame
+from .state import FrameWork, GroupState
 
 __all__ = ["GroupDecoder", "read_group_header", "decode_group", "iter_group", "iter_frames",
            "check_frame"]
@@ -39,22 +40,65 @@ class GroupDecoder:
     """Decodes the frames of one group, in order, from their payloads.
 
     The group's working memory is checked against ``max_memory`` (None: the
-    default share, budget.py) before its state is allocated.
+    default share, budget.py) before its state is allocated. On several threads
+    frames decode on frame threads where the group allows it (frame_threads.py):
+    ``decode`` starts a frame before it hands out the one before.
     """
 
     def __init__(self, info: VideoInfo, header: GroupHeader, group: int, threads: int = 1,
                  max_memory: int | None = None):
         self.layout = Layout(info, header.log2_block, header.slices, list(header.slice_starts))
         budget.check_memory(self.layout, header, group, threads, max_memory)
-        self.state = GroupState(self.layout, header, threads, group)
+        self.state = GroupState(self.layout, header, threads, group, frame_threads=True)
         self.group = group
 
+    def decode(self, records: Iterable[FrameRecord]) -> Iterator[tuple[FrameRecord, Frame]]:
+        """(record, decoded frame) for each record, in the order given (the coding
+        order). A frame that fails to decode raises once the frames before it are out."""
+        if not self.state.frame_threads:
+            for record in records:
+                yield record, self.decode_frame(record.payload, record.index, record.pts)
+            return
+        threads = FrameThreads(self.state.threads)
+        pending = None  # (record, started frame) decoding, not yet handed out
+        try:
+            for record in records:
+                try:
+                    started = record, threads.start(self._start(record))
+                except BaseException:
+                    if pending is not None:
+                        yield self._finish(threads, *pending)
+                    raise
+                if pending is not None:
+                    yield self._finish(threads, *pending)
+                pending = started
+            if pending is not None:
+                yield self._finish(threads, *pending)
+        finally:
+            threads.close()
+
     def decode_frame(self, payload: bytes, index: int, pts: int | None) -> Frame:
+        kind, r = self._kind(payload, index)
+        _, rec = self.state.code_frame(False, kind, index, reader=r)
+        return self._frame(rec, pts)
+
+    def _kind(self, payload: bytes, index: int) -> tuple[int, ByteReader]:
         r = ByteReader(payload, "frame", group=self.group, frame=index)
         kind = r.u8("frame kind")
         if kind not in (INTRA, INTER):
             raise CorruptError("bad frame kind", group=self.group, frame=index)
-        _, rec = self.state.code_frame(False, kind, index, reader=r)
+        return kind, r
+
+    def _start(self, record: FrameRecord) -> FrameWork:
+        kind, r = self._kind(record.payload, record.index)
+        return self.state.start_decode(kind, record.index, r)
+
+    def _finish(self, threads: FrameThreads, record: FrameRecord,
+                started: StartedFrame) -> tuple[FrameRecord, Frame]:
+        threads.finish(started)
+        return record, self._frame(started.work.rec, record.pts)
+
+    def _frame(self, rec: np.ndarray, pts: int | None) -> Frame:
         frame = self.layout.unflatten(rec, pts)  # new arrays: rec stays the reference
         if self.state.header.dictionary.differences:
             from_differences(frame.planes, self.layout.max_value)
@@ -163,24 +207,36 @@ def _in_display_order(decoder: GroupDecoder, header: GroupHeader,
     when the frame before it needs it). Records come in display order; a record
     read ahead waits here, so a group whose frames end early (a truncated file)
     gives the frames before the first one it lacks."""
-    records = enumerate(records)  # the group's frames, from its first
-    read: dict[int, FrameRecord] = {}  # read, not yet decoded: by place in the group
+    end = min(header.frame_count if stop is None else stop - header.first_frame,
+              len(header.order))
+    if end <= 0:
+        return
+    place = {t: i for i, t in enumerate(header.order)}
+    order = header.order[:max(place[t] for t in range(end)) + 1]  # what [0, end) needs
+    places: list[int] = []  # those of the records handed to the decoder, in order
     held: dict[int, tuple[FrameRecord, Frame]] = {}  # decoded, not yet given out
     shown = 0  # the next frame to give out
-    end = header.frame_count if stop is None else stop - header.first_frame
-    for t in header.order:
-        if shown >= end:
-            return
+    for record, frame in decoder.decode(_in_coding_order(records, order, places)):
+        held[places.pop(0)] = record, frame
+        while shown in held and shown < end:
+            yield held.pop(shown)
+            shown += 1
+
+
+def _in_coding_order(records: Iterable[FrameRecord], order: list[int],
+                     places: list[int]) -> Iterator[FrameRecord]:
+    """The records of the frames at ``order``'s places in the group, in that order,
+    until one is missing; each one's place is appended to ``places``."""
+    records = enumerate(records)  # the group's frames, from its first
+    read: dict[int, FrameRecord] = {}  # read, not yet handed on: by place in the group
+    for t in order:
         while t not in read:
             place, record = next(records, (None, None))
             if record is None:
                 return
             read[place] = record
-        record = read.pop(t)
-        held[t] = record, decoder.decode_frame(record.payload, record.index, record.pts)
-        while shown in held and shown < end:
-            yield held.pop(shown)
-            shown += 1
+        places.append(t)
+        yield read.pop(t)
 
 
 _HASHER: list[ThreadPoolExecutor] = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -33,7 +34,7 @@ from ..kernels import rangecoder as rc
 from . import budget
 from .tables import PaletteTables
 
-__all__ = ["GroupState"]
+__all__ = ["GroupState", "FrameWork", "previous_frame_waits", "reach_margin"]
 
 
 class _Contexts:
@@ -61,10 +62,15 @@ class _Contexts:
 class _References:
     """The group's most recent reconstructed frames in a ring allocated when the
     first frame arrives: a new frame takes the oldest one's slot, so no frame
-    moves (kernels find frame r + 1 back in ``slots(r)``)."""
+    moves (kernels find frame r + 1 back in ``slots(r)``).
 
-    def __init__(self, limit: int):
+    ``spare`` slots beyond the ``limit`` frames a block may reference let frames
+    be decoded in place while earlier ones still read theirs: a frame takes its
+    slot when it starts (``reserve``), and one more frame may be in flight."""
+
+    def __init__(self, limit: int, spare: int = 0):
         self.limit = limit
+        self.spare = spare
         self.count = 0
         self.newest = -1
         self._frames: np.ndarray | None = None
@@ -72,19 +78,23 @@ class _References:
     def __len__(self) -> int:
         return self.count
 
-    def push(self, frame: np.ndarray) -> None:
+    def reserve(self, size: int, dtype) -> np.ndarray:
+        """The oldest frame's slot, now the newest's, to decode a frame into."""
         if self._frames is None:
-            self._frames = np.zeros((self.limit, frame.size), frame.dtype)
-        self.newest = (self.newest + 1) % self.limit
-        self._frames[self.newest] = frame
+            self._frames = np.zeros((self.limit + self.spare, size), dtype)
+        self.newest = (self.newest + 1) % len(self._frames)
         self.count = min(self.count + 1, self.limit)
+        return self._frames[self.newest]
+
+    def push(self, frame: np.ndarray) -> None:
+        self.reserve(frame.size, frame.dtype)[...] = frame
 
     def ring(self) -> np.ndarray:
         return self._frames
 
     def slots(self, back: np.ndarray) -> np.ndarray:
         """The ring slot of the frame ``back + 1`` frames back, for each entry."""
-        return (self.newest - back) % self.limit
+        return (self.newest - back) % len(self._frames)
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -99,6 +109,48 @@ def _alternating_slices(layout: Layout) -> bool:
     return layout.n_slices > 1 and all(
         layout.slice_blocks[s + 1] - layout.slice_blocks[s] >= 2
         for s in range(1, layout.n_slices - 1))
+
+
+def previous_frame_waits(layout: Layout, mv: np.ndarray, margin: int) -> list[tuple[int, int]]:
+    """For each slice of an inter frame, the slices [first, last] of the frame coded
+    just before it that must be decoded before it starts: its own (whose adaptive
+    models it carries on) and every one holding a row its reach (``slice_reach``)
+    reads from that frame. ``mv`` holds back indices (``REF`` 0, ``REF2`` 1: the
+    frame before); a block reads its rows displaced by its vertical vector, and
+    ``margin`` plane-0 rows beyond them (interpolation taps, subsampled planes'
+    rounding). Frames further back are done before this one starts."""
+    lay = layout
+    size = 1 << lay.log2_block
+    top = np.repeat(np.arange(lay.nby, dtype=np.int64) * size, lay.nbx)
+    first = np.full(top.size, lay.nby, np.int64)  # no row read
+    last = np.full(top.size, -1, np.int64)
+    for ref, mvy, before in ((mo.REF, mo.MVY, 0), (mo.REF2, mo.MVY2, 1)):
+        reads = mv[:, ref] == before
+        dy = mv[:, mvy]  # quarter samples of plane 0
+        first = np.where(reads, np.minimum(first, (top + (dy >> 2) - margin) // size), first)
+        last = np.where(reads, np.maximum(last, (top + size - 1 + ((dy + 3) >> 2) + margin)
+                                          // size), last)
+    first = first.reshape(lay.nby, lay.nbx).min(axis=1)
+    last = last.reshape(lay.nby, lay.nbx).max(axis=1)
+    starts = np.asarray(lay.slice_blocks[:-1])
+    waits = []
+    for s in range(lay.n_slices):
+        b0, b1 = lay.slice_reach(s)
+        lo, hi = int(first[b0:b1].min()), int(last[b0:b1].max())
+        if hi < 0:  # nothing read from the frame before
+            waits.append((s, s))
+            continue
+        lo, hi = min(max(lo, 0), lay.nby - 1), min(max(hi, 0), lay.nby - 1)
+        waits.append((min(s, int(np.searchsorted(starts, lo, "right")) - 1),
+                      max(s, int(np.searchsorted(starts, hi, "right")) - 1)))
+    return waits
+
+
+def reach_margin(layout: Layout) -> int:
+    """Plane-0 rows a compensated block reads beyond its displaced edges: the six-tap
+    filter's 2 above and 3 below, or a subsampled plane's bilinear neighbour and
+    the rounding of its displacement, at most 2**sy plane-0 rows each."""
+    return 4 << int(layout.geom[:, 4].max())
 
 
 def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list:
@@ -133,11 +185,22 @@ def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list
     return results
 
 
+@dataclass
+class FrameWork:
+    """A started frame's slices (``decode(s)``), the slices [first, last] of the
+    frame before that each waits for, and where the frame is being decoded."""
+
+    decode: Callable[[int], None]
+    waits: list[tuple[int, int]]
+    rec: np.ndarray
+
+
 class GroupState:
     """Models, contexts, reference frames (samples and palette indices) and the
     last motion field of one group, in either direction."""
 
-    def __init__(self, layout: Layout, header: GroupHeader, threads: int, group: int = 0):
+    def __init__(self, layout: Layout, header: GroupHeader, threads: int, group: int = 0, *,
+                 frame_threads: bool = False):
         self.layout = layout
         self.header = header
         self.threads = threads
@@ -145,18 +208,25 @@ class GroupState:
         self.pal = PaletteTables(layout, header.dictionary)
         self.ctx = _Contexts(layout, self.pal.count, header.recent_size, header.warm_up,
                              header.sample_rates)
-        self.refs = _References(header.refs)
-        self.idx_refs = _References(header.refs)
+        # decoding on frame threads (``start_decode``): a slice starts once the rows it
+        # reads are done, even if the frame before is not, and compensates them into
+        # one of two buffers (neighbouring slices alternate): it need not wait for the
+        # others' compensation either. Only where slices outnumber threads: a slice
+        # reads a block row of its neighbours' in the frame before, so with as many
+        # threads as slices no slice could start early, and the hand-overs cost
+        # (carphone, two slices: 7 % slower on two threads).
+        self.frame_threads = (frame_threads and 1 < threads < layout.n_slices
+                              and _alternating_slices(layout))
+        spare = 2 if self.frame_threads else 0  # the frame being decoded, and one more
+        self.refs = _References(header.refs, spare)
+        self.idx_refs = _References(header.refs, spare)
         skip_planes = self.pal.palette_planes
         self.nets = {kind: header.model.kernel_nets(kind == INTER, skip_planes)
                      if header.model.complete(kind == INTER, skip_planes) else None
                      for kind in (INTRA, INTER)}
         self.mv = np.zeros((layout.nbx * layout.nby, mo.MV_FIELDS), np.int64)
-        # decoding on threads: each slice compensates the block rows it reads into
-        # one of two buffers (neighbouring slices alternate), so it need not wait
-        # for the others' compensation before it codes
-        self.own_reference = threads > 1 and _alternating_slices(layout) and not self.pal.count
-        self._slice_refs: np.ndarray | None = None
+        self._slice_refs: tuple[np.ndarray, np.ndarray] | None = None
+        self._started = 0  # frames started by start_decode
         self.coded_samples = budget.CodedSamples(layout, header)  # what a slice's length must allow
         # the network's probabilities of zero and negative residuals at the group's bound (2.7)
         self.net_probs = mx.network_table(header.max_error if header.mixing else 0)
@@ -166,24 +236,15 @@ class GroupState:
         """Encode (``src``, ``src_idx``, ``mv`` given) or decode (``reader`` given) one frame.
 
         Returns the payload (encoding) and the reconstruction."""
-        lay, group = self.layout, self.group
-        if kind == INTER and not self.refs:
-            raise CorruptError("inter frame without a reference", group=group, frame=index)
-        if self.nets[kind] is None:
-            raise CorruptError("frame kind without a model", group=group, frame=index)
+        lay = self.layout
+        self._check_kind(kind, index)
         out = ByteWriter().u8(kind)
         skip = np.zeros(lay.nux * lay.nuy, np.uint8)
-        lengths = None
+        coders = None
         if not encode:  # what the payload holds is checked before the frame is allocated
-            if kind == INTER:
-                self._code_motion(False, skip, reader, index)
-            lengths = self._slice_lengths(reader, kind, skip, index)
+            coders = self._read_payload(reader, kind, index, skip)
         ref_idx = np.zeros(self.pal.idx_size, np.int32)
-        own_reference = not encode and kind == INTER and self.own_reference
-        if own_reference:  # each slice compensates its reach as it starts
-            slice_refs, compensate = self._slice_references()
-        else:
-            ref = np.zeros(lay.size, np.uint16)
+        ref = np.zeros(lay.size, np.uint16)
         if kind == INTER:
             if encode:
                 if mv.shape != self.mv.shape:
@@ -193,55 +254,113 @@ class GroupState:
                 mo._skip_map(src, ref, lay.geom, lay.n_planes, lay.log2_unit, lay.nux,
                              lay.nuy, self.header.max_error, skip)
                 out.vblob(self._code_motion(True, skip, None, index))
-            elif not own_reference:
+            else:
                 ref_idx = self._reference(ref)
-        if src is None:  # read only when encoding
-            src = np.zeros(1, np.uint16)
-        if src_idx is None:
-            src_idx = np.zeros(1, np.int32)
         rec = np.zeros(lay.size, np.uint16)
         idx = np.zeros(self.pal.idx_size, np.int32)
-        err = np.zeros(lay.size, np.int32)  # |rec - base| < 2**16
-        nets, offsets = self.nets[kind]
-        inter = kind == INTER
-        probs = self.ctx.inter if inter else self.ctx.intra
-        pal_probs = self.ctx.pal_inter if inter else self.ctx.pal_intra
-        pal_recent = self.ctx.pal_recent
-        pal = self.pal
-        levels = self.header.activity_levels
-        fine = self.header.fine_contexts
-
-        def run(s: int, ref: np.ndarray, st, buf) -> None:
-            fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
-                           lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
-                           offsets, probs[s], lay.bit_depth, self.header.max_error, levels, fine,
-                           self.header.mixing, self.net_probs, st, buf, pal.role, pal.table,
-                           pal.entries, pal.luts, src_idx, idx, ref_idx, pal_probs[s],
-                           pal_recent[s])
-
+        run = self._slice_coder(encode, kind, src, src_idx, rec, idx, skip)
         if encode:
             slices = _map_slices(lambda s: rc.encode_substream(
-                lambda st, buf: run(s, ref, st, buf), lay.slice_samples(s) * 2 + 1024,
-                [probs[s], pal_probs[s], pal_recent[s]]), lay.n_slices, self.threads)
+                lambda st, buf: run(s, ref, ref_idx, st, buf), lay.slice_samples(s) * 2 + 1024,
+                self._slice_models(kind, s)), lay.n_slices, self.threads)
             for data in slices[:-1]:
                 out.uvar(len(data))
             for data in slices:
                 out.raw(data)
         else:
-            coders = [rc.RangeDecoder(reader.raw(n, "slice"), f"slice {s} data", group=group,
-                                      frame=index) for s, n in enumerate(lengths)]
-
             def decode(s: int) -> None:
-                slice_ref = slice_refs[s % 2] if own_reference else ref
-                if own_reference:
-                    compensate(slice_ref, *lay.slice_reach(s))
-                run(s, slice_ref, coders[s].st, coders[s].buf)
+                run(s, ref, ref_idx, coders[s].st, coders[s].buf)
                 coders[s].check_complete()
 
             _map_slices(decode, lay.n_slices, self.threads)
         self.refs.push(rec)
         self.idx_refs.push(idx)
         return out.getvalue(), rec
+
+    def start_decode(self, kind: int, index: int, reader: ByteReader) -> FrameWork:
+        """Decoding on frame threads (``frame_threads``): the payload read and
+        checked, the motion decoded and the frame's slot in the ring taken; its
+        slices are left to run (``FrameWork``), each once the slices of the frame
+        before that it waits for are done. The caller has every frame before that
+        one done, and runs each slice once, in order within a slice's sequence."""
+        lay = self.layout
+        self._check_kind(kind, index)
+        skip = np.zeros(lay.nux * lay.nuy, np.uint8)
+        coders = self._read_payload(reader, kind, index, skip)
+        inter = kind == INTER
+        if inter:
+            compensate, mv = self._compensator()
+            waits = previous_frame_waits(lay, self.mv, reach_margin(lay))
+        else:
+            waits = [(s, s) for s in range(lay.n_slices)]  # models only
+        slice_refs, slice_idx_refs = (buffers[self._started % 2]
+                                      for buffers in self._slice_references())
+        self._started += 1
+        prev_idx = self.idx_refs.ring()
+        rec = self.refs.reserve(lay.size, np.uint16)
+        idx = self.idx_refs.reserve(self.pal.idx_size, np.int32)
+        rec[...] = 0
+        idx[...] = 0
+        pal = self.pal
+        run = self._slice_coder(False, kind, None, None, rec, idx, skip)
+
+        def decode(s: int) -> None:
+            ref, ref_idx = slice_refs[s % 2], slice_idx_refs[s % 2]
+            if inter:
+                reach = lay.slice_reach(s)
+                compensate(ref, *reach)
+                if pal.count:
+                    pal.reference_rows(prev_idx, mv, lay, ref, ref_idx, *reach)
+            run(s, ref, ref_idx, coders[s].st, coders[s].buf)
+            coders[s].check_complete()
+
+        return FrameWork(decode, waits, rec)
+
+    def _check_kind(self, kind: int, index: int) -> None:
+        if kind == INTER and not self.refs:
+            raise CorruptError("inter frame without a reference", group=self.group, frame=index)
+        if self.nets[kind] is None:
+            raise CorruptError("frame kind without a model", group=self.group, frame=index)
+
+    def _read_payload(self, reader: ByteReader, kind: int, index: int,
+                      skip: np.ndarray) -> list[rc.RangeDecoder]:
+        """A frame payload's motion (into ``self.mv`` and ``skip``) and slice decoders."""
+        if kind == INTER:
+            self._code_motion(False, skip, reader, index)
+        lengths = self._slice_lengths(reader, kind, skip, index)
+        return [rc.RangeDecoder(reader.raw(n, "slice"), f"slice {s} data", group=self.group,
+                                frame=index) for s, n in enumerate(lengths)]
+
+    def _slice_models(self, kind: int, s: int) -> list[np.ndarray]:
+        inter = kind == INTER
+        return [(self.ctx.inter if inter else self.ctx.intra)[s],
+                (self.ctx.pal_inter if inter else self.ctx.pal_intra)[s], self.ctx.pal_recent[s]]
+
+    def _slice_coder(self, encode: bool, kind: int, src, src_idx, rec: np.ndarray,
+                     idx: np.ndarray, skip: np.ndarray) -> Callable[..., None]:
+        """run(slice, reference, index reference, coder state, coder buffer): one slice
+        of a frame coded."""
+        lay, header, pal = self.layout, self.header, self.pal
+        if src is None:  # read only when encoding
+            src = np.zeros(1, np.uint16)
+        if src_idx is None:
+            src_idx = np.zeros(1, np.int32)
+        err = np.zeros(lay.size, np.int32)  # |rec - base| < 2**16
+        nets, offsets = self.nets[kind]
+        inter = kind == INTER
+        probs = self.ctx.inter if inter else self.ctx.intra
+        pal_probs = self.ctx.pal_inter if inter else self.ctx.pal_intra
+        pal_recent = self.ctx.pal_recent
+
+        def run(s: int, ref: np.ndarray, ref_idx: np.ndarray, st: np.ndarray,
+                buf: np.ndarray) -> None:
+            fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
+                           lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
+                           offsets, probs[s], lay.bit_depth, header.max_error,
+                           header.activity_levels, header.fine_contexts, header.mixing,
+                           self.net_probs, st, buf, pal.role, pal.table, pal.entries, pal.luts,
+                           src_idx, idx, ref_idx, pal_probs[s], pal_recent[s])
+        return run
 
     def _slice_lengths(self, reader: ByteReader, kind: int, skip: np.ndarray,
                        index: int) -> list[int]:
@@ -305,9 +424,11 @@ class GroupState:
                            lay.max_value, out, by0, by1)
         return compensate, mv
 
-    def _slice_references(self) -> tuple[np.ndarray, Callable[[np.ndarray, int, int], None]]:
-        """Two reference buffers for slices that compensate their own reach (even
-        slices use the first, odd ones the second), and the compensating function."""
+    def _slice_references(self) -> tuple[np.ndarray, np.ndarray]:
+        """Reference buffers (samples, palette indices) for slices that compensate
+        their own reach, two for each frame in flight (even slices use the first,
+        odd ones the second)."""
         if self._slice_refs is None:
-            self._slice_refs = np.zeros((2, self.layout.size), np.uint16)
-        return self._slice_refs, self._compensator()[0]
+            self._slice_refs = (np.zeros((2, 2, self.layout.size), np.uint16),
+                                np.zeros((2, 2, self.pal.idx_size), np.int32))
+        return self._slice_refs

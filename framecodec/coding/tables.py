@@ -48,16 +48,25 @@ class PaletteTables:
         self.entries = np.concatenate(entries[1:]) if self.count else entries[0]
         self.idx_size = max(idx_size, 1)
         self.palette_planes = {p for pal in dictionary.palettes for p in pal.planes}
+        # _palette_fill's zeroed errors, not wanted when filling a reference
+        self._discard = np.zeros(layout.size if self.count else 1, np.int64)
 
     def reference(self, prev_idx: np.ndarray, mv: np.ndarray, layout: Layout,
                   ref: np.ndarray) -> np.ndarray:
         """Indices of the motion-compensated reference, and their colours in ``ref``."""
         ref_idx = np.zeros(self.idx_size, np.int32)
-        dummy = np.zeros(layout.size, np.int64)
+        self.reference_rows(prev_idx, mv, layout, ref, ref_idx, 0, layout.nby)
+        return ref_idx
+
+    def reference_rows(self, prev_idx: np.ndarray, mv: np.ndarray, layout: Layout,
+                       ref: np.ndarray, ref_idx: np.ndarray, by0: int, by1: int) -> None:
+        """``reference`` in block rows [by0, by1) only, into ``ref_idx`` and ``ref``
+        (a slice's reach, on frame threads)."""
         for s in range(self.count):
             first, n, w, h, sx, sy, ioff, eoff, k, _ = (int(v) for v in self.table[s])
+            y0 = min((by0 << layout.log2_block) >> sy, h)
+            y1 = min((by1 << layout.log2_block) >> sy, h)
             pk._compensate_indices(prev_idx, ioff, w, h, sx, sy, mv, layout.log2_block,
-                                   layout.nbx, ref_idx[ioff:ioff + w * h])
+                                   layout.nbx, ref_idx[ioff:ioff + w * h], y0, y1)
             pk._palette_fill(ref_idx[ioff:ioff + w * h], self.entries[eoff:eoff + 4 * k],
-                             first, n, layout.geom, 0, h, ref, dummy)
-        return ref_idx
+                             first, n, layout.geom, y0, y1, ref, self._discard)

@@ -434,7 +434,7 @@ def fit_palette_nets(layout: Layout, dictionary, src: list[np.ndarray], src_idx:
             if inter:
                 prevs = np.stack([src_idx[t - 1 - r] for r in range(min(settings.refs, t))])
                 pk._compensate_indices(prevs, ioff, w, h, sx, sy, mvs[t], layout.log2_block,
-                                       layout.nbx, ref)
+                                       layout.nbx, ref, 0, h)
                 skip = np.zeros(layout.nux * layout.nuy, np.uint8)
             count = pk._gather_index(plane, ref, w, h, rows, inter, skip,
                                      sx, sy, layout.log2_unit, layout.nux, keep, t * 7919 + s,

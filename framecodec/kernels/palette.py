@@ -254,13 +254,13 @@ def _gather_index_rows(src_idx, ref_idx, w, h, slice_rows, inter, skip, sx, sy, 
 
 
 @kernel
-def _compensate_indices(prevs, off, w, h, sx, sy, mv, log2b, nbx, out):
-    """Indices of the previous frames at whole-sample displaced positions.
+def _compensate_indices(prevs, off, w, h, sx, sy, mv, log2b, nbx, out, y0, y1):
+    """Indices of the previous frames at whole-sample displaced positions, rows [y0, y1).
 
     A palette set's reference uses each block's vector rounded down to whole
     samples of the set's planes, so that it is always a dictionary colour.
     """
-    for y in range(h):
+    for y in range(y0, y1):
         brow = ((y << sy) >> log2b) * nbx
         for x in range(w):
             k = brow + ((x << sx) >> log2b)
