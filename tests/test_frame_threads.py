@@ -191,7 +191,7 @@ def test_frame_threads_decode_as_one_thread(four_slices, order):
     path = four_slices[order]
     one = list(framecodec.decode_frames(path, threads=1))
     assert len(one) == 9
-    for threads in (2, 3):
+    for threads in (2, 3, 4):  # 4: a frame's four slices at once, frame after frame
         assert_frames_equal(list(framecodec.decode_frames(path, threads=threads)), one)
         assert_frames_equal(list(framecodec.decode_frames(path, frames=(2, 5),
                                                           threads=threads)), one[2:5])
@@ -206,13 +206,14 @@ def test_frame_threads_damage_reported_as_on_one_thread(four_slices, order):
         header, records = read_group_header(reader, 0)
         records = list(records)
     assert header.slices == 4 and GroupDecoder(info, header, 0, 2).state.frame_threads
-    assert not GroupDecoder(info, header, 0, 4).state.frame_threads  # a thread a slice
+    four = GroupDecoder(info, header, 0, 4).state  # a thread a slice: no frame threads
+    assert four.in_place and not four.frame_threads
     payload = bytearray(records[5].payload)
     payload[-3] ^= 0x5A  # in frame 5's last slice
     damaged = records[:5] + [dataclasses.replace(records[5], payload=bytes(payload))] \
         + records[6:]
     results = []
-    for threads in (1, 2):
+    for threads in (1, 2, 4):
         got, error = [], None
         try:
             for index, frame in decode_group(info, header, damaged, 0, threads,
@@ -223,10 +224,38 @@ def test_frame_threads_damage_reported_as_on_one_thread(four_slices, order):
         results.append((got, error))
         truncated = list(decode_group(info, header, records[:6], 0, threads, layout=hashes))
         assert [i for i, _ in truncated] == list(range(6 if order == "display" else 5))
-    (one, error_one), (two, error_two) = results
-    assert error_one is not None and error_two == error_one
-    assert [i for i, _ in two] == [i for i, _ in one]
-    assert_frames_equal([f for _, f in two], [f for _, f in one])
+    (one, error_one), *others = results
+    assert error_one is not None
+    for got, error in others:
+        assert error == error_one and [i for i, _ in got] == [i for i, _ in one]
+        assert_frames_equal([f for _, f in got], [f for _, f in one])
+
+
+@pytest.mark.parametrize("order", ["display", "two-sided"])
+def test_frame_threads_put_out_the_frames_before_a_damaged_chunk(tmp_path, four_slices, order):
+    """A frame chunk that fails its CRC is read while the frame before decodes: that
+    frame still comes out before the error, as on one thread."""
+    path = four_slices[order]
+    with FcvReader(path) as reader:
+        _, records = read_group_header(reader, 0)
+        payload = list(records)[6].payload
+    data = bytearray(path.read_bytes())
+    at = bytes(data).index(payload) + len(payload) // 2
+    data[at] ^= 0x01
+    bad = tmp_path / "bad.fcv"
+    bad.write_bytes(bytes(data))
+    results = []
+    for threads in (1, 2, 4):
+        got = []
+        with pytest.raises(CorruptError) as error:
+            for frame in framecodec.decode_frames(bad, threads=threads):
+                got.append(frame)
+        results.append((got, str(error.value)))
+    (one, error_one), *others = results
+    assert len(one) == (6 if order == "display" else 5)
+    for got, error in others:
+        assert error == error_one
+        assert_frames_equal(got, one)
 
 
 @pytest.mark.parametrize("pix_fmt", ["gbrp", "yuv420p"])
@@ -242,5 +271,5 @@ def test_frame_threads_decode_palettes_as_one_thread(tmp_path, pix_fmt):
     assert state.pal.count and state.frame_threads
     one = list(framecodec.decode_frames(out, threads=1))
     assert_frames_equal(one, frames)
-    for threads in (2, 3):
+    for threads in (2, 3, 4):
         assert_frames_equal(list(framecodec.decode_frames(out, threads=threads)), one)

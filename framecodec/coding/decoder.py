@@ -41,39 +41,48 @@ class GroupDecoder:
 
     The group's working memory is checked against ``max_memory`` (None: the
     default share, budget.py) before its state is allocated. On several threads
-    frames decode on frame threads where the group allows it (frame_threads.py):
-    ``decode`` starts a frame before it hands out the one before.
+    each slice compensates what it reads itself, and on frame threads where the
+    group allows it (frame_threads.py) ``decode`` starts a frame before it hands
+    out the one before.
     """
 
     def __init__(self, info: VideoInfo, header: GroupHeader, group: int, threads: int = 1,
                  max_memory: int | None = None):
         self.layout = Layout(info, header.log2_block, header.slices, list(header.slice_starts))
         budget.check_memory(self.layout, header, group, threads, max_memory)
-        self.state = GroupState(self.layout, header, threads, group, frame_threads=True)
+        self.state = GroupState(self.layout, header, threads, group, in_place=True)
         self.group = group
 
     def decode(self, records: Iterable[FrameRecord]) -> Iterator[tuple[FrameRecord, Frame]]:
         """(record, decoded frame) for each record, in the order given (the coding
         order). A frame that fails to decode raises once the frames before it are out."""
-        if not self.state.frame_threads:
+        if not self.state.in_place:
             for record in records:
                 yield record, self.decode_frame(record.payload, record.index, record.pts)
             return
+        if not self.state.frame_threads:  # a frame's slices at once, then the next frame's
+            for record in records:
+                work = self._start(record)
+                self.state.run_slices(work)
+                yield record, self._frame(work.rec, record.pts)
+            return
         threads = FrameThreads(self.state.threads)
+        records = iter(records)
         pending = None  # (record, started frame) decoding, not yet handed out
         try:
-            for record in records:
-                try:
-                    started = record, threads.start(self._start(record))
+            while True:
+                try:  # reading the next record, or starting its frame, may fail
+                    record = next(records, None)
+                    started = None if record is None else (record, threads.start(self._start(record)))
                 except BaseException:
-                    if pending is not None:
+                    if pending is not None:  # the frame before comes out first
                         yield self._finish(threads, *pending)
                     raise
                 if pending is not None:
                     yield self._finish(threads, *pending)
+                if started is None:
+                    return
                 pending = started
-            if pending is not None:
-                yield self._finish(threads, *pending)
         finally:
             threads.close()
 

@@ -200,7 +200,7 @@ class GroupState:
     last motion field of one group, in either direction."""
 
     def __init__(self, layout: Layout, header: GroupHeader, threads: int, group: int = 0, *,
-                 frame_threads: bool = False):
+                 in_place: bool = False):
         self.layout = layout
         self.header = header
         self.threads = threads
@@ -208,16 +208,17 @@ class GroupState:
         self.pal = PaletteTables(layout, header.dictionary)
         self.ctx = _Contexts(layout, self.pal.count, header.recent_size, header.warm_up,
                              header.sample_rates)
-        # decoding on frame threads (``start_decode``): a slice starts once the rows it
-        # reads are done, even if the frame before is not, and compensates them into
-        # one of two buffers (neighbouring slices alternate): it need not wait for the
-        # others' compensation either. Only where slices outnumber threads: a slice
-        # reads a block row of its neighbours' in the frame before, so with as many
-        # threads as slices no slice could start early, and the hand-overs cost
-        # (carphone, two slices: 7 % slower on two threads).
-        self.frame_threads = (frame_threads and 1 < threads < layout.n_slices
-                              and _alternating_slices(layout))
-        spare = 2 if self.frame_threads else 0  # the frame being decoded, and one more
+        # decoding on threads (``in_place``, ``start_decode``): frames are decoded into
+        # their ring slots, and each slice compensates the block rows it reads into one
+        # of two buffers (neighbouring slices alternate), so it need not wait for the
+        # others' compensation. On frame threads a slice also starts once the rows it
+        # reads are done, even if the frame before is not: only where slices outnumber
+        # threads, since a slice reads a block row of its neighbours' in the frame
+        # before, so with as many threads as slices no slice could start early, and
+        # the hand-overs cost (carphone, two slices: 7 % slower on two threads).
+        self.in_place = in_place and threads > 1 and _alternating_slices(layout)
+        self.frame_threads = self.in_place and threads < layout.n_slices
+        spare = 2 if self.in_place else 0  # the frame being decoded, and one more
         self.refs = _References(header.refs, spare)
         self.idx_refs = _References(header.refs, spare)
         skip_planes = self.pal.palette_planes
@@ -278,21 +279,22 @@ class GroupState:
         return out.getvalue(), rec
 
     def start_decode(self, kind: int, index: int, reader: ByteReader) -> FrameWork:
-        """Decoding on frame threads (``frame_threads``): the payload read and
-        checked, the motion decoded and the frame's slot in the ring taken; its
-        slices are left to run (``FrameWork``), each once the slices of the frame
-        before that it waits for are done. The caller has every frame before that
-        one done, and runs each slice once, in order within a slice's sequence."""
+        """Decoding in place on threads (``in_place``): the payload read and checked,
+        the motion decoded and the frame's slot in the ring taken; its slices are
+        left to run (``FrameWork``; ``run_slices``, or on frame threads each once
+        the slices of the frame before that it waits for are done). The caller has
+        every frame before that one done, and runs each slice once, in order within
+        a slice's sequence."""
         lay = self.layout
         self._check_kind(kind, index)
         skip = np.zeros(lay.nux * lay.nuy, np.uint8)
         coders = self._read_payload(reader, kind, index, skip)
         inter = kind == INTER
+        waits = [(s, s) for s in range(lay.n_slices)]  # models only (intra)
         if inter:
             compensate, mv = self._compensator()
-            waits = previous_frame_waits(lay, self.mv, reach_margin(lay))
-        else:
-            waits = [(s, s) for s in range(lay.n_slices)]  # models only
+            if self.frame_threads:  # (about 0.1 ms a frame: not on the slice loop)
+                waits = previous_frame_waits(lay, self.mv, reach_margin(lay))
         slice_refs, slice_idx_refs = (buffers[self._started % 2]
                                       for buffers in self._slice_references())
         self._started += 1
@@ -315,6 +317,10 @@ class GroupState:
             coders[s].check_complete()
 
         return FrameWork(decode, waits, rec)
+
+    def run_slices(self, work: FrameWork) -> None:
+        """A started frame's slices on the slice threads, the frame before done."""
+        _map_slices(work.decode, self.layout.n_slices, self.threads)
 
     def _check_kind(self, kind: int, index: int) -> None:
         if kind == INTER and not self.refs:
