@@ -116,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--lossless", action="store_true", help="mp4: H.264 at qp 0 (exact frames)")
     d.add_argument("--crf", type=int, default=None, help="mp4: x264 quality (default 18)")
     d.add_argument("--threads", type=int, default=None,
-                   help="threads (slices of each frame; default: the cores)")
+                   help="threads (a frame's slices, and the next frame's where slices "
+                        "outnumber threads; default: the cores)")
     d.add_argument("--no-audio", action="store_true", help="leave the stored audio out")
     d.add_argument("--conceal", action="store_true",
                    help="on damage, repeat the last good frame (reported) and go on")
