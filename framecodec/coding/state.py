@@ -218,7 +218,9 @@ class GroupState:
         # the hand-overs cost (carphone, two slices: 7 % slower on two threads).
         self.in_place = in_place and threads > 1 and _alternating_slices(layout)
         self.frame_threads = self.in_place and threads < layout.n_slices
-        spare = 2 if self.in_place else 0  # the frame being decoded, and one more
+        # frames decoding at once: their ring slots are spare, each has two reach buffers
+        self.in_flight = (2 if self.frame_threads else 1) if self.in_place else 0
+        spare = self.in_flight
         self.refs = _References(header.refs, spare)
         self.idx_refs = _References(header.refs, spare)
         skip_planes = self.pal.palette_planes
@@ -295,7 +297,7 @@ class GroupState:
             compensate, mv = self._compensator()
             if self.frame_threads:  # (about 0.1 ms a frame: not on the slice loop)
                 waits = previous_frame_waits(lay, self.mv, reach_margin(lay))
-        slice_refs, slice_idx_refs = (buffers[self._started % 2]
+        slice_refs, slice_idx_refs = (buffers[self._started % self.in_flight]
                                       for buffers in self._slice_references())
         self._started += 1
         prev_idx = self.idx_refs.ring()
@@ -435,6 +437,7 @@ class GroupState:
         their own reach, two for each frame in flight (even slices use the first,
         odd ones the second)."""
         if self._slice_refs is None:
-            self._slice_refs = (np.zeros((2, 2, self.layout.size), np.uint16),
-                                np.zeros((2, 2, self.pal.idx_size), np.int32))
+            frames = self.in_flight
+            self._slice_refs = (np.zeros((frames, 2, self.layout.size), np.uint16),
+                                np.zeros((frames, 2, self.pal.idx_size), np.int32))
         return self._slice_refs
