@@ -73,7 +73,8 @@ class GroupDecoder:
             while True:
                 try:  # reading the next record, or starting its frame, may fail
                     record = next(records, None)
-                    started = None if record is None else (record, threads.start(self._start(record)))
+                    started = None if record is None \
+                        else (record, threads.start(self._start(record)))
                 except BaseException:
                     if pending is not None:  # the frame before comes out first
                         yield self._finish(threads, *pending)

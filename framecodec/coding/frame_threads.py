@@ -34,14 +34,14 @@ class StartedFrame:
         self.left = len(work.waits)  # slices not done
         self.error: BaseException | None = None
 
-    def _ready(self, s: int) -> bool:
+    def ready(self, s: int) -> bool:
         if self.slices[s] != _WAITING:
             return False
         first, last = self.work.waits[s]
         before = self.previous
         return before is None or all(before.slices[k] == _DONE for k in range(first, last + 1))
 
-    def _give_up(self, error: BaseException) -> None:
+    def give_up(self, error: BaseException) -> None:
         """Record the frame's first error; its slices not started will not be."""
         if self.error is None:
             self.error = error
@@ -106,9 +106,9 @@ class FrameThreads:
         for frame in self._frames:
             before = frame.previous
             if before is not None and before.error is not None:
-                frame._give_up(before.error)  # it would read what was never decoded
+                frame.give_up(before.error)  # it would read what was never decoded
             for s in range(len(frame.slices)):
-                if frame._ready(s):
+                if frame.ready(s):
                     frame.slices[s] = _RUNNING
                     return frame, s
         return None
@@ -123,7 +123,7 @@ class FrameThreads:
             frame.slices[s] = _DONE
             frame.left -= 1
             if error is not None:
-                frame._give_up(error)
+                frame.give_up(error)
             self._cond.notify_all()
 
     def _help(self) -> None:
