@@ -164,6 +164,12 @@ TINY_RECORD_SHARE = 0.015
 # screen clip, 2/3 took 9 % off the encode's CPU time for 0.15 % in size (1/2:
 # 1.0 %); no other corpus or extra clip has such a group.
 TINY_ALONE_STEPS = 2 / 3
+# ... and half the rows a step of a lossless training (256). Lossless, 60 frames,
+# in every group that takes the tiny model alone: the screen clip -0.70 % (one
+# group), +0.71 % (groups of 8), -0.27 % (groups of 20), the animation clip's
+# groups of 8 +0.15 %, the terminal recording and the RGB clip the same; the
+# screen clip's encode 14 % less wall time (0.72 to 0.62 s, its kernels loaded).
+TINY_ALONE_BATCH_DIVISOR = 2
 
 
 def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
@@ -196,14 +202,16 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
     in 3 and by 2.7 % in one (the 2-frame tail of an RGB clip), 2.3 % smaller in
     all; training and coding the small model there took two fifths of the
     screen clip's encode. That tiny model is trained for two thirds of the
-    steps (``TINY_ALONE_STEPS``). Not when bounded: there most units of a moving clip
-    can be skipped too, and the animation clip's bound-4 coding came out 26 %
-    larger with the tiny model alone.
+    steps, of half the rows (``TINY_ALONE_STEPS``, ``TINY_ALONE_BATCH_DIVISOR``).
+    Not when bounded: there most units of a moving clip can be skipped too, and
+    the animation clip's bound-4 coding came out 26 % larger with the tiny model
+    alone.
     """
     data = _group_data(layout, src, None, mvs, intra, settings, skip_planes)
 
-    def fit(hidden, steps=0):
-        fitted = _train(layout, data, settings, hidden, steps=steps)
+    def fit(hidden, steps=0, batch_divisor=1):
+        fitted = _train(layout, data, settings, hidden, steps=steps,
+                        batch_divisor=batch_divisor)
         bits = sum(n * train.mean_bits(net, *d, bit_depth=layout.bit_depth)
                    for net, d, n in zip(fitted.nets, data.datasets, data.population))
         return fitted, bits + _model_bits(data.datasets, hidden), bits
@@ -221,7 +229,8 @@ def fit_group_nets(layout: Layout, src: list[np.ndarray], mvs: list[np.ndarray],
             return [large[0]]
     tiny = None
     if settings.max_error == 0 and _mostly_intra(data):
-        tiny = fit(TINY, max(1, round(settings.train_steps * TINY_ALONE_STEPS)))
+        tiny = fit(TINY, max(1, round(settings.train_steps * TINY_ALONE_STEPS)),
+                   TINY_ALONE_BATCH_DIVISOR)
         if _model_bits(data.datasets, SMALL) > TINY_RECORD_SHARE * tiny[2]:
             return [tiny[0]]
     small, total, bits = fit(SMALL)
@@ -277,13 +286,14 @@ class _GroupData:
 
 
 def _train(layout: Layout, data: _GroupData, settings: EncodeSettings,
-           hidden: tuple[int, int] | None, seed: int = 0, steps: int = 0) -> FittedNets:
+           hidden: tuple[int, int] | None, seed: int = 0, steps: int = 0,
+           batch_divisor: int = 1) -> FittedNets:
     """``steps``: 0 for ``settings.train_steps`` (lossless: ``LOSSLESS_STEP_FACTOR``
     times as many, of as many times fewer rows, shared out by ``train.step_counts``
     in groups of several frames); else exactly that many for every net (lossless:
     times the factor): the tiny model trained first in a mostly intra group
     (``TINY_ALONE_STEPS``) keeps its short, even training, which is what keeps the
-    screen clip's encode fast.
+    screen clip's encode fast. ``batch_divisor``: rows a step that many times fewer.
 
     A group of one frame keeps the same steps for every net: it codes few samples,
     so the extra steps of its largest network cost more than they save (four
@@ -293,7 +303,7 @@ def _train(layout: Layout, data: _GroupData, settings: EncodeSettings,
     if data.datasets:
         by_share = steps == 0 and _trains_longer(settings, data.frames)
         steps = steps or settings.train_steps
-        batch = train.TrainSettings.batch
+        batch = train.TrainSettings.batch // batch_divisor
         if settings.max_error == 0:
             steps, batch = steps * LOSSLESS_STEP_FACTOR, batch // LOSSLESS_STEP_FACTOR
         options = train.TrainSettings(hidden=hidden, steps=steps, seed=seed, batch=batch)
