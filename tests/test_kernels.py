@@ -570,7 +570,7 @@ def test_motion_estimation_finds_a_pan(smooth):
     planes = np.zeros((1, 4, h * w), np.uint16)
     search._half_planes(prev.ravel(), w, h, 255, planes[0])
     search._estimate(cur.ravel(), planes, np.zeros(1, np.int64), 1, np.ones(1, np.int64), False,
-                     w, h, 4, nbx, nby, 8, 4, smooth, 1, mv.copy(), mv, 1)
+                     w, h, 4, nbx, nby, 8, 4, smooth, 1, 1, mv.copy(), mv, 1)
     inner = mv.reshape(nby, nbx, motion.MV_FIELDS)[1:-1, 1:-1]
     assert (inner[..., 0] == -8).all() and (inner[..., 1] == 12).all()
 
@@ -590,10 +590,38 @@ def test_motion_estimation_takes_an_exact_match_in_an_older_reference(first_matc
     nbx, nby = w // 16, h // 16
     mv = np.zeros((nbx * nby, motion.MV_FIELDS), np.int64)
     total = search._estimate(shown, planes, np.arange(2), 2, np.array([1, 2]), False, w, h, 4,
-                             nbx, nby, 16, lam, True, 1, mv.copy(), mv, 1)
+                             nbx, nby, 16, lam, True, 1, 1, mv.copy(), mv, 1)
     ref = 0 if first_matches else 1
     assert (mv[:, :3] == [0, 0, ref]).all()
     assert total == nbx * nby * (lam * 2 * ref + lam * 2 * blockcost._mv_bits(0))
+
+
+@pytest.mark.parametrize("fractional", [0, 1])
+def test_exact_reference_takes_a_fractional_predicted_vector_in_the_nearest_reference(fractional):
+    """A half-sample predicted vector that leaves no residual in the nearest
+    reference is taken there at the least cost when ``fractional`` (lossless and
+    bound 1); not in an older reference, and not when it leaves a residual."""
+    rng = np.random.default_rng(5)
+    h, w, lam, bs = 32, 48, 3, 16
+    prev = rng.integers(0, 256, h * w).astype(np.uint16)
+    planes = np.zeros((2, 4, h * w), np.uint16)
+    search._half_planes(prev, w, h, 255, planes[0])
+    search._half_planes(rng.integers(0, 256, h * w).astype(np.uint16), w, h, 255, planes[1])
+    cur = planes[0, 1].copy()  # prev half a sample to the right: vector (2, 0)
+    least = lam * 2 * blockcost._mv_bits(0)
+    big = np.int64(1) << 62
+    for near, order, want in ((0, np.arange(2), 0), (1, np.array([1, 0]), 1)):
+        got = search._exact_reference(cur, planes, order, 2, near, fractional, w, h, 16, 16,
+                                      bs, 2, 0, 64, lam, True)
+        assert got == ((want, least + lam * 2 * want) if fractional else (-1, big))
+    # the nearest reference (slot 1, all noise) does not match: not taken anywhere
+    got = search._exact_reference(cur, planes, np.array([1, 0]), 2, 0, fractional, w, h, 16,
+                                  16, bs, 2, 0, 64, lam, True)
+    assert got == (-1, big)
+    # a vector that leaves a residual is not taken
+    got = search._exact_reference(cur, planes, np.arange(2), 2, 0, fractional, w, h, 16, 16,
+                                  bs, 1, 0, 64, lam, True)
+    assert got == (-1, big)
 
 
 @pytest.mark.parametrize("bi", [False, True])
