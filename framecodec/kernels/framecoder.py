@@ -103,7 +103,7 @@ def _activity_level(a):
 def _plane_rows_kernel(encode):
     """The sample loop of one direction: ``encode`` is a constant of the compiled
     kernel (a closure variable), so LLVM drops the other direction's branches and
-    variables from the loop (the bikes clip decodes about 3 % faster than with
+    variables from the loop (the bikes clip decodes 2 to 3 % faster than with
     one kernel taking ``encode`` as an argument). Encoding and decoding still run
     this same code (module docstring)."""
 
