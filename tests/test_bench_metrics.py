@@ -14,6 +14,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -447,6 +448,35 @@ def test_short_calls_are_timed_again_and_the_fastest_counts(tmp_path, monkeypatc
     assert all(j["coded"] != job["coded"] for j in seen)  # the first run's file is kept
     assert Path(job["coded"]).read_bytes() == b"first"
     assert not any(".retime" in p.name for p in tmp_path.iterdir())
+
+
+def test_timing_runs_sets_the_repeats_and_keys_the_cache(tmp_path, monkeypatch):
+    times = iter([0.4, 0.3, 0.1, 0.2])  # four repeats after a first run of 0.5
+    monkeypatch.setattr(runner, "run_job", lambda job, kind, isolated, workdir: {
+        "bytes": 10, "decode_seconds": next(times), "decode_cpu_seconds": 0.1})
+    job = {"coded": str(tmp_path / "a.fcv"), "decoded": str(tmp_path / "a.raw")}
+    ctx = runner.Context(tmp_path, cache.Cache(None), isolated=False, timing_runs=5)
+    first = {"bytes": 10, "decode_seconds": 0.5, "decode_cpu_seconds": 0.4}
+    runner.retime(first, "decode", job, ctx)
+    assert first["decode_seconds"] == 0.1 and first["decode_runs"] == 5
+    assert next(times, None) is None  # every repeat was run, none more
+
+    keys = []  # the cache material: the default's is unchanged, another count keys its own
+
+    class Store:
+        misses = 0
+
+        def get(self, material, need_memory):
+            keys.append(material)
+            return {"bytes": 1}
+
+    src = SimpleNamespace(kind="video", frame_count=2)
+    for runs in (3, 5):
+        ctx = runner.Context(tmp_path, Store(), isolated=False, timing_runs=runs)
+        runner.measure(codecs.CODECS["ffv1"], codecs.Point(None, 0, "lossless"), src,
+                       tmp_path / "r", "1", ctx, "ab")
+    assert "timing_runs" not in keys[0] and keys[1]["timing_runs"] == 5
+    assert {k: v for k, v in keys[1].items() if k != "timing_runs"} == keys[0]
 
 
 def test_a_repeat_of_another_size_is_not_used_and_long_calls_run_once(tmp_path, monkeypatch):

@@ -360,10 +360,16 @@ class GroupState:
         pal_probs = self.ctx.pal_inter if inter else self.ctx.pal_intra
         pal_recent = self.ctx.pal_recent
 
+        # the slice's rows as Python ints: numba types a numpy scalar argument through
+        # functools.singledispatch, whose first lookup of np.int64 in a process takes
+        # about 40 ms (its MRO against every registered class), as long as loading
+        # this kernel from the cache
+        slice_y = [int(y) for y in lay.slice_y]
+
         def run(s: int, ref: np.ndarray, ref_idx: np.ndarray, st: np.ndarray,
                 buf: np.ndarray) -> None:
-            fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, lay.slice_y[s],
-                           lay.slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
+            fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, slice_y[s],
+                           slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
                            offsets, probs[s], lay.bit_depth, header.max_error,
                            header.activity_levels, header.fine_contexts, header.mixing,
                            self.net_probs, st, buf, pal.role, pal.table, pal.entries, pal.luts,

@@ -35,7 +35,8 @@ from ..kernels import motion as mo
 from . import motion
 from .settings import EncodeSettings
 
-__all__ = ["choose_order", "estimated_bits", "ESTIMATE_STEP", "TWO_SIDED_SHARE"]
+__all__ = ["choose_order", "estimated_bits", "sampled_samples", "ESTIMATE_STEP",
+           "TWO_SIDED_SHARE"]
 
 ESTIMATE_STEP = 8  # one block row in this many searched each way to estimate
 TWO_SIDED_SHARE = 0.975  # two-sided where its estimate is below this share of display's
@@ -58,48 +59,49 @@ def choose_order(layout: Layout, frames: Sequence[Frame], settings: EncodeSettin
         return coding_order(n, False)
     if settings.order == "two-sided":
         return coding_order(n, True)
-    where = motion.sampled_blocks(layout, step)[_block_of_samples(layout)]
+    sampled = sampled_samples(layout, motion.sampled_blocks(layout, step))
     bits = []
     for two_sided in (False, True):
         order = coding_order(n, two_sided)
         src = FlatFrames(layout, [frames[i] for i in order], keep=settings.refs + 2)
         fields, intra = motion.estimate(layout, src, settings, order, step)
         bits.append(sum(estimated_bits(layout, src, t, fields[t], intra[t], settings.refs,
-                                       step, where) for t in range(1, n)))
+                                       step, sampled) for t in range(1, n)))
     return coding_order(n, bits[1] < TWO_SIDED_SHARE * bits[0])
 
 
 def estimated_bits(layout: Layout, src: Sequence[np.ndarray], t: int, field: np.ndarray,
-                   intra: bool, refs: int, step: int, where: np.ndarray) -> float:
-    """Zero-order entropy (bits) of the residuals of frame t's samples ``where`` (a
-    flag per sample: those of every ``step``-th block row), plane by plane: from its
-    motion-compensated prediction out of the ``refs`` frames before it in ``src``,
-    or from the median of its left, upper and upper-left neighbours when
+                   intra: bool, refs: int, step: int, sampled: list[np.ndarray]) -> float:
+    """Zero-order entropy (bits) of the residuals of frame t's ``sampled`` samples
+    (``sampled_samples``: those of every ``step``-th block row), plane by plane: from
+    its motion-compensated prediction out of the ``refs`` frames before it in
+    ``src``, or from the median of its left, upper and upper-left neighbours when
     ``intra``."""
     cur = src[t]
     if intra:
-        residual = np.concatenate([_median_residual(_plane(layout, cur, p)).ravel()
-                                   for p in range(layout.n_planes)])  # the planes' order
+        residuals = [_median_residual(_plane(layout, cur, p)).ravel()[at - layout.geom[p, 0]]
+                     for p, at in enumerate(sampled)]
     else:
         ref = np.zeros(layout.size, np.uint16)
         prevs = np.stack([src[t - 1 - r] for r in range(min(refs, t))])
         for by in range(0, layout.nby, step):  # the sampled block rows
             mo._compensate(prevs, layout.geom, layout.n_planes, field, layout.log2_block,
                            layout.nbx, layout.max_value, ref, by, by + 1)
-        residual = cur.astype(np.int32) - ref
-    return sum(_entropy(_plane(layout, residual, p)[_plane(layout, where, p)], layout.max_value)
-               for p in range(layout.n_planes))
+        residuals = [cur[at].astype(np.int32) - ref[at] for at in sampled]
+    return sum(_entropy(r, layout.max_value) for r in residuals)
 
 
-def _block_of_samples(layout: Layout) -> np.ndarray:
-    """The block (FORMAT.md 5.2) of every sample of a flat frame."""
-    blocks = np.zeros(layout.size, np.int64)
+def sampled_samples(layout: Layout, blocks: np.ndarray) -> list[np.ndarray]:
+    """Per plane, the flat frame positions (FORMAT.md 5.2) of the samples of the
+    ``blocks`` flagged, in raster order."""
+    positions = []
     for p in range(layout.n_planes):
         off, w, h, sx, sy = (int(v) for v in layout.geom[p, :5])
         by = (np.arange(h) << sy) >> layout.log2_block
         bx = (np.arange(w) << sx) >> layout.log2_block
-        blocks[off:off + w * h] = (by[:, None] * layout.nbx + bx[None, :]).ravel()
-    return blocks
+        block = (by[:, None] * layout.nbx + bx[None, :]).ravel()
+        positions.append(off + np.flatnonzero(blocks[block]))
+    return positions
 
 
 def _median_residual(x: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from .codecs.framecodec_adapter import load_framecodec
 from .common import DEFAULT_CACHE, DEFAULT_CORPUS, log
 from .report import build_report, methods_notes, render, write_json, write_report
 from .rows import IMAGE_REFS, VIDEO_REFS, Row, equal_psnr_summary, speed_summary, totals
-from .runner import Context, cpu_count, measure_clip
+from .runner import RETIME_RUNS, RETIME_UNDER_SECONDS, Context, cpu_count, measure_clip
 from .sources import CLIP_SUFFIXES, IMAGE_SUFFIXES, find_clips, load_image, load_source
 
 REPORT_MAX_ERROR = (0, 1, 2, 4)
@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="framecodec's encoder preset (default: default)")
     p.add_argument("--threads-all", action="store_true",
                    help="also measure every point with all cores (speed and memory only)")
+    p.add_argument("--timing-runs", type=int, default=RETIME_RUNS, metavar="N",
+                   help=f"time a coding call under {RETIME_UNDER_SECONDS:g} s up to N times, "
+                        f"every codec alike, and keep the fastest (default {RETIME_RUNS})")
     p.add_argument("--in-process", action="store_true",
                    help="measure in this process: quicker, but no memory figures")
     p.add_argument("--json", type=Path, help="write all measurements and versions to this file")
@@ -132,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         ctx = Context(workdir, cache, isolated=not args.in_process,
-                      keep_files=args.workdir is not None, cpu=cpu_count())
+                      keep_files=args.workdir is not None, cpu=cpu_count(),
+                      timing_runs=args.timing_runs)
         for path in paths:
             src = load_image(path) if mode == "images" else load_source(path, args.frames)
             clips.append(src.describe())

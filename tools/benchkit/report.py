@@ -87,7 +87,8 @@ def methods_notes(mode: str, args, clips: Sequence[dict], rows: Sequence[Row],
         "Ratios are bytes / reference bytes on the same clip (TOTAL: sum over clips / sum of the "
         "reference over the same clips); ÷JPEG-LS(N) compares with JPEG-LS at NEAR = max_error. "
         "bits/sample = bytes*8 / samples of all planes. fps = frames / seconds spent in the encode "
-        "or decode calls only (a call under 2 s is run up to three times in fresh processes "
+        "or decode calls only (a call under 2 s is run up to "
+        f"{ctx.timing_runs} times in fresh processes "
         "and the fastest run counts, for every codec alike), one thread (ffv1/x264/x265 "
         "through PyAV's bundled FFmpeg, .mkv "
         "files; jxl/png/jpegls/jpeg through imagecodecs, one codestream per frame or plane, "
@@ -209,6 +210,7 @@ def build_report(args, *, command: str, started: str, mode: str, base: Path, opt
             "cache_dir": str(args.cache_dir),
             "no_cache": args.no_cache,
             "measure_version": MEASURE_VERSION,
+            "timing_runs": ctx.timing_runs,
             "reference_codecs": {k: {"encoder": c.encoder, "options": c.options(p, "1"),
                                      "gop_size": c.gop_size, "cli": c.cli}
                                  for k, c in CODECS.items() if isinstance(c, AVCodec)
