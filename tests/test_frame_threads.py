@@ -21,7 +21,7 @@ from framecodec.format.container import FcvReader
 from framecodec.format.layout import Layout
 from framecodec.frames import VideoInfo
 from framecodec.kernels import motion as mo
-from helpers import FAST, SAMPLE, assert_frames_equal, write_clip
+from helpers import FAST, SAMPLE, assert_frames_equal, moving_pattern, write_clip
 from test_palette import screen_clip
 
 LAYOUTS = [  # (pixel format, width, height, log2 block, slice starts)
@@ -115,25 +115,26 @@ def test_still_frame_waits_for_its_neighbours_only():
 
 
 class _Recorder:
-    """Fake frames whose slices log when they start and end, some slowly."""
+    """Fake frames whose units (slice, plane group) log when they start and end,
+    some slowly."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.events: list[tuple[str, int, int]] = []
+        self.events: list[tuple[str, int, int, int]] = []
 
-    def work(self, t: int, waits, slow=(), fail=None) -> FrameWork:
-        def decode(s: int) -> None:
+    def work(self, t: int, waits, slow=(), fail=None, groups: int = 1) -> FrameWork:
+        def decode(s: int, g: int) -> None:
             with self.lock:
-                self.events.append(("start", t, s))
+                self.events.append(("start", t, s, g))
             time.sleep(0.05 if s in slow else 0.002)
             if s == fail:
                 raise CorruptError("slice data is damaged", group=0, frame=t)
             with self.lock:
-                self.events.append(("end", t, s))
-        return FrameWork(decode, waits, np.zeros(1))
+                self.events.append(("end", t, s, g))
+        return FrameWork(decode, waits, groups, np.zeros(1))
 
-    def at(self, what: str, t: int, s: int) -> int:
-        return self.events.index((what, t, s))
+    def at(self, what: str, t: int, s: int, g: int = 0) -> int:
+        return self.events.index((what, t, s, g))
 
 
 @pytest.mark.parametrize("threads", [2, 3, 4])
@@ -158,6 +159,47 @@ def test_slices_start_after_what_they_wait_for_and_overlap_frames(threads):
     assert len(rec.events) == 2 * 5 * 4  # every slice once
 
 
+def test_plane_groups_wait_for_their_slice_and_their_group_of_the_frame_before():
+    """Two slices on two threads, each in two plane groups: a frame's plane 0 starts
+    once plane 0 of the frame before is done in both slices, before that frame's
+    slow slice has done its second group."""
+    rec = _Recorder()
+    waits = [(0, 1), (0, 1)]
+    pool = FrameThreads(2)
+    try:
+        f0 = pool.start(rec.work(0, waits, slow={1}, groups=2))
+        f1 = pool.start(rec.work(1, waits, groups=2))
+        pool.finish(f0)
+        pool.finish(f1)
+    finally:
+        pool.close()
+    for t in (0, 1):
+        for s in (0, 1):
+            assert rec.at("end", t, s, 0) < rec.at("start", t, s, 1)
+    for s in (0, 1):
+        for g in (0, 1):
+            assert all(rec.at("end", 0, k, g) < rec.at("start", 1, s, g) for k in (0, 1))
+    assert rec.at("start", 1, 0, 0) < rec.at("end", 0, 1, 1)
+    assert len(rec.events) == 2 * 2 * 2 * 2
+
+
+def test_deferred_calls_run_when_a_thread_is_idle_or_when_asked_for():
+    pool = FrameThreads(2)
+    try:
+        calls = [pool.defer(lambda k: (threading.current_thread().name, k * k), k)
+                 for k in range(4)]
+        assert [c.result()[1] for c in calls] == [0, 1, 4, 9]
+        failing = pool.defer(lambda: 1 // 0)
+        with pytest.raises(ZeroDivisionError):
+            failing.result()
+    finally:
+        pool.close()
+    stopped = FrameThreads(1)  # no helper: a call not taken runs on the thread asking
+    late = stopped.defer(lambda: threading.current_thread().name)
+    stopped.close()
+    assert late.result() == threading.current_thread().name
+
+
 def test_a_failed_slice_raises_for_its_frame_after_the_frames_before():
     rec = _Recorder()
     waits = [(0, 1), (0, 2), (1, 2)]
@@ -171,7 +213,7 @@ def test_a_failed_slice_raises_for_its_frame_after_the_frames_before():
             pool.finish(f1)
     finally:
         pool.close()  # frame 2 abandoned: the helpers stop all the same
-    assert not any(t == 2 for _, t, _ in rec.events)
+    assert not any(t == 2 for _, t, _, _ in rec.events)
 
 
 @pytest.fixture(scope="module")
@@ -206,8 +248,8 @@ def test_frame_threads_damage_reported_as_on_one_thread(four_slices, order):
         header, records = read_group_header(reader, 0)
         records = list(records)
     assert header.slices == 4 and GroupDecoder(info, header, 0, 2).state.frame_threads
-    four = GroupDecoder(info, header, 0, 4).state  # a thread a slice: no frame threads
-    assert four.in_place and not four.frame_threads
+    four = GroupDecoder(info, header, 0, 4).state  # a thread a slice: frame threads still
+    assert four.in_place and four.frame_threads and four.plane_groups == [(0, 1), (1, 3)]
     payload = bytearray(records[5].payload)
     payload[-3] ^= 0x5A  # in frame 5's last slice
     damaged = records[:5] + [dataclasses.replace(records[5], payload=bytes(payload))] \
@@ -256,6 +298,24 @@ def test_frame_threads_put_out_the_frames_before_a_damaged_chunk(tmp_path, four_
     for got, error in others:
         assert error == error_one
         assert_frames_equal(got, one)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv444p", "gray"])
+def test_two_slices_decode_on_plane_groups_as_one_thread(tmp_path, pix_fmt):
+    """Two slices, each a unit per plane group (one for gray), on 2 to 4 threads."""
+    info, frames = moving_pattern(pix_fmt, 96, 80, count=6)
+    src = write_clip(tmp_path / "c.mkv", info, frames)
+    out = tmp_path / "c.fcv"
+    framecodec.encode(src, out, settings=FAST.replace(slices=2))
+    with FcvReader(out) as reader:
+        header, _ = read_group_header(reader, 0)
+        state = GroupDecoder(reader.info, header, 0, 2).state
+    assert header.slices == 2 and state.frame_threads
+    assert len(state.plane_groups) == (1 if pix_fmt == "gray" else 2)
+    one = list(framecodec.decode_frames(out, threads=1))
+    assert_frames_equal(one, frames)
+    for threads in (2, 3, 4):
+        assert_frames_equal(list(framecodec.decode_frames(out, threads=threads)), one)
 
 
 @pytest.mark.parametrize("pix_fmt", ["gbrp", "yuv420p"])

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from ..format.group import INTER, INTRA, GroupHeader
 from ..format.layout import Layout
 from ..frames import Frame, VideoInfo
 from . import budget
-from .frame_threads import FrameThreads, StartedFrame
+from .frame_threads import Deferred, FrameThreads, StartedFrame
 from .state import FrameWork, GroupState
 
 __all__ = ["GroupDecoder", "read_group_header", "decode_group", "iter_group", "iter_frames",
@@ -40,10 +41,10 @@ class GroupDecoder:
     """Decodes the frames of one group, in order, from their payloads.
 
     The group's working memory is checked against ``max_memory`` (None: the
-    default share, budget.py) before its state is allocated. On several threads
-    each slice compensates what it reads itself, and on frame threads where the
-    group allows it (frame_threads.py) ``decode`` starts a frame before it hands
-    out the one before.
+    default share, budget.py) before its state is allocated. On several threads,
+    where the group's slices allow it (state.py), each slice compensates what it
+    reads itself and ``decode`` starts a frame before it hands out the one before
+    (frame_threads.py).
     """
 
     def __init__(self, info: VideoInfo, header: GroupHeader, group: int, threads: int = 1,
@@ -52,6 +53,15 @@ class GroupDecoder:
         budget.check_memory(self.layout, header, group, threads, max_memory)
         self.state = GroupState(self.layout, header, threads, group, in_place=True)
         self.group = group
+        self._threads: FrameThreads | None = None  # while ``decode`` runs on frame threads
+
+    def defer(self, fn: Callable[..., Any], *args) -> Deferred | Future:
+        """``fn(*args)`` (a frame's MD5) on another thread: while frames decode on
+        frame threads, on one that has no slice ready (frame_threads.py), else on
+        the process's hashing thread; ``.result()`` gives it."""
+        if self._threads is not None:
+            return self._threads.defer(fn, *args)
+        return _hasher().submit(fn, *args)
 
     def decode(self, records: Iterable[FrameRecord]) -> Iterator[tuple[FrameRecord, Frame]]:
         """(record, decoded frame) for each record, in the order given (the coding
@@ -60,13 +70,7 @@ class GroupDecoder:
             for record in records:
                 yield record, self.decode_frame(record.payload, record.index, record.pts)
             return
-        if not self.state.frame_threads:  # a frame's slices at once, then the next frame's
-            for record in records:
-                work = self._start(record)
-                self.state.run_slices(work)
-                yield record, self._frame(work.rec, record.pts)
-            return
-        threads = FrameThreads(self.state.threads)
+        threads = self._threads = FrameThreads(self.state.threads)
         records = iter(records)
         pending = None  # (record, started frame) decoding, not yet handed out
         try:
@@ -85,6 +89,7 @@ class GroupDecoder:
                     return
                 pending = started
         finally:
+            self._threads = None
             threads.close()
 
     def decode_frame(self, payload: bytes, index: int, pts: int | None) -> Frame:
@@ -167,17 +172,17 @@ def decode_group(info: VideoInfo, header: GroupHeader, records: Iterable[FrameRe
     CorruptError, or is reported to ``on_mismatch`` and decoding goes on.
 
     On several threads a frame's MD5 is computed while the next frame decodes
-    (hashing releases the GIL), and the frame comes out once it is checked: one
-    frame later, in the same order, a mismatch still reported before any damage
-    found in a later frame."""
+    (hashing releases the GIL; ``GroupDecoder.defer``), and the frame comes out
+    once it is checked: one frame later, in the same order, a mismatch still
+    reported before any damage found in a later frame."""
     decoder = GroupDecoder(info, header, group, threads, max_memory)
-    hasher = _hasher() if threads > 1 else None
+    deferred = threads > 1
     held = None  # the frame decoded last, its MD5 being computed: (record, frame, digest)
 
     def release():
         record, frame, digest = held
         if digest is not None:
-            frame.md5 = digest if hasher is None else digest.result()
+            frame.md5 = digest.result() if deferred else digest
             if frame.md5 != record.md5:
                 (on_mismatch or _mismatch)(group, record.index)
         return record.index, frame
@@ -196,12 +201,12 @@ def decode_group(info: VideoInfo, header: GroupHeader, records: Iterable[FrameRe
         frame.duration = record.duration
         digest = None
         if record.md5 is not None:
-            digest = fixity.frame_md5(frame.planes, info.format, layout) if hasher is None \
-                else hasher.submit(fixity.frame_md5, frame.planes, info.format, layout)
+            digest = decoder.defer(fixity.frame_md5, frame.planes, info.format, layout) \
+                if deferred else fixity.frame_md5(frame.planes, info.format, layout)
         if held is not None:
             yield release()
         held = (record, frame, digest)
-        if hasher is None:
+        if not deferred:
             yield release()
             held = None
     if held is not None:

@@ -34,7 +34,7 @@ from ..kernels import rangecoder as rc
 from . import budget
 from .tables import PaletteTables
 
-__all__ = ["GroupState", "FrameWork", "previous_frame_waits", "reach_margin"]
+__all__ = ["GroupState", "FrameWork", "previous_frame_waits", "plane_groups", "reach_margin"]
 
 
 class _Contexts:
@@ -146,6 +146,16 @@ def previous_frame_waits(layout: Layout, mv: np.ndarray, margin: int) -> list[tu
     return waits
 
 
+def plane_groups(layout: Layout, palettes: int) -> list[tuple[int, int]]:
+    """The planes [first, last) each unit of a slice decodes on frame threads: plane 0,
+    then the others, so that a slice's plane 0 in one frame waits only for plane 0 of
+    the frame before (what it reads of it, and its models). A group with palettes
+    keeps its planes together (a palette set codes its planes at once)."""
+    if palettes or layout.n_planes == 1:
+        return [(0, layout.n_planes)]
+    return [(0, 1), (1, layout.n_planes)]
+
+
 def reach_margin(layout: Layout) -> int:
     """Plane-0 rows a compensated block reads beyond its displaced edges: the six-tap
     filter's 2 above and 3 below, or a subsampled plane's bilinear neighbour and
@@ -187,11 +197,14 @@ def _map_slices(fn: Callable[[int], bytes | None], n: int, threads: int) -> list
 
 @dataclass
 class FrameWork:
-    """A started frame's slices (``decode(s)``), the slices [first, last] of the
-    frame before that each waits for, and where the frame is being decoded."""
+    """A started frame's units: ``decode(s, g)`` decodes plane group g of slice s,
+    after group g - 1; ``waits[s]``: the slices [first, last] of the frame before
+    whose group g each of slice s's groups g waits for; where the frame is being
+    decoded."""
 
-    decode: Callable[[int], None]
+    decode: Callable[[int, int], None]
     waits: list[tuple[int, int]]
+    groups: int
     rec: np.ndarray
 
 
@@ -211,15 +224,15 @@ class GroupState:
         # decoding on threads (``in_place``, ``start_decode``): frames are decoded into
         # their ring slots, and each slice compensates the block rows it reads into one
         # of two buffers (neighbouring slices alternate), so it need not wait for the
-        # others' compensation. On frame threads a slice also starts once the rows it
-        # reads are done, even if the frame before is not: only where slices outnumber
-        # threads, since a slice reads a block row of its neighbours' in the frame
-        # before, so with as many threads as slices no slice could start early, and
-        # the hand-overs cost (carphone, two slices: 7 % slower on two threads).
+        # others' compensation. Frame threads (frame_threads.py) run each slice's plane
+        # groups (``plane_groups``) as soon as the rows they read of the frame before
+        # are done, so a frame's planes start while the frame before finishes its last
+        # planes: with two slices on two threads a frame no longer waits for its
+        # slower slice, nor for the work between frames.
         self.in_place = in_place and threads > 1 and _alternating_slices(layout)
-        self.frame_threads = self.in_place and threads < layout.n_slices
+        self.frame_threads = self.in_place
         # frames decoding at once: their ring slots are spare, each has two reach buffers
-        self.in_flight = (2 if self.frame_threads else 1) if self.in_place else 0
+        self.in_flight = 2 if self.in_place else 0
         spare = self.in_flight
         self.refs = _References(header.refs, spare)
         self.idx_refs = _References(header.refs, spare)
@@ -233,6 +246,11 @@ class GroupState:
         self.coded_samples = budget.CodedSamples(layout, header)  # what a slice's length must allow
         # the network's probabilities of zero and negative residuals at the group's bound (2.7)
         self.net_probs = mx.network_table(header.max_error if header.mixing else 0)
+        self.plane_groups = plane_groups(layout, self.pal.count)
+        # per plane group, the palette roles with the planes of other groups skipped
+        self._roles = [np.where((np.arange(layout.n_planes) >= p0)
+                                & (np.arange(layout.n_planes) < p1), self.pal.role, -2)
+                       for p0, p1 in self.plane_groups]
 
     def code_frame(self, encode: bool, kind: int, index: int, *, src=None, src_idx=None,
                    mv=None, reader: ByteReader | None = None) -> tuple[bytes, np.ndarray]:
@@ -282,11 +300,11 @@ class GroupState:
 
     def start_decode(self, kind: int, index: int, reader: ByteReader) -> FrameWork:
         """Decoding in place on threads (``in_place``): the payload read and checked,
-        the motion decoded and the frame's slot in the ring taken; its slices are
-        left to run (``FrameWork``; ``run_slices``, or on frame threads each once
-        the slices of the frame before that it waits for are done). The caller has
-        every frame before that one done, and runs each slice once, in order within
-        a slice's sequence."""
+        the motion decoded and the frame's slot in the ring taken; its units (a
+        slice's plane group) are left to run (``FrameWork``), each once the units
+        of the frame before that it waits for are done (frame_threads.py). The
+        caller has every frame before that one done, and runs each unit once, in
+        order within a slice."""
         lay = self.layout
         self._check_kind(kind, index)
         skip = np.zeros(lay.nux * lay.nuy, np.uint8)
@@ -295,8 +313,10 @@ class GroupState:
         waits = [(s, s) for s in range(lay.n_slices)]  # models only (intra)
         if inter:
             compensate, mv = self._compensator()
-            if self.frame_threads:  # (about 0.1 ms a frame: not on the slice loop)
-                waits = previous_frame_waits(lay, self.mv, reach_margin(lay))
+            # a slice reads a block row of each neighbour's: with two slices, both
+            # (about 0.1 ms a frame saved, on the thread that starts frames)
+            waits = [(0, 1)] * 2 if lay.n_slices == 2 \
+                else previous_frame_waits(lay, self.mv, reach_margin(lay))
         slice_refs, slice_idx_refs = (buffers[self._started % self.in_flight]
                                       for buffers in self._slice_references())
         self._started += 1
@@ -307,22 +327,20 @@ class GroupState:
         idx[...] = 0
         pal = self.pal
         run = self._slice_coder(False, kind, None, None, rec, idx, skip)
+        groups = len(self.plane_groups)
 
-        def decode(s: int) -> None:
+        def decode(s: int, g: int) -> None:
             ref, ref_idx = slice_refs[s % 2], slice_idx_refs[s % 2]
             if inter:
                 reach = lay.slice_reach(s)
-                compensate(ref, *reach)
-                if pal.count:
+                compensate(ref, *reach, *self.plane_groups[g])
+                if pal.count:  # (one plane group)
                     pal.reference_rows(prev_idx, mv, lay, ref, ref_idx, *reach)
-            run(s, ref, ref_idx, coders[s].st, coders[s].buf)
-            coders[s].check_complete()
+            run(s, ref, ref_idx, coders[s].st, coders[s].buf, self._roles[g])
+            if g == groups - 1:
+                coders[s].check_complete()
 
-        return FrameWork(decode, waits, rec)
-
-    def run_slices(self, work: FrameWork) -> None:
-        """A started frame's slices on the slice threads, the frame before done."""
-        _map_slices(work.decode, self.layout.n_slices, self.threads)
+        return FrameWork(decode, waits, groups, rec)
 
     def _check_kind(self, kind: int, index: int) -> None:
         if kind == INTER and not self.refs:
@@ -367,12 +385,13 @@ class GroupState:
         slice_y = [int(y) for y in lay.slice_y]
 
         def run(s: int, ref: np.ndarray, ref_idx: np.ndarray, st: np.ndarray,
-                buf: np.ndarray) -> None:
+                buf: np.ndarray, roles: np.ndarray = pal.role) -> None:
+            """``roles``: the palette roles (tables.py), -2 for a plane not coded here."""
             fc._code_slice(encode, src, rec, ref, err, lay.geom, lay.n_planes, slice_y[s],
                            slice_y[s + 1], inter, skip, lay.log2_unit, lay.nux, nets,
                            offsets, probs[s], lay.bit_depth, header.max_error,
                            header.activity_levels, header.fine_contexts, header.mixing,
-                           self.net_probs, st, buf, pal.role, pal.table, pal.entries, pal.luts,
+                           self.net_probs, st, buf, roles, pal.table, pal.entries, pal.luts,
                            src_idx, idx, ref_idx, pal_probs[s], pal_recent[s])
         return run
 
@@ -433,8 +452,10 @@ class GroupState:
         second = self.mv[:, mo.REF2] > 0
         mv[second, mo.REF2] = self.refs.slots(self.mv[second, mo.REF2] - 1) + 1
 
-        def compensate(out: np.ndarray, by0: int, by1: int) -> None:
-            mo._compensate(prevs, lay.geom, lay.n_planes, mv, lay.log2_block, lay.nbx,
+        def compensate(out: np.ndarray, by0: int, by1: int, p0: int = 0,
+                       p1: int = lay.n_planes) -> None:
+            """Block rows [by0, by1) of planes [p0, p1)."""
+            mo._compensate(prevs, lay.geom[p0:p1], p1 - p0, mv, lay.log2_block, lay.nbx,
                            lay.max_value, out, by0, by1)
         return compensate, mv
 
