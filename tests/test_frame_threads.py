@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -194,7 +195,14 @@ def test_deferred_calls_run_when_a_thread_is_idle_or_when_asked_for():
             failing.result()
     finally:
         pool.close()
-    stopped = FrameThreads(1)  # no helper: a call not taken runs on the thread asking
+    busy = FrameThreads(1)  # no helper: a call not taken runs on the thread asking, and
+    planes = np.zeros(1 << 20, np.uint8)  # lets go of its arguments though still queued
+    held = weakref.ref(planes)
+    queued = busy.defer(lambda a: a.size, planes)
+    del planes
+    assert queued.result() == 1 << 20 and held() is None
+    busy.close()
+    stopped = FrameThreads(1)
     late = stopped.defer(lambda: threading.current_thread().name)
     stopped.close()
     assert late.result() == threading.current_thread().name

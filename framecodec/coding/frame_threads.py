@@ -83,7 +83,9 @@ class Deferred:
         return not claimed
 
     def run(self) -> None:
-        fn, args = self._call
+        # dropped once run: a call run on the asking thread stays queued until a
+        # thread passes it over, and must not keep its frame alive till then
+        (fn, args), self._call = self._call, None
         try:
             self._value = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - raised by result()
