@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="coding order in a group: auto (default: two-sided where estimated "
                         "smaller, lossless), display, or two-sided (0, 2, 1, 4, 3, ...: odd "
                         "frames predicted from both sides)")
+    e.add_argument("--pull", choices=["auto", "on", "off"], default=None,
+                   help="with --max-error: predict from samples pulled by the bound towards "
+                        "their predictions (every sample shown stays within it): auto "
+                        "(default: per group, where that codes smaller), on or off")
     e.add_argument("--group-size", type=int, default=None, metavar="FRAMES",
                    help="exactly this many frames per group (default: groups start at scene "
                         "cuts, within --min-group and --max-group)")
@@ -199,6 +203,7 @@ def encode_settings(args):
                                    ("palette", getattr(args, "palette", None)),
                                    ("differences", getattr(args, "differences", None)),
                                    ("order", getattr(args, "order", None)),
+                                   ("pull", getattr(args, "pull", None)),
                                    ("inter", False if getattr(args, "intra_only", False)
                                     else None)) if v is not None}
     return settings.replace(**overrides) if overrides else settings
@@ -346,7 +351,7 @@ def _info(args) -> int:
           f"format {s['version']}, {report['bytes']:,} bytes "
           f"({report['bits_per_sample']:.3f} bits/sample); {s['fixity']}")
     print(f"{'group':>5} {'frames':>13} {'started':>7} {'bytes':>11} {'model':>7} "
-          f"{'dictionary':>10} {'max err':>7} {'order':>9}")
+          f"{'dictionary':>10} {'max err':>7} {'pull':>4} {'order':>9}")
     for g in report["groups"]:
         dictionary = "identity" if not g["palettes"] else "+".join(
             f"{p['colours']}" for p in g["palettes"]) + " colours"
@@ -354,7 +359,7 @@ def _info(args) -> int:
             dictionary = "differences" if not g["palettes"] else dictionary + ", diff."
         print(f"{g['index']:>5} {g['first_frame']:>6}-{g['first_frame'] + g['frames'] - 1:<6} "
               f"{g['started']:>7} {g['bytes']:>11,} {g['model_bytes']:>7,} {dictionary:>10} "
-              f"{g['max_error']:>7} {g['order']:>9}")
+              f"{g['max_error']:>7} {g['pull']:>4} {g['order']:>9}")
     return 0
 
 

@@ -70,6 +70,7 @@ def describe(path: str | os.PathLike) -> dict:
                 "block": 1 << header.log2_block,
                 "references": header.refs,
                 "order": "two-sided" if header.two_sided else "display",
+                "pull": header.pull,
                 "started": REASONS.get(header.reason, f"reason {header.reason}"),
                 "decode_memory": budget.working_memory(layout, header),
             })

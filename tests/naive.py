@@ -349,13 +349,16 @@ def sign3(v: int) -> int:
 
 
 def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets, probs,
-                 y0, y1, inter, skip, log2u, nux, bd, near, levels=4, fine=True, mixing=False):
+                 y0, y1, inter, skip, log2u, nux, bd, near, levels=4, fine=True, mixing=False,
+                 pull=0, shown=None):
     """Code plane-0 rows [y0, y1) and the matching rows of the other planes, sample by
     sample (FORMAT.md 6.5); returns the reconstruction as Planes. ``nets[p]`` is an
     IntNet, ``probs[p]`` its plane's adaptive models (changed in place); ``levels``
     activity levels per bucket (1 before format 2.3); ``fine``: zero flags by
     eighths and signs by the neighbours' signs (format 2.6, several frames);
-    ``mixing``: zero flags and signs mixed with the network's (format 2.7, the flag)."""
+    ``mixing``: zero flags and signs mixed with the network's (format 2.7, the flag);
+    ``pull``: samples with v != 0 kept that far towards their prediction (format 2.10),
+    the samples shown then written to ``shown`` (Planes)."""
     size = int(geom[-1, 0] + geom[-1, 1] * geom[-1, 2])
     rec, err = Planes(np.zeros(size, np.int64), geom), Planes(np.zeros(size, np.int64), geom)
     coded = Planes(np.zeros(size, np.int64), geom)  # v of each coded sample, 0 if skipped
@@ -370,6 +373,8 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
                 if inter and skip[((y << sy) >> log2u) * nux + ((x << sx) >> log2u)]:
                     rec[p][y, x] = ref[p][y, x]
                     err[p][y, x] = 0
+                    if shown is not None:
+                        shown[p][y, x] = ref[p][y, x]
                     continue
                 feats = row_features(rec, ref, err, p, x, y, ys, inter)
                 out = mlp_outputs(flat, np.array([feats]))[0]
@@ -385,9 +390,15 @@ def encode_slice(coder: NaiveRangeEncoder, src: Planes, ref: Planes, geom, nets,
                 if near == 0:
                     v = ((e + half) & maxval) - half
                     r = (pred + v) & maxval
+                    if shown is not None:
+                        shown[p][y, x] = r
                 else:
                     v = (e + near) // step if e >= 0 else -((near - e) // step)
                     r = min(max(pred + v * step, 0), maxval)
+                    if shown is not None:
+                        shown[p][y, x] = r
+                    if v:
+                        r = min(max(pred + v * step - (pull if v > 0 else -pull), 0), maxval)
                 quarter = ((mu + 8) & 15) >> 2
                 zero_ctx, sign_model = bucket * 37, bucket * 37 + 1 + quarter
                 if near == 0 and fine:

@@ -93,16 +93,16 @@ def _network(rng, n_in, n_seq, thresholds):
     ("yuv410p", 2), ("yuv411p", 2),  # units narrower than a chroma sample (FORMAT.md 5.2)
 ])
 @pytest.mark.parametrize("inter", [False, True])
-@pytest.mark.parametrize("near", [0, 2])
+@pytest.mark.parametrize("near, pull", [(0, 0), (2, 0), (2, 2)])
 @pytest.mark.parametrize("levels, fine, mixing", [
     (1, False, False), (4, False, False), (1, True, False), (4, True, False),
     (1, False, True), (4, True, True)])
-def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, levels, fine,
+def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, pull, levels, fine,
                                          mixing):
     """One slice coded by the kernel and by the sample-by-sample oracle: same bytes,
     with the activity contexts of format 2.3 (4 levels) and without (1), with the
     eighths and neighbours' signs of 2.6 (``fine``) and without, with the mixing of
-    2.7 and without."""
+    2.7 and without, with the pull of 2.10 (the samples shown apart) and without."""
     rng = np.random.default_rng(7 * inter + near + len(pix_fmt))
     layout = Layout(VideoInfo(19, 14, pix_fmt, Fraction(25), Fraction(1, 25)), log2_block, 1)
     ref = rng.integers(0, 256, layout.size).astype(np.uint16)
@@ -117,6 +117,7 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
     probs = rc.new_probs((layout.n_planes, fc.SAMPLE_CONTEXTS))
     mx.start_mixers(probs, fc.MIXERS)
     rec = np.zeros(layout.size, np.uint16)
+    shown = np.zeros(layout.size, np.uint16) if pull else rec
     err = np.zeros(layout.size, np.int64)
     pal_probs = rc.new_probs((1, pk.PALETTE_CONTEXTS))
     none = np.zeros(1, np.int32)
@@ -128,7 +129,8 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
                        mx.network_table(near), st, buf,
                        np.full(layout.n_planes, -1, np.int64), np.zeros((1, 10), np.int64),
                        np.zeros(4, np.int64), np.zeros((1, pk.N_PATTERNS, pk.N_CAND), np.int64),
-                       none, none.copy(), none.copy(), pal_probs, np.zeros((1, 0), np.int32))
+                       none, none.copy(), none.copy(), pal_probs, np.zeros((1, 0), np.int32),
+                       pull, shown)
 
     data = rc.encode_substream(run, 64, [probs, pal_probs])
     oracle = naive.NaiveRangeEncoder()
@@ -136,14 +138,21 @@ def test_slice_coding_matches_the_oracle(pix_fmt, log2_block, inter, near, level
                     for _ in range(layout.n_planes)]
     for models in oracle_probs:  # the mixers' start weights, FORMAT.md 5.3
         models[5184:, 0], models[5184:, 1] = 26214, 39322
+    want_shown = naive.Planes(np.zeros(layout.size, np.int64), layout.geom)
     want = naive.encode_slice(oracle, naive.Planes(src, layout.geom),
                               naive.Planes(ref, layout.geom), layout.geom, nets, oracle_probs, 0,
                               layout.info.height, inter, skip, layout.log2_unit, layout.nux, 8,
-                              near, levels, fine, mixing)
+                              near, levels, fine, mixing, pull, want_shown)
     assert data == oracle.finish()
     assert all(np.array_equal(a, b) for a, b in zip(naive.Planes(rec, layout.geom).planes,
                                                     want.planes))
     assert all(np.array_equal(probs[p], oracle_probs[p]) for p in range(layout.n_planes))
+    assert all(np.array_equal(a, b) for a, b in zip(naive.Planes(shown, layout.geom).planes,
+                                                    want_shown.planes))
+    if near and not inter:  # (the test's skips copy references beyond the bound)
+        # every sample shown within the bound, the pulled ones within the pull of it
+        assert np.abs(shown.astype(np.int64) - src).max() <= near
+        assert np.abs(shown.astype(np.int64) - rec).max() == pull
     if near == 0 and not inter:  # (skipped inter samples copy the reference instead)
         assert np.array_equal(rec, src)
     assert SET_SIZE == 37

@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import zlib
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -27,7 +28,7 @@ import pytest
 import framecodec
 from framecodec.encoder.settings import EncodeSettings
 from framecodec.format import dictionary as dic
-from framecodec.format.group import GroupHeader
+from framecodec.format.group import PULL_FLAG, GroupHeader
 from framecodec.format.container import FORMAT_VERSION, FcvReader, encode_stream_header
 from framecodec.errors import CorruptError
 from framecodec.frames import ColorInfo, VideoInfo
@@ -544,38 +545,56 @@ def test_dump_reports_a_bad_palette_mask(palette_coded, tmp_path):
     assert any("not a plane set" in p for p in json.loads(run.stdout)["problems"])
 
 
+def _parse_group_fields(rows, payload: bytes) -> tuple[dict, dict, int]:
+    """A GRUP payload read field by field with the table's types: (values, offsets, end)."""
+    pos, values, at = 0, {}, {}
+    for row in rows:
+        kind = _unquote(row["type"])
+        at[row["field"]] = pos
+        if "only when" in kind:  # pull (2.10): there with the flags' PULL bit alone
+            assert kind.replace("`", "") == "u16, only when flags has PULL", kind
+            kind = "u16"
+            if not values["flags"] & 8:
+                values[row["field"]] = 0
+                continue
+        if kind.startswith("uvar"):  # slice_starts: S - 1 varints
+            assert kind.replace(" ", "").replace("`", "") == "uvarx(S-1)", kind
+            values[row["field"]] = []
+            for _ in range(values["slices"] - 1):
+                value, shift = 0, 0
+                while True:
+                    byte = payload[pos]
+                    pos += 1
+                    value |= (byte & 0x7F) << shift
+                    shift += 7
+                    if not byte & 0x80:
+                        break
+                values[row["field"]].append(value)
+        elif kind == "blob":
+            (n,) = struct.unpack_from("<I", payload, pos)
+            values[row["field"]] = payload[pos + 4:pos + 4 + n]
+            pos += 4 + n
+        else:
+            (values[row["field"]],) = struct.unpack_from("<" + CODES[kind], payload, pos)
+            pos += SIZES[kind]
+    return values, at, pos
+
+
 def test_group_field_table_matches_header(coded, spec):
-    """The GRUP table, read with its own types, parses a real group header."""
+    """The GRUP table, read with its own types, parses a real group header (and one
+    with a pull, 2.10)."""
     rows = table(spec, "group-fields")
     with FcvReader(coded) as reader:
         header_bytes, _ = reader.read_group(1)
         header = GroupHeader.from_bytes(header_bytes, reader.info, 1)
         payload = struct.pack("<I", 1) + header_bytes
-        pos, values, at = 0, {}, {}
-        for row in rows:
-            kind = _unquote(row["type"])
-            at[row["field"]] = pos
-            if kind.startswith("uvar"):  # slice_starts: S - 1 varints
-                assert kind.replace(" ", "").replace("`", "") == "uvarx(S-1)", kind
-                values[row["field"]] = []
-                for _ in range(values["slices"] - 1):
-                    value, shift = 0, 0
-                    while True:
-                        byte = payload[pos]
-                        pos += 1
-                        value |= (byte & 0x7F) << shift
-                        shift += 7
-                        if not byte & 0x80:
-                            break
-                    values[row["field"]].append(value)
-            elif kind == "blob":
-                (n,) = struct.unpack_from("<I", payload, pos)
-                values[row["field"]] = payload[pos + 4:pos + 4 + n]
-                pos += 4 + n
-            else:
-                (values[row["field"]],) = struct.unpack_from("<" + CODES[kind], payload, pos)
-                pos += SIZES[kind]
+        values, at, pos = _parse_group_fields(rows, payload)
         assert pos == len(payload)
+        pulled = struct.pack("<I", 1) + replace(header, max_error=3, pull=2).to_bytes()
+        pulled_values, _, end = _parse_group_fields(rows, pulled)
+        assert end == len(pulled) and pulled_values["flags"] & PULL_FLAG
+        assert (pulled_values["max_error"], pulled_values["pull"]) == (3, 2)
+        assert values["pull"] == 0
         assert values["group"] == 1
         for field in ("first_frame", "frame_count", "max_error", "log2_block", "slices", "refs",
                       "reason"):

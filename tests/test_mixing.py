@@ -80,7 +80,7 @@ def test_group_header_flags(tmp_path):
         replace(header, version=(2, 6)).to_bytes()
     flags_at = 4 + 4 + 2 + 1 + 1 + 1 + 1  # after reason (FORMAT.md 4.1)
     assert data[flags_at] == MIXING_FLAG | LONG_RATES_FLAG  # two frames: long rates (2.8)
-    for forged in (0x08, 0x80, 0xFF):  # bit 2 is TWO_SIDED from 2.9
+    for forged in (0x10, 0x80, 0xFF):  # bits 2 and 3: TWO_SIDED (2.9), PULL (2.10)
         bad = bytearray(data)
         bad[flags_at] = forged
         with pytest.raises(CorruptError, match="flags"):

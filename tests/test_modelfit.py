@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from framecodec.encoder import analysis, groupcoder, modelfit, motion
 from framecodec.format.dictionary import ColorDictionary
 from framecodec.format.layout import FlatFrames, Layout
@@ -186,10 +188,12 @@ def test_mostly_intra_group_fits_the_tiny_model_alone():
 def test_bounded_coding_measures_each_start_and_keeps_the_smallest(monkeypatch):
     """Near-lossless sizes swing with the networks' random start: each start trains
     a first pass (the second on the first's sets) and a closed-loop refit, each is
-    coded, and the smallest coding is kept."""
+    coded, and the smallest coding is kept (without the pull: ``pull = auto`` makes
+    the first start twice, below)."""
     import numpy as np
     info, frames = moving_pattern("yuv420p", 48, 32, count=3)
-    settings = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000, max_error=2)
+    settings = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000, max_error=2,
+                              pull="off")
     fitted = {"first": [], "again": [], "refit": []}
 
     trained_from = []
@@ -250,3 +254,46 @@ def test_lossless_networks_freeze_coarser_output_weights():
                for p in range(3))
     bounded, _ = output_peaks(2)
     assert max(peak for peak, _ in bounded) > modelfit.LOSSLESS_OUT_WEIGHT_MAX
+
+
+def test_bounded_coding_makes_its_first_start_without_and_with_the_pull(monkeypatch):
+    """``pull = auto``: the first start's pass and retraining are coded without a pull
+    and with one of the whole bound (FORMAT.md 6.5.5), further starts with the pull of
+    the smallest coding so far; the smallest of all is kept."""
+    info, frames = moving_pattern("yuv420p", 48, 32, count=3)
+    settings = EncodeSettings(hidden=(8, 8), train_steps=40, train_samples=6000, max_error=2)
+    calls = {"again": 0, "refit": []}
+    fit_again, refit = modelfit.fit_again, modelfit.refit_closed_loop
+
+    def again(*args, **kwargs):
+        calls["again"] += 1
+        return fit_again(*args, **kwargs)
+
+    def refitting(layout, src, rec, mvs, intra, settings, hidden, skip_planes, seed):
+        calls["refit"].append((seed, [np.array(rec[t]) for t in range(len(rec))]))
+        return refit(layout, src, rec, mvs, intra, settings, hidden, skip_planes, seed)
+
+    monkeypatch.setattr(modelfit, "fit_again", again)
+    monkeypatch.setattr(modelfit, "refit_closed_loop", refitting)
+    codings = []
+    code = groupcoder._code
+
+    def recording(a, header, threads, keep):
+        coded = code(a, header, threads, keep)
+        codings.append((header.pull, coded.size))
+        return coded
+
+    monkeypatch.setattr(groupcoder, "_code", recording)
+    chosen = analysis.analyse_group(info, frames, settings)
+    assert calls["again"] == 0 and [seed for seed, _ in calls["refit"]] == [0, 0]
+    # the two retrainings read the two first codings' references: without and with the pull
+    (_, plain), (_, pulled) = calls["refit"]
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, pulled))
+    assert {pull for pull, _ in codings} == {0, 2}
+    assert analysis._coded_size(chosen, 2) == min(size for _, size in codings)
+    assert chosen.pulled == (min(codings, key=lambda c: c[1])[0] == 2)
+    # a third start: a new random start, with the pull of the smallest coding so far
+    calls["refit"].clear()
+    codings.clear()
+    analysis.analyse_group(info, frames, settings.replace(bounded_starts=3))
+    assert calls["again"] == 1 and [seed for seed, _ in calls["refit"]] == [0, 0, 1]

@@ -69,7 +69,7 @@ def test_earlier_versions_take_the_rates_from_the_frame_count(two_frames):
     with pytest.raises(CorruptError, match="flags"):
         GroupHeader.from_bytes(bytes(data), info, 0, version=(2, 7))
     data = bytearray(header.to_bytes())
-    for forged in (0x08, 0x80, 0xFF):  # bit 2 is TWO_SIDED from 2.9
+    for forged in (0x10, 0x80, 0xFF):  # bits 2 and 3: TWO_SIDED (2.9), PULL (2.10)
         data[FLAGS_AT] = forged
         with pytest.raises(CorruptError, match="flags"):
             GroupHeader.from_bytes(bytes(data), info, 0)

@@ -63,7 +63,7 @@ HEAD_FIELDS = [  # FORMAT.md 3: (name, struct code)
     ("source_format_length", "B"),
 ]
 VERSION_MAJOR = 2
-NEWEST = (2, 9)  # the version this reader was written for: assumed without a HEAD
+NEWEST = (2, 10)  # the version this reader was written for: assumed without a HEAD
 # FORMAT.md 2.7: hash layout code -> (name, the stream formats it fits; None: any)
 HASH_LAYOUTS = {
     0: ("planar", None), 1: ("rgb24", {"gbrp"}), 2: ("bgr24", {"gbrp"}),
@@ -398,9 +398,12 @@ def parse_group(payload: bytes, head: dict | None = None) -> dict:
     # bit 1 (2.8 on): the sample models' long rates (6.1); before 2.8 a group of
     # several frames has them from 2.5 on
     # bit 2 (2.9 on): two-sided coding order and bi-predicted blocks (5.3)
-    defined = 7 if version >= (2, 9) else (3 if version >= (2, 8) else 1)
+    # bit 3 (2.10 on): a u16 pull follows the flags (6.5.5)
+    defined = 15 if version >= (2, 10) else 7 if version >= (2, 9) else \
+        (3 if version >= (2, 8) else 1)
     g["undefined_flags"] = g["flags"] & ~defined
     g["two_sided"] = bool(g["flags"] & 4) and version >= (2, 9)
+    g["pull"] = r.take("H") if g["flags"] & 8 and version >= (2, 10) else 0
     if version >= (2, 8):
         long_rates = bool(g["flags"] & 2)
     else:
@@ -554,6 +557,8 @@ def _consistency(report: dict) -> None:
         if group["undefined_flags"]:
             problems.append(f"group {g}: flags {group['flags']:#x} set bits this version "
                             "does not define")
+        if group["flags"] & 8 and not 1 <= group["pull"] <= group["max_error"]:
+            problems.append(f"group {g}: pull {group['pull']} outside 1..max error")
         dictionary = group["dictionary"]
         if dictionary["trailing_bytes"]:
             problems.append(f"group {g}: trailing bytes in its colour dictionary")
@@ -644,7 +649,8 @@ def print_report(report: dict, out=sys.stdout) -> None:
                 f"reason {g['reason']} ({REASONS.get(g['reason'], '?')})"
                 + f", sample rates {g['sample_rates'][0]}/{g['sample_rates'][1]}"
                 + (", mixing" if g["mixing"] else "")
-                + (", two-sided (coded 0, 2, 1, 4, 3, ...)" if g["two_sided"] else ""))
+                + (", two-sided (coded 0, 2, 1, 4, 3, ...)" if g["two_sided"] else "")
+                + (f", pull {g['pull']}" if g["pull"] else ""))
             say(f"    dictionary: {d['mode']}, {d['planes']} planes, {d['count']} palettes, "
                 f"{d['entries']} entries, {d['bytes']} bytes")
             for i, pal in enumerate(d["palettes"]):

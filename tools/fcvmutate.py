@@ -195,6 +195,8 @@ def _group(r: _Reader, version: tuple[int, int]) -> list:
         ("log2_block", "u8"), ("slices", "u8"), ("refs", "u8"), ("reason", "u8"))]
     if version >= (2, 7):
         items.append(r.field("flags", "u8"))
+        if version >= (2, 10) and items[-1].value & 8:  # PULL: a u16 pull follows
+            items.append(r.field("pull", "u16"))
     items += [r.field(f"slice_start[{s}]", "uvar") for s in range(1, items[5].value)]
     n = r.field("len", "u32").value
     items.append(Blob("dictionary", "blob", _dictionary(r.raw("d", n).data)))

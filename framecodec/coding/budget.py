@@ -146,6 +146,8 @@ def working_memory(layout: Layout, header: GroupHeader, threads: int = 1) -> int
         group += 8 * layout.size
     out = layout.size * (1 if layout.bit_depth <= 8 else 2)  # the frame handed out
     per_frame = 2 * frame + 4 * layout.size + 2 * idx + layout.nux * layout.nuy + out
+    if header.pull:  # the frame shown, apart from the pulled one predicted from
+        per_frame += frame
     if header.two_sided:  # a decoded frame held for the one before it, and each
         # compensation's second prediction (kernels/motion.py), one per thread
         per_frame += out + max(1, threads) * frame

@@ -94,8 +94,8 @@ class GroupDecoder:
 
     def decode_frame(self, payload: bytes, index: int, pts: int | None) -> Frame:
         kind, r = self._kind(payload, index)
-        _, rec = self.state.code_frame(False, kind, index, reader=r)
-        return self._frame(rec, pts)
+        _, shown, _ = self.state.code_frame(False, kind, index, reader=r)
+        return self._frame(shown, pts)
 
     def _kind(self, payload: bytes, index: int) -> tuple[int, ByteReader]:
         r = ByteReader(payload, "frame", group=self.group, frame=index)
@@ -111,7 +111,7 @@ class GroupDecoder:
     def _finish(self, threads: FrameThreads, record: FrameRecord,
                 started: StartedFrame) -> tuple[FrameRecord, Frame]:
         threads.finish(started)
-        return record, self._frame(started.work.rec, record.pts)
+        return record, self._frame(started.work.shown, record.pts)
 
     def _frame(self, rec: np.ndarray, pts: int | None) -> Frame:
         frame = self.layout.unflatten(rec, pts)  # new arrays: rec stays the reference

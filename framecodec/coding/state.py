@@ -205,7 +205,7 @@ class FrameWork:
     decode: Callable[[int, int], None]
     waits: list[tuple[int, int]]
     groups: int
-    rec: np.ndarray
+    shown: np.ndarray  # the decoded frame, flat (``GroupState.shown``)
 
 
 class GroupState:
@@ -253,10 +253,12 @@ class GroupState:
                        for p0, p1 in self.plane_groups]
 
     def code_frame(self, encode: bool, kind: int, index: int, *, src=None, src_idx=None,
-                   mv=None, reader: ByteReader | None = None) -> tuple[bytes, np.ndarray]:
+                   mv=None, reader: ByteReader | None = None
+                   ) -> tuple[bytes, np.ndarray, np.ndarray]:
         """Encode (``src``, ``src_idx``, ``mv`` given) or decode (``reader`` given) one frame.
 
-        Returns the payload (encoding) and the reconstruction."""
+        Returns the payload (encoding), the frame shown and the reconstruction the
+        group predicts from (the same array but in groups with a pull)."""
         lay = self.layout
         self._check_kind(kind, index)
         out = ByteWriter().u8(kind)
@@ -278,8 +280,9 @@ class GroupState:
             else:
                 ref_idx = self._reference(ref)
         rec = np.zeros(lay.size, np.uint16)
+        shown = self.shown(rec)
         idx = np.zeros(self.pal.idx_size, np.int32)
-        run = self._slice_coder(encode, kind, src, src_idx, rec, idx, skip)
+        run = self._slice_coder(encode, kind, src, src_idx, rec, idx, skip, shown)
         if encode:
             slices = _map_slices(lambda s: rc.encode_substream(
                 lambda st, buf: run(s, ref, ref_idx, st, buf), lay.slice_samples(s) * 2 + 1024,
@@ -296,7 +299,7 @@ class GroupState:
             _map_slices(decode, lay.n_slices, self.threads)
         self.refs.push(rec)
         self.idx_refs.push(idx)
-        return out.getvalue(), rec
+        return out.getvalue(), shown, rec
 
     def start_decode(self, kind: int, index: int, reader: ByteReader) -> FrameWork:
         """Decoding in place on threads (``in_place``): the payload read and checked,
@@ -325,8 +328,9 @@ class GroupState:
         idx = self.idx_refs.reserve(self.pal.idx_size, np.int32)
         rec[...] = 0
         idx[...] = 0
+        shown = self.shown(rec)
         pal = self.pal
-        run = self._slice_coder(False, kind, None, None, rec, idx, skip)
+        run = self._slice_coder(False, kind, None, None, rec, idx, skip, shown)
         groups = len(self.plane_groups)
 
         def decode(s: int, g: int) -> None:
@@ -340,7 +344,13 @@ class GroupState:
             if g == groups - 1:
                 coders[s].check_complete()
 
-        return FrameWork(decode, waits, groups, rec)
+        return FrameWork(decode, waits, groups, shown)
+
+    def shown(self, rec: np.ndarray) -> np.ndarray:
+        """Where a frame's shown samples go: ``rec`` itself, or in a group with a pull
+        (FORMAT.md 6.5.5) an array of their own, since ``rec`` holds the pulled samples
+        the group predicts from."""
+        return np.zeros_like(rec) if self.header.pull else rec
 
     def _check_kind(self, kind: int, index: int) -> None:
         if kind == INTER and not self.refs:
@@ -363,7 +373,8 @@ class GroupState:
                 (self.ctx.pal_inter if inter else self.ctx.pal_intra)[s], self.ctx.pal_recent[s]]
 
     def _slice_coder(self, encode: bool, kind: int, src, src_idx, rec: np.ndarray,
-                     idx: np.ndarray, skip: np.ndarray) -> Callable[..., None]:
+                     idx: np.ndarray, skip: np.ndarray,
+                     shown: np.ndarray) -> Callable[..., None]:
         """run(slice, reference, index reference, coder state, coder buffer): one slice
         of a frame coded."""
         lay, header, pal = self.layout, self.header, self.pal
@@ -392,7 +403,8 @@ class GroupState:
                            offsets, probs[s], lay.bit_depth, header.max_error,
                            header.activity_levels, header.fine_contexts, header.mixing,
                            self.net_probs, st, buf, roles, pal.table, pal.entries, pal.luts,
-                           src_idx, idx, ref_idx, pal_probs[s], pal_recent[s])
+                           src_idx, idx, ref_idx, pal_probs[s], pal_recent[s],
+                           header.pull, shown)
         return run
 
     def _slice_lengths(self, reader: ByteReader, kind: int, skip: np.ndarray,

@@ -32,6 +32,14 @@ class EncodedGroup:
     header_bytes: bytes
     frames: list[bytes]
     reconstructed: list[Frame] | None = None
+    # the frames the decoder predicts from, where a pull makes them differ from
+    # ``reconstructed`` (the frames shown); None: the same frames
+    pulled: list[Frame] | None = None
+
+    @property
+    def references(self) -> list[Frame] | None:
+        """The frames decoding predicts from (kept with the reconstruction)."""
+        return self.reconstructed if self.pulled is None else self.pulled
 
     @property
     def size(self) -> int:
@@ -67,7 +75,8 @@ def code_group(analysis: GroupAnalysis, first_frame: int, max_error: int, *, thr
                                     a.layout.n_slices, a.settings.refs, a.dictionary, model,
                                     reason, tuple(a.layout.slice_blocks[:-1]),
                                     mixing=a.settings.mixing, long_rates=long_rates,
-                                    two_sided=a.two_sided),
+                                    two_sided=a.two_sided,
+                                    pull=max_error if a.pulled else 0),
                      threads, keep_reconstruction)
                for long_rates in choices]
     if progress:
@@ -82,11 +91,11 @@ def _code(a: GroupAnalysis, header: GroupHeader, threads: int,
     # code with exactly what the decoder will read
     header = GroupHeader.from_bytes(header_bytes, a.info, 0)
     state = GroupState(a.layout, header, threads)
-    payloads, recon = [], []
+    payloads, recon, pulled = [], [], []
     for t, frame in enumerate(a.frames):
-        payload, rec = state.code_frame(True, INTRA if a.intra[t] else INTER, t, src=a.src[t],
-                                        src_idx=a.src_idx[t] if a.dictionary.palettes else None,
-                                        mv=a.mvs[t].copy())
+        payload, rec, working = state.code_frame(
+            True, INTRA if a.intra[t] else INTER, t, src=a.src[t],
+            src_idx=a.src_idx[t] if a.dictionary.palettes else None, mv=a.mvs[t].copy())
         payloads.append(payload)
         if header.max_error == 0:  # lossless: the reconstruction is the source, kept once
             if not np.array_equal(rec, a.src[t]):
@@ -95,11 +104,15 @@ def _code(a: GroupAnalysis, header: GroupHeader, threads: int,
             recon.append(frame)
         elif keep_reconstruction:
             recon.append(a.layout.unflatten(rec, frame.pts))
+            if header.pull:
+                pulled.append(a.layout.unflatten(working, frame.pts))
     shown = header.order  # frames were coded in this order; the container keeps display order
     if shown != list(range(len(shown))):
         payloads = [payloads[j] for j in np.argsort(shown)]
         recon = [recon[j] for j in np.argsort(shown)] if recon else recon
-    return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None)
+        pulled = [pulled[j] for j in np.argsort(shown)] if pulled else pulled
+    return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None,
+                        pulled or None)
 
 
 def _reuse(trial: EncodedGroup, first_frame: int, reason: int, keep_reconstruction: bool,
@@ -110,4 +123,5 @@ def _reuse(trial: EncodedGroup, first_frame: int, reason: int, keep_reconstructi
     if progress:
         progress(len(trial.frames))
     return EncodedGroup(header, header.to_bytes(), trial.frames,
-                        trial.reconstructed if keep_reconstruction else None)
+                        trial.reconstructed if keep_reconstruction else None,
+                        trial.pulled if keep_reconstruction else None)

@@ -64,6 +64,7 @@ class EncodeSettings:
     differences: str = "auto"
     mixing: bool = False
     order: str = "auto"
+    pull: str = "auto"
     fixity: bool = True
 
     def __post_init__(self) -> None:
@@ -110,6 +111,7 @@ RULES = {
     "slices": _within("slices", 0, MAX_SLICES),
     "palette": lambda s: s.palette in ("auto", "on", "off"),
     "differences": lambda s: s.differences in ("auto", "on", "off"),
+    "pull": lambda s: s.pull in ("auto", "on", "off"),
     "palette_max": _within("palette_max", 2, MAX_ENTRIES),
     "mixing": lambda s: isinstance(s.mixing, bool),
     "order": lambda s: s.order in ("auto", "display", "two-sided"),
@@ -138,8 +140,10 @@ KEYS = {
                    "to 2.6 times that by the share of the group it codes)",
     "train_samples": "samples per plane and frame kind that training draws from (lossless "
                      "groups of several frames: 5/3 as many)",
-    "bounded_starts": "near-lossless only: random starts the networks are trained from, "
-                      "each coded, the smallest kept (sizes swing with the start)",
+    "bounded_starts": "near-lossless only: first passes and retrainings of the networks, "
+                      "each from a random start and coded, the smallest kept (sizes swing "
+                      "with the start); with pull = auto the first start takes two of them, "
+                      "without and with the pull",
     "slices": "slices per frame (decode threads); 0 chooses from the frame size",
     "palette": "colour dictionary: auto (kept where it makes the group smaller), on, off",
     "palette_max": f"most colours a palette may hold (2 to {MAX_ENTRIES}); a one-plane "
@@ -151,6 +155,9 @@ KEYS = {
     "order": "coding order in a group: display (each frame predicted from earlier ones), "
              "two-sided (0, 2, 1, 4, 3, ...: odd frames predicted from both sides, blocks "
              "averaging two references) or auto (by an estimate, per group)",
+    "pull": "with a bound: predict from samples pulled by the bound towards their "
+            "predictions (the samples shown stay within it): auto (coded both ways, per "
+            "group, the smaller kept), on, off",
     "fixity": "store each frame's MD5 (as ffmpeg -f framemd5 gives it), so verify and "
               "framemd5 work without the source",
 }

@@ -38,7 +38,7 @@ __all__ = ["SIGNATURE", "FORMAT_VERSION", "FcvWriter", "FcvReader", "GroupEntry"
            "FrameRecord", "StreamHeader", "LIMITS", "FRAME_PREFIX_MAX"]
 
 SIGNATURE = b"\x8bFCV\r\n\x1a\n"
-FORMAT_VERSION = (2, 9)
+FORMAT_VERSION = (2, 10)
 CHUNK_OVERHEAD = 4 + 4 + 4  # tag, length, CRC
 _TAIL_SIZE = CHUNK_OVERHEAD + 8
 # FRAM prefix: group, frame, pts, duration (at most 10 bytes each) and the MD5

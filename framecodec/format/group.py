@@ -35,9 +35,11 @@ FINE_VERSION = (2, 6)  # the first whose zero flags see eighths, signs the neigh
 MIXING_VERSION = (2, 7)  # the first whose headers have flags: mixing (6.5.6)
 LONG_RATES_VERSION = (2, 8)  # the first whose headers say the sample models' rates
 TWO_SIDED_VERSION = (2, 9)  # the first whose groups may code frames in two-sided order
+PULL_VERSION = (2, 10)  # the first whose bounded groups may predict from pulled samples
 MIXING_FLAG = 1  # the group header's flags: bit 0, mixing
 LONG_RATES_FLAG = 2  # bit 1 (2.8 on), the sample models' long rates
-TWO_SIDED_FLAG = 4  # bit 2 (2.9 on), two-sided order and bi-prediction; the others are 0
+TWO_SIDED_FLAG = 4  # bit 2 (2.9 on), two-sided order and bi-prediction
+PULL_FLAG = 8  # bit 3 (2.10 on), a pull follows the flags; the others are 0
 
 
 def defined_flags(version: tuple[int, int]) -> int:
@@ -45,7 +47,8 @@ def defined_flags(version: tuple[int, int]) -> int:
     v = tuple(version)
     return (MIXING_FLAG if v >= MIXING_VERSION else 0) | \
         (LONG_RATES_FLAG if v >= LONG_RATES_VERSION else 0) | \
-        (TWO_SIDED_FLAG if v >= TWO_SIDED_VERSION else 0)
+        (TWO_SIDED_FLAG if v >= TWO_SIDED_VERSION else 0) | \
+        (PULL_FLAG if v >= PULL_VERSION else 0)
 
 
 def coding_order(count: int, two_sided: bool) -> list[int]:
@@ -83,6 +86,9 @@ class GroupHeader:
     long_rates: bool | None = None
     # frames coded in two-sided order, blocks bi-predicted (5.3, 6.3; a flag from 2.9)
     two_sided: bool = False
+    # with a bound, how far a sample coded with a non-zero residual is pulled towards
+    # its prediction in the frames the group predicts from (6.5.5; 2.10 on, 0: none)
+    pull: int = 0
 
     def __post_init__(self) -> None:
         if self.long_rates is None:
@@ -140,14 +146,20 @@ class GroupHeader:
             raise ValueError(f"format {self.version} chooses no sample rates")
         flags = (MIXING_FLAG if self.mixing else 0) | \
             (LONG_RATES_FLAG if self.long_rates and tuple(self.version) >= LONG_RATES_VERSION
-             else 0) | (TWO_SIDED_FLAG if self.two_sided else 0)
+             else 0) | (TWO_SIDED_FLAG if self.two_sided else 0) | \
+            (PULL_FLAG if self.pull else 0)
+        if not 0 <= self.pull <= self.max_error:
+            raise ValueError(f"a pull of {self.pull} outside 0..max_error {self.max_error}")
         if flags & ~defined_flags(self.version):
             named = [name for flag, name in ((MIXING_FLAG, "mixing"), (LONG_RATES_FLAG, "long rates"),
-                                             (TWO_SIDED_FLAG, "two-sided order"))
+                                             (TWO_SIDED_FLAG, "two-sided order"),
+                                             (PULL_FLAG, "pull"))
                      if flags & flag & ~defined_flags(self.version)]
             raise ValueError(f"format {self.version} has no {' or '.join(named)}")
         if tuple(self.version) >= MIXING_VERSION:
             w.u8(flags)
+        if self.pull:
+            w.u16(self.pull)
         for start in self.slice_starts[1:]:
             w.uvar(start)
         w.blob(self.dictionary.to_bytes()).blob(self.model.to_bytes())
@@ -166,11 +178,14 @@ class GroupHeader:
         flags = r.u8("flags") if tuple(version) >= MIXING_VERSION else 0
         if flags & ~defined_flags(version):
             raise CorruptError("group header flags not defined by this format", group=group)
+        pull = r.u16("pull") if flags & PULL_FLAG else 0
         if not MIN_LOG2_BLOCK <= log2_block <= MAX_LOG2_BLOCK or count == 0 \
                 or not 1 <= slices <= MAX_SLICES or not 1 <= refs <= MAX_REFS:
             raise CorruptError("group header values out of range", group=group)
         if max_error > info.format.max_value // 2 or reason not in REASONS:
             raise CorruptError("group max error or start reason out of range", group=group)
+        if flags & PULL_FLAG and not 1 <= pull <= max_error:
+            raise CorruptError("group pull outside 1..max error", group=group)
         block_rows = -(-info.height // (1 << log2_block))
         if slices > block_rows:
             raise CorruptError("more slices than block rows", group=group)
@@ -192,4 +207,4 @@ class GroupHeader:
             else None  # the version's rule
         return GroupHeader(first, count, max_error, log2_block, slices, refs, dictionary, model,
                            reason, tuple(starts), tuple(version), bool(flags & MIXING_FLAG),
-                           long_rates, bool(flags & TWO_SIDED_FLAG))
+                           long_rates, bool(flags & TWO_SIDED_FLAG), pull)

@@ -110,13 +110,17 @@ def _plane_rows_kernel(encode):
     @kernel
     def code_plane_rows(src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux, net,
                         probs, bd, near, levels, fine, mixing, net_probs, st, buf, full, feats,
-                        h1, h2, outs, acc, acc32, cols, lut, packed, pairs, stride, above):
+                        h1, h2, outs, acc, acc32, cols, lut, packed, pairs, stride, above,
+                        pull, out):
         """Rows [ys, ye) of plane p. ``levels``: activity levels (1: files before
         2.3); ``fine``: zero flags by eighths and signs by the neighbours' signs (2.6
         on, in groups of several frames); ``mixing``: zero flags and signs mixed with
         the network's probabilities ``net_probs`` (2.7 on: mixer.network_table of the
         bound); ``above``: scratch of the plane's width, v of the row above (0:
-        skipped, or above the slice)."""
+        skipped, or above the slice). ``pull`` (2.10 on, with a bound): ``rec`` keeps a
+        sample coded with v != 0 pulled that far towards its prediction, the value the
+        group predicts from, and ``out`` (another array) the bin's centre, the sample
+        shown; 0: ``out`` is not written."""
         off = geom[p, 0]
         w = geom[p, 1]
         sx = geom[p, 3]
@@ -168,6 +172,8 @@ def _plane_rows_kernel(encode):
                     west2 = west
                     west = np.int64(ref[i])
                     rec[i] = west
+                    if pull:
+                        out[i] = west
                     err[i] = 0
                     above[x] = 0
                     left = 0
@@ -222,6 +228,9 @@ def _plane_rows_kernel(encode):
                     r = (pred + v) & maxval
                 else:
                     r = pred + v * qstep
+                    if pull:
+                        out[i] = 0 if r < 0 else (maxval if r > maxval else r)
+                        r -= pull if v > 0 else (-pull if v < 0 else 0)
                     r = 0 if r < 0 else (maxval if r > maxval else r)
                 rec[i] = r
                 err[i] = r - base
@@ -243,7 +252,7 @@ _decode_plane_rows = _plane_rows_kernel(False)
 def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip, log2u, nux,
                 nets, net_off, probs, bd, near, levels, fine, mixing, net_probs, st, buf,
                 pal_role, pal_table, pal_entries, pal_luts, src_idx, idx, ref_idx, pal_probs,
-                pal_recent):
+                pal_recent, pull, out):
     """Code plane-0 rows [y0, y1) and the matching rows of every other plane.
 
     Planes are coded in order; a palette set is coded as indices when its first
@@ -251,6 +260,8 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
     activity levels of the coding contexts (1 for files before format 2.3); ``fine``:
     zero flags by eighths, signs by the neighbours' (2.6 on, groups of several frames);
     ``mixing``, ``net_probs``: zero flags and signs mixed with the network's (2.7 on).
+    ``pull``, ``out``: the samples shown, where they differ from ``rec`` (2.10 on;
+    ``code_plane_rows``): palette planes are filled into both.
     """
     width = 1
     for p in range(n_planes):
@@ -290,18 +301,21 @@ def _code_slice(encode, src, rec, ref, err, geom, n_planes, y0, y1, inter, skip,
                              n_bits, pal_probs[role], pal_recent[role], st, buf, cand, avail)
             _palette_fill(view, pal_entries[eoff:eoff + 4 * n_ent], first, count, geom, ys, ye,
                           rec, err)
+            if pull:
+                _palette_fill(view, pal_entries[eoff:eoff + 4 * n_ent], first, count, geom, ys,
+                              ye, out, err)
             continue
         net = nets[net_off[p]:net_off[p + 1]]
         if encode:
             _encode_plane_rows(src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                                net, probs[p], bd, near, levels, fine, mixing, net_probs, st, buf,
                                full, feats, h1, h2, outs, acc, acc32, cols, lut, packed, pairs,
-                               stride, above)
+                               stride, above, pull, out)
         else:
             _decode_plane_rows(src, rec, ref, err, geom, p, ys, ye, inter, skip, log2u, nux,
                                net, probs[p], bd, near, levels, fine, mixing, net_probs, st, buf,
                                full, feats, h1, h2, outs, acc, acc32, cols, lut, packed, pairs,
-                               stride, above)
+                               stride, above, pull, out)
 
 
 @kernel

@@ -74,6 +74,9 @@ VECTORS: dict[str, tuple[str, dict]] = {
                                  {"max_error": 2, "order": "two-sided"}),
     "gbrp-palette-two-sided": ("colours-48x32-gbrp.mkv",
                                {"max_error": 0, "palette": "on", "order": "two-sided"}),
+    # predicting from samples pulled by the bound towards their predictions (format 2.10)
+    "yuv420p-bound2-pull": ("carphone-64x48-yuv420p.mkv",
+                            {"max_error": 2, "order": "display", "pull": "on"}),
 }
 
 
