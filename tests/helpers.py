@@ -90,3 +90,20 @@ def assert_frames_equal(got: list[Frame], want: list[Frame]) -> None:
 def max_abs_error(got: list[Frame], want: list[Frame]) -> int:
     return max(int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
                for fa, fb in zip(got, want) for a, b in zip(fa.planes, fb.planes))
+
+
+def record_pulls(monkeypatch) -> list[tuple[int, int]]:
+    """From now on, the (pull, bytes) of every group coding the encoder makes
+    (encoder/groupcoder.py ``_code``), in order."""
+    from framecodec.encoder import groupcoder
+
+    codings = []
+    code = groupcoder._code
+
+    def recording(a, header, threads, keep):
+        coded = code(a, header, threads, keep)
+        codings.append((header.pull, coded.size))
+        return coded
+
+    monkeypatch.setattr(groupcoder, "_code", recording)
+    return codings

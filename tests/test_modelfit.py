@@ -11,7 +11,7 @@ from framecodec.encoder import analysis, groupcoder, modelfit, motion
 from framecodec.format.dictionary import ColorDictionary
 from framecodec.format.layout import FlatFrames, Layout
 from framecodec.encoder.settings import EncodeSettings
-from helpers import corpus_clip, moving_pattern, read_frames
+from helpers import corpus_clip, moving_pattern, read_frames, record_pulls
 
 
 def test_short_group_weighs_the_tiny_model_by_its_coded_size(monkeypatch):
@@ -275,15 +275,7 @@ def test_bounded_coding_makes_its_first_start_without_and_with_the_pull(monkeypa
 
     monkeypatch.setattr(modelfit, "fit_again", again)
     monkeypatch.setattr(modelfit, "refit_closed_loop", refitting)
-    codings = []
-    code = groupcoder._code
-
-    def recording(a, header, threads, keep):
-        coded = code(a, header, threads, keep)
-        codings.append((header.pull, coded.size))
-        return coded
-
-    monkeypatch.setattr(groupcoder, "_code", recording)
+    codings = record_pulls(monkeypatch)
     chosen = analysis.analyse_group(info, frames, settings)
     assert calls["again"] == 0 and [seed for seed, _ in calls["refit"]] == [0, 0]
     # the two retrainings read the two first codings' references: without and with the pull

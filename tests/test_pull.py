@@ -16,7 +16,8 @@ from framecodec.encoder import groupcoder
 from framecodec.errors import CorruptError
 from framecodec.format.container import FcvReader
 from framecodec.format.group import PULL_FLAG, GroupHeader
-from helpers import FAST, SAMPLE, assert_frames_equal, corpus_clip, max_abs_error, read_frames
+from helpers import FAST, SAMPLE, assert_frames_equal, corpus_clip, max_abs_error, read_frames, \
+    record_pulls
 
 FLAGS_AT = 4 + 4 + 2 + 1 + 1 + 1 + 1  # after reason (FORMAT.md 4.1)
 
@@ -67,15 +68,7 @@ def test_auto_codes_both_and_keeps_the_smaller(tmp_path, monkeypatch, starts):
     """``pull = auto`` (the default): with several random starts, the first is coded
     and retrained without and with the pull and the smallest coding decides; a
     single start codes its first model both ways and goes on with the smaller."""
-    codings = []
-    code = groupcoder._code
-
-    def recording(a, header, threads, keep):
-        coded = code(a, header, threads, keep)
-        codings.append((header.pull, coded.size))
-        return coded
-
-    monkeypatch.setattr(groupcoder, "_code", recording)
+    codings = record_pulls(monkeypatch)
     out = tmp_path / "a.fcv"
     framecodec.encode(SAMPLE, out, settings=FAST.replace(max_error=2, bounded_starts=starts,
                                                          palette="off"),
