@@ -108,9 +108,9 @@ def _code(a: GroupAnalysis, header: GroupHeader, threads: int,
                 pulled.append(a.layout.unflatten(working, frame.pts))
     shown = header.order  # frames were coded in this order; the container keeps display order
     if shown != list(range(len(shown))):
-        payloads = [payloads[j] for j in np.argsort(shown)]
-        recon = [recon[j] for j in np.argsort(shown)] if recon else recon
-        pulled = [pulled[j] for j in np.argsort(shown)] if pulled else pulled
+        display = np.argsort(shown)
+        payloads, recon, pulled = ([items[j] for j in display] if items else items
+                                   for items in (payloads, recon, pulled))
     return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None,
                         pulled or None)
 
