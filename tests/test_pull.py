@@ -16,8 +16,8 @@ from framecodec.encoder import groupcoder
 from framecodec.errors import CorruptError
 from framecodec.format.container import FcvReader
 from framecodec.format.group import PULL_FLAG, GroupHeader
-from helpers import FAST, SAMPLE, assert_frames_equal, corpus_clip, max_abs_error, read_frames, \
-    record_pulls
+from helpers import FAST, SAMPLE, assert_frames_equal, corpus_clip, max_abs_error, \
+    moving_pattern, read_frames, record_pulls
 
 FLAGS_AT = 4 + 4 + 2 + 1 + 1 + 1 + 1  # after reason (FORMAT.md 4.1)
 
@@ -75,13 +75,36 @@ def test_auto_codes_both_and_keeps_the_smaller(tmp_path, monkeypatch, starts):
                       frames=(0, 3), jobs=1)
     pull = _headers(out)[0].pull
     assert {p for p, _ in codings} == {0, 2}
-    if starts == 1:
-        (off, off_size), (on, on_size) = codings[:2]
-        assert (off, on) == (0, 2)
+    if starts == 1:  # the analysis's coding is pulled (model sizes are compared so)
+        (on, on_size), (off, off_size) = codings[:2]
+        assert (on, off) == (2, 0)
         assert pull == (2 if on_size < off_size else 0)
         assert {p for p, _ in codings[2:]} == {pull}
     else:
         assert pull == min(codings, key=lambda c: c[1])[0]
+
+
+@pytest.mark.parametrize("pull", ["auto", "on", "off"])
+def test_model_sizes_are_compared_on_pulled_codings(monkeypatch, pull):
+    """With a bound, the candidate model sizes are coded with the pull (unless it is
+    off) to choose between them: which size is smaller can change with it."""
+    from framecodec.encoder import analysis, modelfit
+
+    fit = modelfit.fit_group_nets
+
+    def two_sizes(layout, src, mvs, intra, settings, skip_planes=frozenset()):
+        return [fit(layout, src, mvs, intra, settings.replace(hidden=hidden), skip_planes)[0]
+                for hidden in ((8, 8), (4, 4))]
+
+    monkeypatch.setattr(modelfit, "fit_group_nets", two_sizes)
+    codings = record_pulls(monkeypatch)
+    info, frames = moving_pattern("yuv420p", 48, 32, count=3)
+    chosen = analysis.analyse_group(info, frames, FAST.replace(max_error=2, pull=pull,
+                                                               bounded_starts=1))
+    expected = 0 if pull == "off" else 2
+    assert [p for p, _ in codings[:2]] == [expected, expected]
+    if pull != "auto":
+        assert chosen.pulled == (pull == "on")
 
 
 def test_headers_carry_the_pull_from_version_2_10(tmp_path):
@@ -124,7 +147,7 @@ def test_pulled_samples_lie_between_the_prediction_and_the_sample_shown(tmp_path
                                                         bounded_starts=1))
     assert analysis.pulled
     coded = groupcoder.code_group(analysis, 0, 2, keep_reconstruction=True)
-    assert coded.pulled is not None
+    assert coded.pulled_frames is not None
     for shown, pulled, src in zip(coded.reconstructed, coded.references, frames):
         for a, b, c in zip(shown.planes, pulled.planes, src.planes):
             a, b, c = (np.asarray(x, np.int64) for x in (a, b, c))

@@ -34,12 +34,12 @@ class EncodedGroup:
     reconstructed: list[Frame] | None = None
     # the frames the decoder predicts from, where a pull makes them differ from
     # ``reconstructed`` (the frames shown); None: the same frames
-    pulled: list[Frame] | None = None
+    pulled_frames: list[Frame] | None = None
 
     @property
     def references(self) -> list[Frame] | None:
         """The frames decoding predicts from (kept with the reconstruction)."""
-        return self.reconstructed if self.pulled is None else self.pulled
+        return self.reconstructed if self.pulled_frames is None else self.pulled_frames
 
     @property
     def size(self) -> int:
@@ -91,7 +91,7 @@ def _code(a: GroupAnalysis, header: GroupHeader, threads: int,
     # code with exactly what the decoder will read
     header = GroupHeader.from_bytes(header_bytes, a.info, 0)
     state = GroupState(a.layout, header, threads)
-    payloads, recon, pulled = [], [], []
+    payloads, recon, pulled_frames = [], [], []
     for t, frame in enumerate(a.frames):
         payload, rec, working = state.code_frame(
             True, INTRA if a.intra[t] else INTER, t, src=a.src[t],
@@ -105,14 +105,14 @@ def _code(a: GroupAnalysis, header: GroupHeader, threads: int,
         elif keep_reconstruction:
             recon.append(a.layout.unflatten(rec, frame.pts))
             if header.pull:
-                pulled.append(a.layout.unflatten(working, frame.pts))
+                pulled_frames.append(a.layout.unflatten(working, frame.pts))
     shown = header.order  # frames were coded in this order; the container keeps display order
     if shown != list(range(len(shown))):
         display = np.argsort(shown)
-        payloads, recon, pulled = ([items[j] for j in display] if items else items
-                                   for items in (payloads, recon, pulled))
+        payloads, recon, pulled_frames = ([items[j] for j in display] if items else items
+                                          for items in (payloads, recon, pulled_frames))
     return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None,
-                        pulled or None)
+                        pulled_frames or None)
 
 
 def _reuse(trial: EncodedGroup, first_frame: int, reason: int, keep_reconstruction: bool,
@@ -124,4 +124,4 @@ def _reuse(trial: EncodedGroup, first_frame: int, reason: int, keep_reconstructi
         progress(len(trial.frames))
     return EncodedGroup(header, header.to_bytes(), trial.frames,
                         trial.reconstructed if keep_reconstruction else None,
-                        trial.pulled if keep_reconstruction else None)
+                        trial.pulled_frames if keep_reconstruction else None)
