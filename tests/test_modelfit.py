@@ -278,9 +278,12 @@ def test_bounded_coding_makes_its_first_start_without_and_with_the_pull(monkeypa
     codings = record_pulls(monkeypatch)
     chosen = analysis.analyse_group(info, frames, settings)
     assert calls["again"] == 0 and [seed for seed, _ in calls["refit"]] == [0, 0]
-    # the two retrainings read the two first codings' references: without and with the pull
-    (_, plain), (_, pulled) = calls["refit"]
+    # the two retrainings read the two first codings' references: with the pull (the
+    # analysis's, model sizes being compared so) and without
+    (_, pulled), (_, plain) = calls["refit"]
     assert any(not np.array_equal(a, b) for a, b in zip(plain, pulled))
+    # (the pulled coding is the one the model size was chosen on: not made again)
+    assert [pull for pull, _ in codings] == [2, 2, 0, 0]
     assert {pull for pull, _ in codings} == {0, 2}
     assert analysis._coded_size(chosen, 2) == min(size for _, size in codings)
     assert chosen.pulled == (min(codings, key=lambda c: c[1])[0] == 2)
