@@ -148,9 +148,10 @@ def _analyse(info, frames, settings, layout, src, mvs, intra, fits, near,
     # with a bound, model sizes are compared on pulled codings unless the pull is off:
     # the sizes' ranking can differ with and without it (surveillance at bound 4, one
     # group: 431,726 bytes with the size chosen unpulled, 415,747 pulled)
-    pulled = settings.max_error > 0 and settings.pull != "off" and bool(candidates[0].nets)
+    sizes_pulled = settings.max_error > 0 and settings.pull != "off" \
+        and bool(candidates[0].nets)
     analyses = [GroupAnalysis(info, frames, layout, src, mvs, intra, fitted, settings,
-                              dictionary, src_idx, near, order=order, pulled=pulled)
+                              dictionary, src_idx, near, order=order, pulled=sizes_pulled)
                 for fitted in candidates]
     if len(analyses) > 1 or settings.max_error > 0:  # near-lossless refits from a coding
         chosen = min(analyses, key=lambda a: _coded_size(a, settings.max_error))  # measured

@@ -93,22 +93,22 @@ def _code(a: GroupAnalysis, header: GroupHeader, threads: int,
     state = GroupState(a.layout, header, threads)
     payloads, recon, pulled_frames = [], [], []
     for t, frame in enumerate(a.frames):
-        payload, rec, working = state.code_frame(
+        payload, shown, predicted_from = state.code_frame(
             True, INTRA if a.intra[t] else INTER, t, src=a.src[t],
             src_idx=a.src_idx[t] if a.dictionary.palettes else None, mv=a.mvs[t].copy())
         payloads.append(payload)
         if header.max_error == 0:  # lossless: the reconstruction is the source, kept once
-            if not np.array_equal(rec, a.src[t]):
+            if not np.array_equal(shown, a.src[t]):
                 raise RuntimeError(f"lossless coding of frame {header.first_frame + t} "
                                    "reconstructs other samples")
             recon.append(frame)
         elif keep_reconstruction:
-            recon.append(a.layout.unflatten(rec, frame.pts))
+            recon.append(a.layout.unflatten(shown, frame.pts))
             if header.pull:
-                pulled_frames.append(a.layout.unflatten(working, frame.pts))
-    shown = header.order  # frames were coded in this order; the container keeps display order
-    if shown != list(range(len(shown))):
-        display = np.argsort(shown)
+                pulled_frames.append(a.layout.unflatten(predicted_from, frame.pts))
+    order = header.order  # frames were coded in this order; the container keeps display order
+    if order != list(range(len(order))):
+        display = np.argsort(order)
         payloads, recon, pulled_frames = ([items[j] for j in display] if items else items
                                           for items in (payloads, recon, pulled_frames))
     return EncodedGroup(header, header_bytes, payloads, recon if keep_reconstruction else None,
